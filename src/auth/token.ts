@@ -1,0 +1,100 @@
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+} from 'jose';
+import { v5 as uuidv5, validate as isUuid } from 'uuid';
+import type { Config } from '../config.js';
+import { unauthenticated } from '../errors.js';
+
+export type Role = 'SALON' | 'CLIENT';
+
+export interface TokenClaims {
+  userId: string;
+  email: string | undefined;
+  role: Role | undefined;
+  firstName: string | undefined;
+  lastName: string | undefined;
+  /** Seconds since the epoch; the WebSocket side closes the socket then. */
+  expiresAt: number;
+}
+
+/** Namespace for ids derived from non-UUID subjects: every instance derives the same id. */
+const SUBJECT_NAMESPACE = '6f1c1d3e-5d2a-4b8e-9a53-3f3f9b6c2a10';
+
+const HMAC_ALGORITHMS = ['HS256'];
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256'];
+
+export interface TokenVerifier {
+  verify(token: string): Promise<TokenClaims>;
+}
+
+function stringClaim(payload: JWTPayload, name: string): string | undefined {
+  const value = payload[name];
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+function parseRole(value: string | undefined): Role | undefined {
+  const upper = value?.toUpperCase();
+  return upper === 'SALON' || upper === 'CLIENT' ? upper : undefined;
+}
+
+export function claimsFromPayload(payload: JWTPayload): TokenClaims {
+  const subject = stringClaim(payload, 'sub') ?? stringClaim(payload, 'userId');
+  if (!subject) throw unauthenticated('Token has no subject');
+  const userId = isUuid(subject)
+    ? subject.toLowerCase()
+    : uuidv5(`${payload.iss ?? ''}|${subject}`, SUBJECT_NAMESPACE);
+  return {
+    userId,
+    email: stringClaim(payload, 'email')?.toLowerCase(),
+    role: parseRole(stringClaim(payload, 'role')),
+    firstName: stringClaim(payload, 'firstName') ?? stringClaim(payload, 'given_name'),
+    lastName: stringClaim(payload, 'lastName') ?? stringClaim(payload, 'family_name'),
+    expiresAt: payload.exp ?? 0,
+  };
+}
+
+export function createTokenVerifier(config: Config['jwt']): TokenVerifier {
+  const secret = new TextEncoder().encode(config.secret);
+  const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : undefined;
+
+  return {
+    async verify(token) {
+      let alg: string | undefined;
+      try {
+        alg = decodeProtectedHeader(token).alg;
+      } catch {
+        throw unauthenticated('Malformed token');
+      }
+      // The key is chosen from our configuration and the algorithm list is pinned per key, so a
+      // token cannot pick `none` or use our HMAC secret as an RSA public key (algorithm confusion).
+      const useJwks = jwks !== undefined && alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg);
+      const options = {
+        algorithms: useJwks ? ASYMMETRIC_ALGORITHMS : HMAC_ALGORITHMS,
+        clockTolerance: config.clockToleranceS,
+        requiredClaims: ['exp'],
+      };
+      try {
+        const { payload } = useJwks
+          ? await jwtVerify(token, jwks, options)
+          : await jwtVerify(token, secret, options);
+        return claimsFromPayload(payload);
+      } catch (error) {
+        if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
+        if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
+        throw error;
+      }
+    },
+  };
+}
+
+/** `Bearer <token>` from a header value, or a bare token (graphql-ws `{ token }`). */
+export function tokenFromAuthorization(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const trimmed = value.trim();
+  const match = /^Bearer\s+(.+)$/i.exec(trimmed);
+  return match ? match[1] : undefined;
+}

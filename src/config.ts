@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type PersistedOperationsMode = 'off' | 'allow' | 'only';
+
+export interface Config {
+  nodeEnv: string;
+  isProduction: boolean;
+  port: number;
+  /** Unset: the server starts an embedded PostgreSQL (src/db/embedded.ts). */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  /** Unset: in-process event bus and presence. */
+  redisUrl: string | undefined;
+  jwt: {
+    secret: string;
+    /** True when no JWT_SECRET was given and the development secret of .data/ is in use. */
+    secretIsGenerated: boolean;
+    jwksUrl: string | undefined;
+    clockToleranceS: number;
+  };
+  frontendOrigins: string[];
+  persistedOperations: PersistedOperationsMode;
+  graphiql: boolean;
+  introspection: boolean;
+  limits: {
+    contentMaxLength: number;
+    sendsPerMin: number;
+    typingPerMin: number;
+    typingTtlS: number;
+    depth: number;
+    aliases: number;
+    directives: number;
+    tokens: number;
+    cost: number;
+  };
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+  }
+  return value;
+}
+
+function boolVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false (got "${env[name]}")`);
+}
+
+function urlVar(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}`);
+  }
+  return raw;
+}
+
+const MIN_SECRET_LENGTH = 32;
+
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DEV_SECRET_FILE = join(PROJECT_ROOT, '.data', 'dev-jwt-secret');
+
+/**
+ * Outside production, a missing JWT_SECRET gets a random one kept in the git-ignored .data/
+ * folder, so `npm start` and `npm run token` agree without any setup.
+ */
+function developmentSecret(): string {
+  if (existsSync(DEV_SECRET_FILE)) return readFileSync(DEV_SECRET_FILE, 'utf8').trim();
+  const secret = randomBytes(32).toString('hex');
+  mkdirSync(dirname(DEV_SECRET_FILE), { recursive: true });
+  writeFileSync(DEV_SECRET_FILE, secret, { mode: 0o600 });
+  return secret;
+}
+
+/** Reads and validates the environment once, at start, so a bad deployment fails before serving. */
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const isProduction = nodeEnv === 'production';
+
+  let secret = env.JWT_SECRET ?? '';
+  let secretIsGenerated = false;
+  if (secret.length < MIN_SECRET_LENGTH) {
+    if (isProduction || secret.length > 0) {
+      throw new ConfigError(
+        `JWT_SECRET must be set to at least ${MIN_SECRET_LENGTH} characters` +
+          (secret.length > 0 ? ` (it has ${secret.length})` : ' in production'),
+      );
+    }
+    secret = developmentSecret();
+    secretIsGenerated = true;
+  }
+
+  const persisted = (env.PERSISTED_OPERATIONS ?? 'allow').trim().toLowerCase();
+  if (persisted !== 'off' && persisted !== 'allow' && persisted !== 'only') {
+    throw new ConfigError(`PERSISTED_OPERATIONS must be off, allow or only (got "${persisted}")`);
+  }
+
+  const frontendOrigins = ['FRONTEND_URL', 'FRONTEND_URL_BIS', 'FRONTEND_URL_FR', 'FRONTEND_URL_FR_BIS']
+    .flatMap((name) => (env[name] ?? '').split(','))
+    .map((value) => value.trim())
+    .filter(Boolean)
+    .map((value) => {
+      try {
+        return new URL(value).origin;
+      } catch {
+        throw new ConfigError(`FRONTEND_URL* entry "${value}" is not a valid URL`);
+      }
+    });
+
+  return {
+    nodeEnv,
+    isProduction,
+    port: intVar(env, 'PORT', 3000, 0, 65535),
+    databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
+    redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    jwt: {
+      secret,
+      secretIsGenerated,
+      jwksUrl: urlVar(env, 'JWT_JWKS_URL', ['https:', 'http:']),
+      clockToleranceS: intVar(env, 'JWT_CLOCK_TOLERANCE_S', 5, 0, 30),
+    },
+    frontendOrigins,
+    persistedOperations: persisted,
+    graphiql: boolVar(env, 'GRAPHIQL', true),
+    introspection: boolVar(env, 'INTROSPECTION', true),
+    limits: {
+      contentMaxLength: intVar(env, 'MESSAGE_MAX_LENGTH', 4000, 1, 100_000),
+      sendsPerMin: intVar(env, 'RATE_LIMIT_SENDS_PER_MIN', 120, 0, 1_000_000),
+      typingPerMin: intVar(env, 'RATE_LIMIT_TYPING_PER_MIN', 60, 0, 1_000_000),
+      typingTtlS: intVar(env, 'TYPING_TTL_S', 5, 1, 10),
+      depth: intVar(env, 'MAX_DEPTH', 10, 1, 100),
+      aliases: intVar(env, 'MAX_ALIASES', 15, 0, 1000),
+      directives: intVar(env, 'MAX_DIRECTIVES', 50, 0, 1000),
+      tokens: intVar(env, 'MAX_TOKENS', 2000, 10, 100_000),
+      cost: intVar(env, 'MAX_COST', 5000, 1, 1_000_000),
+    },
+    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+  };
+}

@@ -1,0 +1,42 @@
+import { createGraphQLError } from 'graphql-yoga';
+
+/** Every `extensions.code` a client can receive; the catalogue clients switch on. */
+export const ErrorCode = {
+  /** No token, or a token that is malformed, expired or not signed by us. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The viewer may see the thing but not perform this action on it. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The thing does not exist or the viewer may not see it (never a hint which). */
+  NOT_FOUND: 'NOT_FOUND',
+  /** The input breaks a documented rule; nothing was stored. */
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** The request contradicts existing state (a duplicate, a reused idempotency key). */
+  CONFLICT: 'CONFLICT',
+  /** Too many requests of this kind; `extensions.retryAfter` says how many seconds to wait. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A persisted operation hash the server does not know. */
+  PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
+  /** The server only runs persisted operations and got a document. */
+  PERSISTED_QUERY_ONLY: 'PERSISTED_QUERY_ONLY',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const httpStatus: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+};
+
+export function appError(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  const status = httpStatus[code];
+  return createGraphQLError(message, {
+    extensions: { code, ...extra, ...(status ? { http: { status } } : {}) },
+  });
+}
+
+export const unauthenticated = (message = 'Authentication required') =>
+  appError(ErrorCode.UNAUTHENTICATED, message);
+export const forbidden = (message: string) => appError(ErrorCode.FORBIDDEN, message);
+export const notFound = (what: string) => appError(ErrorCode.NOT_FOUND, `${what} not found`);
+export const badInput = (message: string, field?: string) =>
+  appError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const conflict = (message: string) => appError(ErrorCode.CONFLICT, message);

@@ -1,0 +1,163 @@
+import { requireViewer } from '../context.js';
+import { db } from '../db.js';
+import { committed } from '../events/sink.js';
+import { visibleConversationWhere } from '../services/access.js';
+import {
+  archiveConversation,
+  createConversation,
+  deleteConversation,
+  updateConversation,
+} from '../services/conversations.js';
+import { markConversationRead } from '../services/messages.js';
+import { requireId } from '../services/validation.js';
+import { builder, pageLimit } from './builder.js';
+import { ConversationStatusEnum } from './enums.js';
+import { MessageConnection, MessageRef } from './message.js';
+
+/** Matches no row: a query built for an anonymous viewer must still be valid SQL. */
+const NO_USER = '00000000-0000-0000-0000-000000000000';
+
+export const ConversationRef = builder.prismaObject('Conversation', {
+  description: 'A private thread between a salon and one client, often about an appointment.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Stable identifier (a UUID).' }),
+    subject: t.exposeString('subject', { description: 'Title shown in the inbox.' }),
+    status: t.expose('status', { type: ConversationStatusEnum, description: 'ACTIVE or ARCHIVED.' }),
+    lastMessageAt: t.expose('lastMessageAt', {
+      type: 'DateTime',
+      description: 'Time of the latest message (creation time before the first one); the inbox is sorted by it.',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the conversation was opened.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When anything about it last changed.' }),
+    salon: t.relation('salon', { description: 'The salon taking part.' }),
+    client: t.relation('client', { description: 'The client taking part.' }),
+    appointment: t.relation('appointment', {
+      nullable: true,
+      description: 'The appointment this conversation is about, if any.',
+    }),
+    lastMessage: t.field({
+      type: MessageRef,
+      nullable: true,
+      description: 'The most recent message, for inbox previews.',
+      select: (_args, _ctx, nestedSelection) => ({
+        messages: nestedSelection({ take: 1, orderBy: { seq: 'desc' } }),
+      }),
+      resolve: (conversation) => conversation.messages[0] ?? null,
+    }),
+    unreadCount: t.int({
+      description: "The viewer's unread messages in this conversation.",
+      select: (_args, ctx) => ({
+        notifications: { where: { userId: ctx.viewer?.id ?? NO_USER }, select: { unreadCount: true } },
+      }),
+      resolve: (conversation) => conversation.notifications[0]?.unreadCount ?? 0,
+    }),
+    messages: t.relatedConnection('messages', {
+      description: 'Messages, newest first with first/after; last/before walks from the oldest.',
+      cursor: 'id',
+      defaultSize: 50,
+      maxSize: pageLimit,
+      totalCount: true,
+      query: () => ({ orderBy: { seq: 'desc' as const } }),
+    }, MessageConnection),
+  }),
+});
+
+const ConversationConnection = builder.connectionObject(
+  { type: ConversationRef, name: 'ConversationConnection', description: 'A page of conversations.' },
+  { name: 'ConversationEdge', description: 'A conversation in a page.' },
+);
+
+const CreateConversationInput = builder.inputType('CreateConversationInput', {
+  description: 'A new conversation, opened by a salon.',
+  fields: (t) => ({
+    clientUserId: t.id({ description: 'The client to talk to.' }),
+    appointmentId: t.id({ required: false, description: 'The appointment it is about; at most one conversation each.' }),
+    subject: t.string({ description: 'Title, 1–200 characters.' }),
+    firstMessage: t.string({ required: false, description: 'Optional first message from the salon.' }),
+  }),
+});
+
+const UpdateConversationInput = builder.inputType('UpdateConversationInput', {
+  description: 'Changes to a conversation; omitted fields stay as they are.',
+  fields: (t) => ({
+    subject: t.string({ required: false, description: 'New title, 1–200 characters.' }),
+    status: t.field({
+      type: ConversationStatusEnum,
+      required: false,
+      description: 'ARCHIVED stops new messages; ACTIVE reopens.',
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  conversations: t.prismaConnection(
+    {
+      type: 'Conversation',
+      description: "The viewer's conversations, most recent activity first.",
+      cursor: 'id',
+      defaultSize: 20,
+      maxSize: pageLimit,
+      args: {
+        status: t.arg({ type: ConversationStatusEnum, required: false, description: 'Only this status.' }),
+      },
+      totalCount: (_connection, args, ctx) =>
+        db.conversation.count({
+          where: { ...visibleConversationWhere(requireViewer(ctx).id), ...(args.status ? { status: args.status } : {}) },
+        }),
+      resolve: (query, _root, args, ctx) =>
+        db.conversation.findMany({
+          ...query,
+          where: { ...visibleConversationWhere(requireViewer(ctx).id), ...(args.status ? { status: args.status } : {}) },
+          orderBy: [{ lastMessageAt: 'desc' }, { id: 'desc' }],
+        }),
+    },
+    ConversationConnection,
+  ),
+  conversation: t.prismaField({
+    type: 'Conversation',
+    nullable: true,
+    description: 'One conversation; null when it does not exist or the viewer is not part of it.',
+    args: { id: t.arg.id({ description: 'The conversation id.' }) },
+    resolve: (query, _root, args, ctx) =>
+      db.conversation.findFirst({
+        ...query,
+        where: { id: requireId(args.id, 'id'), ...visibleConversationWhere(requireViewer(ctx).id) },
+      }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createConversation: t.prismaField({
+    type: 'Conversation',
+    description: 'Opens a conversation with a client (salons only). An appointment that already has one → CONFLICT.',
+    args: { input: t.arg({ type: CreateConversationInput, description: 'What to open.' }) },
+    resolve: (_query, _root, { input }, ctx) =>
+      committed(createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength)),
+  }),
+  updateConversation: t.prismaField({
+    type: 'Conversation',
+    description: 'Changes the subject or status (salons only).',
+    args: {
+      id: t.arg.id({ description: 'The conversation id.' }),
+      input: t.arg({ type: UpdateConversationInput, description: 'The changes.' }),
+    },
+    resolve: (_query, _root, { id, input }, ctx) => committed(updateConversation(requireViewer(ctx), id, input)),
+  }),
+  archiveConversation: t.prismaField({
+    type: 'Conversation',
+    description: 'Archives a conversation so it refuses new messages (salons only).',
+    args: { id: t.arg.id({ description: 'The conversation id.' }) },
+    resolve: (_query, _root, { id }, ctx) => committed(archiveConversation(requireViewer(ctx), id)),
+  }),
+  markConversationRead: t.prismaField({
+    type: 'Conversation',
+    description: 'Marks every unread message to the viewer in the conversation as read.',
+    args: { id: t.arg.id({ description: 'The conversation id.' }) },
+    resolve: (_query, _root, { id }, ctx) => committed(markConversationRead(requireViewer(ctx), id)),
+  }),
+  deleteConversation: t.id({
+    description: 'Deletes a conversation and its messages for both participants (salons only). Returns its id.',
+    args: { id: t.arg.id({ description: 'The conversation id.' }) },
+    resolve: (_root, { id }, ctx) => committed(deleteConversation(requireViewer(ctx), id)),
+  }),
+}));

@@ -1,0 +1,16 @@
+import { lexicographicSortSchema } from 'graphql';
+import { builder } from './builder.js';
+import './enums.js';
+import './user.js';
+import './message.js';
+import './conversation.js';
+import './appointment.js';
+
+export function buildSchema() {
+  return builder.toSchema();
+}
+
+/** The SDL committed as schema.graphql, sorted so diffs show real changes only. */
+export function sortedSchema() {
+  return lexicographicSortSchema(buildSchema());
+}

@@ -1,0 +1,116 @@
+import { requireViewer } from '../context.js';
+import { db } from '../db.js';
+import { committed } from '../events/sink.js';
+import { conversationForViewer } from '../services/access.js';
+import { deleteMessage, markMessageRead, sendMessage } from '../services/messages.js';
+import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
+import { builder, pageLimit } from './builder.js';
+import { MessageKindEnum } from './enums.js';
+
+builder.prismaObject('MessageAttachment', {
+  description: 'A file linked to a message.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Stable identifier (a UUID).' }),
+    url: t.exposeString('url', { description: 'Absolute https URL of the file.' }),
+    type: t.exposeString('type', { description: 'MIME type, e.g. image/jpeg.' }),
+  }),
+});
+
+export const MessageRef = builder.prismaObject('Message', {
+  description: 'One message in a conversation.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Stable identifier (a UUID); pass it as `after` to resume a subscription.' }),
+    conversationId: t.exposeID('conversationId', { description: 'The conversation it belongs to.' }),
+    seq: t.exposeInt('seq', {
+      description: 'Position in the conversation: 1, 2, 3… in commit order, with no gaps.',
+    }),
+    kind: t.expose('kind', { type: MessageKindEnum, description: 'USER or SYSTEM.' }),
+    content: t.exposeString('content', { description: 'The text; empty once the message is deleted.' }),
+    isDeleted: t.exposeBoolean('isDeleted', { description: 'True once the author deleted it.' }),
+    readAt: t.expose('readAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the recipient read it; null while unread.',
+    }),
+    clientMessageId: t.exposeString('clientMessageId', {
+      nullable: true,
+      description: "The sender's idempotency key, if one was given.",
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was sent.' }),
+    author: t.relation('author', { nullable: true, description: 'Who wrote it; null for SYSTEM messages.' }),
+    conversation: t.relation('conversation', { description: 'The conversation it belongs to.' }),
+    attachments: t.relation('attachments', { description: 'Attached files; empty once deleted.' }),
+  }),
+});
+
+/** One connection type for both `Query.messages` and `Conversation.messages`. */
+export const MessageConnection = builder.connectionObject(
+  { type: MessageRef, name: 'MessageConnection', description: 'A page of messages.' },
+  { name: 'MessageEdge', description: 'A message in a page.' },
+);
+
+const AttachmentInput = builder.inputType('AttachmentInput', {
+  description: 'A file to attach; upload it elsewhere first.',
+  fields: (t) => ({
+    url: t.string({ description: 'Absolute https URL, at most 2,048 characters.' }),
+    type: t.string({ description: `MIME type, one of ${ATTACHMENT_TYPES.join(', ')}.` }),
+  }),
+});
+
+const SendMessageInput = builder.inputType('SendMessageInput', {
+  description: 'A message to send.',
+  fields: (t) => ({
+    conversationId: t.id({ description: 'Where to send it.' }),
+    content: t.string({ description: 'The text, trimmed; 1–4,000 characters by default.' }),
+    attachments: t.field({
+      type: [AttachmentInput],
+      required: false,
+      description: `Up to ${MAX_ATTACHMENTS} files.`,
+    }),
+    clientMessageId: t.string({
+      required: false,
+      description: 'Idempotency key: a retry with the same key returns the first message instead of a duplicate.',
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  messages: t.prismaConnection(
+    {
+      type: 'Message',
+      description: 'Messages of a conversation, newest first with first/after; last/before walks from the oldest.',
+      cursor: 'id',
+      defaultSize: 50,
+      maxSize: pageLimit,
+      args: { conversationId: t.arg.id({ description: 'The conversation.' }) },
+      totalCount: (_connection, args) => db.message.count({ where: { conversationId: args.conversationId } }),
+      resolve: async (query, _root, args, ctx) => {
+        const conversation = await conversationForViewer(requireViewer(ctx), args.conversationId);
+        return db.message.findMany({ ...query, where: { conversationId: conversation.id }, orderBy: { seq: 'desc' } });
+      },
+    },
+    MessageConnection,
+  ),
+}));
+
+builder.mutationFields((t) => ({
+  sendMessage: t.prismaField({
+    type: 'Message',
+    description:
+      'Sends a message. Retrying with the same clientMessageId returns the first message; reusing it for other content → CONFLICT.',
+    args: { input: t.arg({ type: SendMessageInput, description: 'The message.' }) },
+    resolve: (_query, _root, { input }, ctx) =>
+      committed(sendMessage(requireViewer(ctx), input, ctx.config.limits.contentMaxLength)),
+  }),
+  markMessageRead: t.prismaField({
+    type: 'Message',
+    description: 'Marks a message read (its recipient only); reading twice changes nothing.',
+    args: { id: t.arg.id({ description: 'The message id.' }) },
+    resolve: (_query, _root, { id }, ctx) => committed(markMessageRead(requireViewer(ctx), id)),
+  }),
+  deleteMessage: t.id({
+    description: 'Deletes a message (its author only): content hidden, attachments dropped. Returns its id.',
+    args: { id: t.arg.id({ description: 'The message id.' }) },
+    resolve: (_root, { id }, ctx) => committed(deleteMessage(requireViewer(ctx), id)),
+  }),
+}));

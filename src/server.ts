@@ -1,0 +1,48 @@
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { startEmbeddedPostgres } from './db/embedded.js';
+import { migrateDatabase } from './db/migrations.js';
+import { logger } from './logger.js';
+
+async function main() {
+  const config = loadConfig();
+  if (config.jwt.secretIsGenerated) {
+    logger.warn('JWT_SECRET is not set: using the development secret kept in .data/dev-jwt-secret (never do this in production)');
+  }
+
+  let databaseUrl = config.databaseUrl;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  if (!databaseUrl) {
+    logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL (data in .data/postgres)');
+    const embedded = await startEmbeddedPostgres({ log: (msg) => logger.debug(msg) });
+    databaseUrl = embedded.url;
+    stopEmbedded = embedded.stop;
+  }
+  const applied = await migrateDatabase(databaseUrl, (msg) => logger.info(msg));
+  if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+  const app = buildApp({ ...config, databaseUrl });
+  const port = await app.start(config.port);
+  logger.info({ port }, `GraphQL API ready at http://localhost:${port}/graphql`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.stop();
+    await stopEmbedded?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    logger.fatal(`Configuration error: ${error.message}`);
+  } else {
+    logger.fatal({ err: error }, 'failed to start');
+  }
+  process.exit(1);
+});

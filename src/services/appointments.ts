@@ -1,0 +1,90 @@
+import type { Viewer } from '../auth/viewer.js';
+import { db } from '../db.js';
+import { badInput } from '../errors.js';
+import type { Appointment } from '../generated/prisma/client.js';
+import { logger } from '../logger.js';
+import { appendMessage, messageAddedEvents, type Outcome } from './messages.js';
+import { isUniqueViolation, transaction } from './tx.js';
+import { MAX_SERVICE_LENGTH, requireId, requireText } from './validation.js';
+
+/** Salons are in France; the confirmation reads in their local time. */
+const TIME_ZONE = process.env.APP_TIME_ZONE ?? 'Europe/Paris';
+const frenchDate = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'long', timeStyle: 'short', timeZone: TIME_ZONE });
+
+export function appointmentSubject(service: string, startsAt: Date): string {
+  return `Appointment: ${service} — ${frenchDate.format(startsAt)}`;
+}
+
+export function confirmationText(firstName: string, service: string, startsAt: Date): string {
+  return `Bonjour ${firstName}, votre rendez-vous du ${frenchDate.format(startsAt)} pour ${service} est confirmé.`;
+}
+
+export interface CreateAppointmentInput {
+  clientUserId?: string | null;
+  salonId?: string | null;
+  startsAt: Date;
+  service: string;
+}
+
+/**
+ * The appointment's conversation with its French SYSTEM confirmation. Runs after the
+ * appointment has committed: a failure here is logged and the appointment stays.
+ */
+async function openAppointmentConversation(appointment: Appointment, clientFirstName: string) {
+  try {
+    const appended = await transaction(async (tx) => {
+      const conversation = await tx.conversation.create({
+        data: {
+          salonId: appointment.salonId,
+          clientUserId: appointment.clientUserId,
+          appointmentId: appointment.id,
+          subject: appointmentSubject(appointment.service, appointment.startsAt),
+          notifications: { create: [{ userId: appointment.salonId }, { userId: appointment.clientUserId }] },
+        },
+      });
+      return appendMessage(tx, {
+        conversationId: conversation.id,
+        authorId: null,
+        kind: 'SYSTEM',
+        content: confirmationText(clientFirstName, appointment.service, appointment.startsAt),
+        attachments: [],
+        clientMessageId: null,
+      });
+    });
+    return messageAddedEvents(appended);
+  } catch (error) {
+    if (!isUniqueViolation(error)) {
+      logger.error({ err: error, appointmentId: appointment.id }, 'appointment conversation step failed');
+    }
+    return [];
+  }
+}
+
+export async function createAppointment(viewer: Viewer, input: CreateAppointmentInput): Promise<Outcome<Appointment>> {
+  const service = requireText(input.service, 'service', MAX_SERVICE_LENGTH);
+  if (Number.isNaN(input.startsAt.getTime())) throw badInput('startsAt is not a valid date-time', 'startsAt');
+
+  let salonId: string;
+  let clientUserId: string;
+  if (viewer.role === 'SALON') {
+    if (!input.clientUserId) throw badInput('A salon must name the clientUserId', 'clientUserId');
+    salonId = viewer.id;
+    clientUserId = requireId(input.clientUserId, 'clientUserId');
+  } else {
+    if (!input.salonId) throw badInput('A client must name the salonId', 'salonId');
+    salonId = requireId(input.salonId, 'salonId');
+    clientUserId = viewer.id;
+  }
+  const [salon, client] = await Promise.all([
+    db.user.findUnique({ where: { id: salonId }, select: { role: true } }),
+    db.user.findUnique({ where: { id: clientUserId }, select: { role: true, firstName: true } }),
+  ]);
+  if (!salon || salon.role !== 'SALON') throw badInput('salonId does not name a salon', 'salonId');
+  if (!client || client.role !== 'CLIENT') throw badInput('clientUserId does not name a client', 'clientUserId');
+
+  const appointment = await db.appointment.create({
+    data: { salonId, clientUserId, startsAt: input.startsAt, service },
+  });
+  const events = await openAppointmentConversation(appointment, client.firstName);
+  return { result: appointment, events };
+}

@@ -1,0 +1,116 @@
+import type { Viewer } from '../auth/viewer.js';
+import { db } from '../db.js';
+import { badInput, conflict, forbidden, notFound } from '../errors.js';
+import type { AppEvent } from '../events/types.js';
+import type { Conversation, ConversationStatus } from '../generated/prisma/client.js';
+import { conversationForViewer, participantIds } from './access.js';
+import { appendMessage, messageAddedEvents, type Outcome } from './messages.js';
+import { isUniqueViolation, transaction } from './tx.js';
+import { MAX_SUBJECT_LENGTH, requireId, requireText } from './validation.js';
+
+function requireSalon(viewer: Viewer, action: string) {
+  if (viewer.role !== 'SALON') throw forbidden(`Only the salon can ${action} a conversation`);
+}
+
+async function requireSalonOf(viewer: Viewer, id: string, action: string): Promise<Conversation> {
+  const conversation = await conversationForViewer(viewer, id);
+  if (conversation.salonId !== viewer.id) throw forbidden(`Only the salon can ${action} a conversation`);
+  return conversation;
+}
+
+function updatedEvents(conversation: Conversation): AppEvent[] {
+  return [{ kind: 'conversationUpdated', conversation, participantIds: participantIds(conversation) }];
+}
+
+export interface CreateConversationInput {
+  clientUserId: string;
+  appointmentId?: string | null;
+  subject: string;
+  firstMessage?: string | null;
+}
+
+export async function createConversation(
+  viewer: Viewer,
+  input: CreateConversationInput,
+  maxLength: number,
+): Promise<Outcome<Conversation>> {
+  requireSalon(viewer, 'create');
+  const clientUserId = requireId(input.clientUserId, 'clientUserId');
+  const appointmentId = input.appointmentId == null ? null : requireId(input.appointmentId, 'appointmentId');
+  const subject = requireText(input.subject, 'subject', MAX_SUBJECT_LENGTH);
+  const firstMessage = input.firstMessage == null ? null : requireText(input.firstMessage, 'firstMessage', maxLength);
+
+  const client = await db.user.findUnique({ where: { id: clientUserId }, select: { role: true } });
+  if (!client || client.role !== 'CLIENT') throw badInput('clientUserId does not name a client', 'clientUserId');
+  if (appointmentId) {
+    const appointment = await db.appointment.findFirst({
+      where: { id: appointmentId, salonId: viewer.id },
+      select: { clientUserId: true, conversation: { select: { id: true } } },
+    });
+    if (!appointment) throw notFound('Appointment');
+    if (appointment.clientUserId !== clientUserId) {
+      throw badInput('The appointment belongs to another client', 'appointmentId');
+    }
+    if (appointment.conversation) throw conflict('This appointment already has a conversation');
+  }
+
+  try {
+    return await transaction(async (tx) => {
+      const created = await tx.conversation.create({
+        data: {
+          salonId: viewer.id,
+          clientUserId,
+          appointmentId,
+          subject,
+          notifications: { create: [{ userId: viewer.id }, { userId: clientUserId }] },
+        },
+      });
+      if (!firstMessage) return { result: created, events: updatedEvents(created) };
+      const appended = await appendMessage(tx, {
+        conversationId: created.id,
+        authorId: viewer.id,
+        kind: 'USER',
+        content: firstMessage,
+        attachments: [],
+        clientMessageId: null,
+      });
+      return { result: appended.conversation, events: messageAddedEvents(appended) };
+    });
+  } catch (error) {
+    // The pre-check above and a concurrent create can both pass; the unique index decides.
+    if (appointmentId && isUniqueViolation(error)) throw conflict('This appointment already has a conversation');
+    throw error;
+  }
+}
+
+export interface UpdateConversationInput {
+  subject?: string | null;
+  status?: ConversationStatus | null;
+}
+
+export async function updateConversation(
+  viewer: Viewer,
+  id: string,
+  input: UpdateConversationInput,
+): Promise<Outcome<Conversation>> {
+  const conversation = await requireSalonOf(viewer, id, 'update');
+  const data: { subject?: string; status?: ConversationStatus } = {};
+  if (input.subject != null) data.subject = requireText(input.subject, 'subject', MAX_SUBJECT_LENGTH);
+  if (input.status != null) data.status = input.status;
+  if (Object.keys(data).length === 0) return { result: conversation, events: [] };
+  const updated = await db.conversation.update({ where: { id: conversation.id }, data });
+  return { result: updated, events: updatedEvents(updated) };
+}
+
+export async function archiveConversation(viewer: Viewer, id: string): Promise<Outcome<Conversation>> {
+  const conversation = await requireSalonOf(viewer, id, 'archive');
+  if (conversation.status === 'ARCHIVED') return { result: conversation, events: [] };
+  const updated = await db.conversation.update({ where: { id: conversation.id }, data: { status: 'ARCHIVED' } });
+  return { result: updated, events: updatedEvents(updated) };
+}
+
+export async function deleteConversation(viewer: Viewer, id: string): Promise<Outcome<string>> {
+  const conversation = await requireSalonOf(viewer, id, 'delete');
+  await db.conversation.delete({ where: { id: conversation.id } });
+  return { result: conversation.id, events: updatedEvents({ ...conversation, status: 'ARCHIVED' }) };
+}

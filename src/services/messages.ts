@@ -1,0 +1,279 @@
+import type { Viewer } from '../auth/viewer.js';
+import { db } from '../db.js';
+import { badInput, conflict, forbidden, notFound } from '../errors.js';
+import type { AppEvent, MessageWithAttachments } from '../events/types.js';
+import type { Conversation, MessageKind } from '../generated/prisma/client.js';
+import {
+  conversationForViewer,
+  isParticipant,
+  messageForViewer,
+  participantIds,
+  recipientOf,
+  type Participants,
+} from './access.js';
+import { isUniqueViolation, transaction, type Tx } from './tx.js';
+import {
+  optionalClientMessageId,
+  requireAttachments,
+  requireId,
+  requireText,
+  type AttachmentInput,
+} from './validation.js';
+
+export interface Outcome<T> {
+  result: T;
+  /** To publish once the transaction has committed. */
+  events: AppEvent[];
+}
+
+interface AppendInput {
+  conversationId: string;
+  authorId: string | null;
+  kind: MessageKind;
+  content: string;
+  attachments: AttachmentInput[];
+  clientMessageId: string | null;
+}
+
+interface LockedConversation extends Participants {
+  lastSeq: number;
+  lastMessageAt: Date;
+  status: Conversation['status'];
+}
+
+/**
+ * Takes the conversation row's lock and the next sequence number in one statement, so `seq`
+ * order is commit order with no gap (SPEC §1 "Order"). clock_timestamp(), not now(): now() is
+ * the transaction's start, which can precede a message that committed while we waited.
+ */
+async function lockNextSeq(tx: Tx, conversationId: string): Promise<LockedConversation | undefined> {
+  const rows = await tx.$queryRaw<LockedConversation[]>`
+    UPDATE "Conversation"
+       SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
+     WHERE "id" = ${conversationId}::uuid
+ RETURNING "lastSeq", "lastMessageAt", "status"::text AS "status", "salonId"::text AS "salonId",
+           "clientUserId"::text AS "clientUserId"`;
+  return rows[0];
+}
+
+/** Adds `delta` to a user's unread counter of a conversation and returns the counter and the user's total. */
+export async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta: number) {
+  const [row] = await tx.$queryRaw<{ unreadCount: number }[]>`
+    INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
+    VALUES (gen_random_uuid(), ${conversationId}::uuid, ${userId}::uuid, ${delta}, now(), now())
+    ON CONFLICT ("conversationId", "userId")
+    DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + EXCLUDED."unreadCount", "updatedAt" = now()
+    RETURNING "unreadCount"`;
+  const [total] = await tx.$queryRaw<{ total: number }[]>`
+    SELECT COALESCE(SUM("unreadCount"), 0)::int AS "total" FROM "MessageNotification" WHERE "userId" = ${userId}::uuid`;
+  return { conversationUnread: row?.unreadCount ?? 0, totalUnread: total?.total ?? 0 };
+}
+
+/**
+ * Takes the recipient's counter row lock before touching messages: every path that changes
+ * readAt or isDeleted locks counter → message in that order, so two of them cannot deadlock.
+ */
+async function lockCounter(tx: Tx, conversationId: string, userId: string) {
+  await tx.$executeRaw`
+    INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
+    VALUES (gen_random_uuid(), ${conversationId}::uuid, ${userId}::uuid, 0, now(), now())
+    ON CONFLICT ("conversationId", "userId") DO NOTHING`;
+  await tx.$queryRaw`
+    SELECT 1 FROM "MessageNotification"
+     WHERE "conversationId" = ${conversationId}::uuid AND "userId" = ${userId}::uuid FOR UPDATE`;
+}
+
+/** Appends a message inside the caller's transaction: sequence, row, attachments, recipient's counter. */
+export async function appendMessage(tx: Tx, input: AppendInput) {
+  const locked = await lockNextSeq(tx, input.conversationId);
+  if (!locked) throw notFound('Conversation');
+  if (locked.status === 'ARCHIVED') {
+    throw badInput('This conversation is archived; set it ACTIVE again to send messages', 'conversationId');
+  }
+  const message: MessageWithAttachments = await tx.message.create({
+    data: {
+      conversationId: input.conversationId,
+      seq: locked.lastSeq,
+      authorId: input.authorId,
+      kind: input.kind,
+      content: input.content,
+      clientMessageId: input.clientMessageId,
+      createdAt: locked.lastMessageAt,
+      attachments: { create: input.attachments },
+    },
+    include: { attachments: true },
+  });
+  const recipientId = recipientOf(message, locked);
+  const counts = await bumpUnread(tx, input.conversationId, recipientId, 1);
+  const conversation = await tx.conversation.findUniqueOrThrow({ where: { id: input.conversationId } });
+  return { message, recipientId, counts, conversation };
+}
+
+export function messageAddedEvents(appended: Awaited<ReturnType<typeof appendMessage>>): AppEvent[] {
+  const participants = participantIds(appended.conversation);
+  return [
+    { kind: 'messageAdded', message: appended.message, participantIds: participants },
+    {
+      kind: 'unreadCount',
+      userId: appended.recipientId,
+      conversationId: appended.conversation.id,
+      ...appended.counts,
+    },
+    { kind: 'conversationUpdated', conversation: appended.conversation, participantIds: participants },
+  ];
+}
+
+export interface SendMessageInput {
+  conversationId: string;
+  content: string;
+  attachments?: readonly AttachmentInput[] | null;
+  clientMessageId?: string | null;
+}
+
+/**
+ * A retry with the same clientMessageId gets the first message back (Stripe's idempotency-key
+ * semantics); the same key for different content or another conversation is a CONFLICT.
+ */
+async function replayIdempotentSend(
+  viewer: Viewer,
+  clientMessageId: string,
+  conversationId: string,
+  content: string,
+): Promise<MessageWithAttachments | undefined> {
+  const existing = await db.message.findUnique({
+    where: { authorId_clientMessageId: { authorId: viewer.id, clientMessageId } },
+    include: { attachments: true },
+  });
+  if (!existing) return undefined;
+  if (existing.conversationId !== conversationId || (existing.content !== content && !existing.isDeleted)) {
+    throw conflict('clientMessageId was already used for a different message');
+  }
+  return existing;
+}
+
+export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLength: number): Promise<Outcome<MessageWithAttachments>> {
+  const conversationId = requireId(input.conversationId, 'conversationId');
+  const content = requireText(input.content, 'content', maxLength);
+  const attachments = requireAttachments(input.attachments);
+  const clientMessageId = optionalClientMessageId(input.clientMessageId);
+
+  await conversationForViewer(viewer, conversationId);
+  if (clientMessageId) {
+    const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
+    if (replay) return { result: replay, events: [] };
+  }
+  try {
+    const appended = await transaction((tx) =>
+      appendMessage(tx, { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId }),
+    );
+    return { result: appended.message, events: messageAddedEvents(appended) };
+  } catch (error) {
+    // Two sends with one key at once: the loser's insert hits the unique index and rolls back.
+    if (clientMessageId && isUniqueViolation(error)) {
+      const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
+      if (replay) return { result: replay, events: [] };
+    }
+    throw error;
+  }
+}
+
+export async function markMessageRead(viewer: Viewer, id: string): Promise<Outcome<MessageWithAttachments>> {
+  const found = await messageForViewer(viewer, id);
+  if (recipientOf(found, found.conversation) !== viewer.id) {
+    throw forbidden('Only the recipient of a message can mark it read');
+  }
+  return transaction(async (tx) => {
+    await lockCounter(tx, found.conversationId, viewer.id);
+    const updated = await tx.$queryRaw<{ readAt: Date }[]>`
+      UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
+       WHERE "id" = ${found.id}::uuid AND "readAt" IS NULL AND "isDeleted" = false
+   RETURNING "readAt"`;
+    const message = await tx.message.findUniqueOrThrow({ where: { id: found.id }, include: { attachments: true } });
+    const readAt = updated[0]?.readAt;
+    if (!readAt) return { result: message, events: [] };
+    const counts = await bumpUnread(tx, found.conversationId, viewer.id, -1);
+    const participants = participantIds(found.conversation);
+    return {
+      result: message,
+      events: [
+        {
+          kind: 'messageRead',
+          conversationId: found.conversationId,
+          messageIds: [found.id],
+          readAt,
+          readerId: viewer.id,
+          participantIds: participants,
+        },
+        { kind: 'unreadCount', userId: viewer.id, conversationId: found.conversationId, ...counts },
+      ],
+    };
+  });
+}
+
+/** Every message to the viewer in the conversation that is still unread gets readAt. */
+export async function markConversationRead(viewer: Viewer, id: string): Promise<Outcome<Conversation>> {
+  const conversation = await conversationForViewer(viewer, id);
+  const isClient = conversation.clientUserId === viewer.id;
+  return transaction(async (tx) => {
+    await lockCounter(tx, conversation.id, viewer.id);
+    const updated = await tx.$queryRaw<{ id: string; readAt: Date }[]>`
+      UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
+       WHERE "conversationId" = ${conversation.id}::uuid
+         AND "readAt" IS NULL AND "isDeleted" = false
+         AND (("kind" = 'USER' AND "authorId" IS DISTINCT FROM ${viewer.id}::uuid)
+              OR ("kind" = 'SYSTEM' AND ${isClient}))
+   RETURNING "id"::text AS "id", "readAt"`;
+    const fresh = await tx.conversation.findUniqueOrThrow({ where: { id: conversation.id } });
+    const first = updated[0];
+    if (!first) return { result: fresh, events: [] };
+    const counts = await bumpUnread(tx, conversation.id, viewer.id, -updated.length);
+    return {
+      result: fresh,
+      events: [
+        {
+          kind: 'messageRead',
+          conversationId: conversation.id,
+          messageIds: updated.map((row) => row.id),
+          readAt: first.readAt,
+          readerId: viewer.id,
+          participantIds: participantIds(conversation),
+        },
+        { kind: 'unreadCount', userId: viewer.id, conversationId: conversation.id, ...counts },
+      ],
+    };
+  });
+}
+
+/** Soft delete by the author: content hidden, attachments dropped, the recipient's counter kept exact. */
+export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome<string>> {
+  const found = await messageForViewer(viewer, id);
+  if (found.kind !== 'USER' || found.authorId !== viewer.id) {
+    throw forbidden('Only the author of a message can delete it');
+  }
+  const recipientId = recipientOf(found, found.conversation);
+  return transaction(async (tx) => {
+    await lockCounter(tx, found.conversationId, recipientId);
+    const updated = await tx.$queryRaw<{ readAt: Date | null }[]>`
+      UPDATE "Message" SET "isDeleted" = true, "content" = '', "updatedAt" = clock_timestamp()
+       WHERE "id" = ${found.id}::uuid AND "isDeleted" = false
+   RETURNING "readAt"`;
+    const row = updated[0];
+    if (!row) return { result: found.id, events: [] };
+    await tx.messageAttachment.deleteMany({ where: { messageId: found.id } });
+    const events: AppEvent[] = [
+      {
+        kind: 'messageDeleted',
+        conversationId: found.conversationId,
+        messageId: found.id,
+        participantIds: participantIds(found.conversation),
+      },
+    ];
+    if (row.readAt === null) {
+      const counts = await bumpUnread(tx, found.conversationId, recipientId, -1);
+      events.push({ kind: 'unreadCount', userId: recipientId, conversationId: found.conversationId, ...counts });
+    }
+    return { result: found.id, events };
+  });
+}
+
+export { isParticipant };

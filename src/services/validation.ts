@@ -1,0 +1,63 @@
+import { validate as isUuid } from 'uuid';
+import { badInput } from '../errors.js';
+
+export const ATTACHMENT_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/gif',
+  'image/heic',
+  'application/pdf',
+] as const;
+export const MAX_ATTACHMENTS = 10;
+export const MAX_URL_LENGTH = 2048;
+export const MAX_SUBJECT_LENGTH = 200;
+export const MAX_SERVICE_LENGTH = 200;
+export const MAX_CLIENT_MESSAGE_ID_LENGTH = 128;
+
+export interface AttachmentInput {
+  url: string;
+  type: string;
+}
+
+/** A malformed id can never name a visible row; saying so beats a database cast error. */
+export function requireId(value: string, field: string): string {
+  if (!isUuid(value)) throw badInput(`${field} is not a valid ID`, field);
+  return value.toLowerCase();
+}
+
+export function requireText(value: string, field: string, max: number): string {
+  const trimmed = value.trim();
+  if (trimmed.length === 0) throw badInput(`${field} must not be empty`, field);
+  if (trimmed.length > max) throw badInput(`${field} must be at most ${max} characters`, field);
+  return trimmed;
+}
+
+export function requireAttachments(attachments: readonly AttachmentInput[] | null | undefined): AttachmentInput[] {
+  const list = attachments ?? [];
+  if (list.length > MAX_ATTACHMENTS) {
+    throw badInput(`At most ${MAX_ATTACHMENTS} attachments per message`, 'attachments');
+  }
+  return list.map((attachment, index) => {
+    const field = `attachments.${index}`;
+    const url = attachment.url.trim();
+    if (url.length > MAX_URL_LENGTH) throw badInput(`${field}.url must be at most ${MAX_URL_LENGTH} characters`, `${field}.url`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw badInput(`${field}.url must be an absolute https URL`, `${field}.url`);
+    }
+    if (parsed.protocol !== 'https:') throw badInput(`${field}.url must be an absolute https URL`, `${field}.url`);
+    const type = attachment.type.trim().toLowerCase();
+    if (!(ATTACHMENT_TYPES as readonly string[]).includes(type)) {
+      throw badInput(`${field}.type must be one of ${ATTACHMENT_TYPES.join(', ')}`, `${field}.type`);
+    }
+    return { url, type };
+  });
+}
+
+export function optionalClientMessageId(value: string | null | undefined): string | null {
+  if (value == null) return null;
+  return requireText(value, 'clientMessageId', MAX_CLIENT_MESSAGE_ID_LENGTH);
+}

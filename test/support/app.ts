@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll } from 'vitest';
+import { buildApp, type App } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createTestDatabase, sql } from './database.js';
+
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+export interface TestUser {
+  id: string;
+  email: string;
+  role: 'SALON' | 'CLIENT';
+  token: string;
+}
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  status: number;
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string; [key: string]: unknown } }[];
+}
+
+export async function signToken(
+  claims: Record<string, unknown>,
+  options: { secret?: string; expiresIn?: string | number | null; alg?: string } = {},
+): Promise<string> {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setIssuedAt();
+  if (options.expiresIn !== null) jwt.setExpirationTime(options.expiresIn ?? '1h');
+  return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
+}
+
+export interface TestContext {
+  app: App;
+  databaseUrl: string;
+  config: Config;
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T>>;
+  /** A user as a real client would appear: a token for an unseen subject, created just-in-time. */
+  user(role: 'SALON' | 'CLIENT', name?: string): Promise<TestUser>;
+  sql<T extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+}
+
+/**
+ * Registers hooks that start a real server on a free port against this file's own database.
+ * The returned object is filled in by beforeAll.
+ */
+export function useTestApp(env: Record<string, string> = {}): TestContext {
+  const ctx = {} as TestContext;
+  let drop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    drop = database.drop;
+    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url, ...env });
+    const app = buildApp({ ...config, databaseUrl: database.url });
+    await app.start(0);
+    Object.assign(ctx, {
+      app,
+      config,
+      databaseUrl: database.url,
+      async gql(query: string, variables?: Record<string, unknown>, token?: string) {
+        const response = await fetch(app.url(), {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/graphql-response+json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: JSON.stringify({ query, variables }),
+        });
+        const body = (await response.json()) as GraphQLResponse;
+        return { ...body, status: response.status };
+      },
+      async user(role: 'SALON' | 'CLIENT', name = role === 'SALON' ? 'Salon' : 'Client') {
+        const id = randomUUID();
+        const email = `${name.toLowerCase()}-${id.slice(0, 8)}@example.test`;
+        const token = await signToken({ sub: id, email, role: role.toLowerCase(), firstName: name, lastName: 'Test' });
+        const response = await ctx.gql<{ me: { id: string } }>('{ me { id } }', {}, token);
+        if (response.data?.me.id !== id) throw new Error(`user creation failed: ${JSON.stringify(response)}`);
+        return { id, email, role, token };
+      },
+      sql: (text: string, values?: unknown[]) => sql(database.url, text, values),
+    });
+  });
+
+  afterAll(async () => {
+    await ctx.app?.stop();
+    await drop?.();
+  });
+
+  return ctx;
+}

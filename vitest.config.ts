@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    globalSetup: ['./test/support/global-setup.ts'],
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    env: { NODE_ENV: 'test' },
+    // Each file gets its own database (a copy of the migrated template) and its own module
+    // registry, so files run in parallel without sharing state.
+    pool: 'forks',
+  },
+});
