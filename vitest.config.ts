@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // graphql 16 ships CJS (main) and ESM (module) copies. Node loads the CJS one for packages such
+  // as graphql-yoga, while Vite would pick the ESM one for our sources: two GraphQLError classes.
+  resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     globalSetup: ['./test/support/global-setup.ts'],
     include: ['test/**/*.test.ts'],

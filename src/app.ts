@@ -27,13 +27,16 @@ let schema: ReturnType<typeof buildSchema> | undefined;
  * generic message, so no SQL or stack reaches a client.
  */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
-  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
-  if (original instanceof PothosValidationError) {
-    return createGraphQLError(original.message, { extensions: { code: ErrorCode.BAD_USER_INPUT } });
+  const original: unknown = (error as { originalError?: unknown }).originalError ?? error;
+  if (original instanceof Error && original.name === PothosValidationError.name) {
+    const { path, nodes } = error as GraphQLError;
+    return createGraphQLError(original.message, { path, nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
   }
-  if (!(original instanceof GraphQLError)) {
-    logger.error({ err: original }, 'unexpected error');
-  }
+  // Errors we raised on purpose carry a code. Checks are by shape and name, not instanceof: a
+  // test runner may load a package twice (ESM and CJS), and instanceof then lies.
+  const code = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
+  if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return error as GraphQLError;
+  logger.error({ err: original }, 'unexpected error');
   return maskError(error, message, isDev);
 }
 

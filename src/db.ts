@@ -45,10 +45,17 @@ export async function disconnectDb(): Promise<void> {
 }
 
 /** The connected client; using it before connectDb is a programming error. */
+export function getDb(): PrismaClient {
+  if (!client) throw new Error('Database used before connectDb()');
+  return client;
+}
+
+/** `getDb()` as a value, so modules can `import { db }` once at load time. */
 export const db: PrismaClient = new Proxy({} as PrismaClient, {
   get(_target, property) {
-    if (!client) throw new Error('Database used before connectDb()');
-    const value = Reflect.get(client, property, client) as unknown;
-    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(client) : value;
+    const current = getDb();
+    const value = Reflect.get(current, property, current) as unknown;
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
   },
+  has: (_target, property) => property in getDb(),
 });

@@ -155,7 +155,7 @@ describe('queries and mutations over HTTP', () => {
     );
     expect(view.data?.messages.edges[0]?.node).toEqual({ content: '', isDeleted: true, attachments: [] });
     expect((await t.gql('{ unreadCount }', {}, client.token)).data).toEqual({ unreadCount: 0 });
-    const rows = await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM "MessageAttachment"');
+    const rows = await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM "MessageAttachment" WHERE "messageId" = $1', [message.id]);
     expect(rows[0]?.n).toBe(0);
   });
 

@@ -4,6 +4,14 @@ import { committed } from '../events/sink.js';
 import { createAppointment } from '../services/appointments.js';
 import { builder, pageLimit } from './builder.js';
 
+/**
+ * Services return bare rows; reading the row back with the plugin's `query` loads the whole
+ * selection of the mutation's result in one statement instead of field by field.
+ */
+const withSelection = <Q extends object>(query: Q, row: { id: string }) =>
+  db.appointment.findUniqueOrThrow({ ...query, where: { id: row.id } });
+
+
 const AppointmentRef = builder.prismaObject('Appointment', {
   description: 'A booking of a client at a salon.',
   fields: (t) => ({
@@ -64,6 +72,7 @@ builder.mutationFields((t) => ({
     description:
       'Books an appointment and opens its conversation with a confirmation for the client. The appointment is kept even if the conversation step fails.',
     args: { input: t.arg({ type: CreateAppointmentInput, description: 'The booking.' }) },
-    resolve: (_query, _root, { input }, ctx) => committed(createAppointment(requireViewer(ctx), input)),
+    resolve: async (query, _root, { input }, ctx) =>
+      withSelection(query, await committed(createAppointment(requireViewer(ctx), input))),
   }),
 }));

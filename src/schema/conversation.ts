@@ -14,6 +14,14 @@ import { builder, pageLimit } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
 import { MessageConnection, MessageRef } from './message.js';
 
+/**
+ * Services return bare rows; reading the row back with the plugin's `query` loads the whole
+ * selection of the mutation's result in one statement instead of field by field.
+ */
+const withSelection = <Q extends object>(query: Q, row: { id: string }) =>
+  db.conversation.findUniqueOrThrow({ ...query, where: { id: row.id } });
+
+
 /** Matches no row: a query built for an anonymous viewer must still be valid SQL. */
 const NO_USER = '00000000-0000-0000-0000-000000000000';
 
@@ -131,8 +139,8 @@ builder.mutationFields((t) => ({
     type: 'Conversation',
     description: 'Opens a conversation with a client (salons only). An appointment that already has one → CONFLICT.',
     args: { input: t.arg({ type: CreateConversationInput, description: 'What to open.' }) },
-    resolve: (_query, _root, { input }, ctx) =>
-      committed(createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength)),
+    resolve: async (query, _root, { input }, ctx) =>
+      withSelection(query, await committed(createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength))),
   }),
   updateConversation: t.prismaField({
     type: 'Conversation',
@@ -141,19 +149,22 @@ builder.mutationFields((t) => ({
       id: t.arg.id({ description: 'The conversation id.' }),
       input: t.arg({ type: UpdateConversationInput, description: 'The changes.' }),
     },
-    resolve: (_query, _root, { id, input }, ctx) => committed(updateConversation(requireViewer(ctx), id, input)),
+    resolve: async (query, _root, { id, input }, ctx) =>
+      withSelection(query, await committed(updateConversation(requireViewer(ctx), id, input))),
   }),
   archiveConversation: t.prismaField({
     type: 'Conversation',
     description: 'Archives a conversation so it refuses new messages (salons only).',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
-    resolve: (_query, _root, { id }, ctx) => committed(archiveConversation(requireViewer(ctx), id)),
+    resolve: async (query, _root, { id }, ctx) =>
+      withSelection(query, await committed(archiveConversation(requireViewer(ctx), id))),
   }),
   markConversationRead: t.prismaField({
     type: 'Conversation',
     description: 'Marks every unread message to the viewer in the conversation as read.',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
-    resolve: (_query, _root, { id }, ctx) => committed(markConversationRead(requireViewer(ctx), id)),
+    resolve: async (query, _root, { id }, ctx) =>
+      withSelection(query, await committed(markConversationRead(requireViewer(ctx), id))),
   }),
   deleteConversation: t.id({
     description: 'Deletes a conversation and its messages for both participants (salons only). Returns its id.',

@@ -7,6 +7,14 @@ import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
 import { builder, pageLimit } from './builder.js';
 import { MessageKindEnum } from './enums.js';
 
+/**
+ * Services return bare rows; reading the row back with the plugin's `query` loads the whole
+ * selection of the mutation's result in one statement instead of field by field.
+ */
+const withSelection = <Q extends object>(query: Q, row: { id: string }) =>
+  db.message.findUniqueOrThrow({ ...query, where: { id: row.id } });
+
+
 builder.prismaObject('MessageAttachment', {
   description: 'A file linked to a message.',
   fields: (t) => ({
@@ -99,14 +107,15 @@ builder.mutationFields((t) => ({
     description:
       'Sends a message. Retrying with the same clientMessageId returns the first message; reusing it for other content → CONFLICT.',
     args: { input: t.arg({ type: SendMessageInput, description: 'The message.' }) },
-    resolve: (_query, _root, { input }, ctx) =>
-      committed(sendMessage(requireViewer(ctx), input, ctx.config.limits.contentMaxLength)),
+    resolve: async (query, _root, { input }, ctx) =>
+      withSelection(query, await committed(sendMessage(requireViewer(ctx), input, ctx.config.limits.contentMaxLength))),
   }),
   markMessageRead: t.prismaField({
     type: 'Message',
     description: 'Marks a message read (its recipient only); reading twice changes nothing.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
-    resolve: (_query, _root, { id }, ctx) => committed(markMessageRead(requireViewer(ctx), id)),
+    resolve: async (query, _root, { id }, ctx) =>
+      withSelection(query, await committed(markMessageRead(requireViewer(ctx), id))),
   }),
   deleteMessage: t.id({
     description: 'Deletes a message (its author only): content hidden, attachments dropped. Returns its id.',
