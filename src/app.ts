@@ -1,24 +1,41 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PothosValidationError } from '@pothos/core';
+import type { ExecutionArgs, GraphQLError } from 'graphql';
 import { createGraphQLError, createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
-import { GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { createTokenVerifier } from './auth/token.js';
-import { viewerFromCredentials } from './auth/viewer.js';
+import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { connectDb, disconnectDb } from './db.js';
 import { ErrorCode } from './errors.js';
+import { createInProcessBus, createRedisBus, type EventBus } from './events/bus.js';
+import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
+import { createTyping } from './events/typing.js';
+import { createLoaders } from './loaders.js';
 import { logger } from './logger.js';
 import { buildSchema } from './schema/index.js';
+import { createRateLimiter } from './services/rate-limit.js';
 
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, Context>;
+  bus: EventBus;
   /** Listens on `port` (0 picks a free one) and resolves to the bound port. */
   start(port?: number): Promise<number>;
   stop(): Promise<void>;
   url(): string;
+  wsUrl(): string;
 }
+
+export interface AppOptions {
+  presence?: PresenceOptions;
+}
+
+/** Close codes of graphql-ws's vocabulary: 4401 unauthorized, 4403 forbidden. */
+export const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_GOING_AWAY = 1001;
 
 let schema: ReturnType<typeof buildSchema> | undefined;
 
@@ -28,21 +45,40 @@ let schema: ReturnType<typeof buildSchema> | undefined;
  */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
   const original: unknown = (error as { originalError?: unknown }).originalError ?? error;
+  // Checks are by shape and name, not instanceof: a test runner may load a package twice (ESM
+  // and CJS), and instanceof then lies.
   if (original instanceof Error && original.name === PothosValidationError.name) {
     const { path, nodes } = error as GraphQLError;
     return createGraphQLError(original.message, { path, nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
   }
-  // Errors we raised on purpose carry a code. Checks are by shape and name, not instanceof: a
-  // test runner may load a package twice (ESM and CJS), and instanceof then lies.
   const code = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
   if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return error as GraphQLError;
   logger.error({ err: original }, 'unexpected error');
   return maskError(error, message, isDev);
 }
 
-export function buildApp(config: Config & { databaseUrl: string }): App {
+interface SocketState {
+  viewer: Viewer;
+  expiryTimer?: NodeJS.Timeout;
+}
+
+export function buildApp(config: Config & { databaseUrl: string }, options: AppOptions = {}): App {
   schema ??= buildSchema();
   const verifier = createTokenVerifier(config.jwt);
+  const bus = config.redisUrl ? createRedisBus(config.redisUrl) : createInProcessBus();
+  const presence = bus.redis ? createRedisPresence(bus, bus.redis, options.presence) : createLocalPresence(bus, options.presence);
+  const typing = createTyping(bus, bus.redis, config.limits.typingTtlS * 1000);
+  const limiter = createRateLimiter(bus.redis);
+
+  const contextFor = (viewer: Viewer | null): Context => ({
+    viewer,
+    config,
+    bus,
+    presence,
+    typing,
+    limiter,
+    loaders: createLoaders(presence),
+  });
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -50,7 +86,7 @@ export function buildApp(config: Config & { databaseUrl: string }): App {
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
-    graphiql: config.graphiql,
+    graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     maskedErrors: { maskError: maskUnexpected },
     logging: {
       debug: (...args) => logger.debug(args),
@@ -58,19 +94,95 @@ export function buildApp(config: Config & { databaseUrl: string }): App {
       warn: (...args) => logger.warn(args),
       error: (...args) => logger.error(args),
     },
-    context: async ({ request }): Promise<Context> => ({
-      viewer: await viewerFromCredentials(verifier, { authorization: request.headers.get('authorization') }),
-      config,
-    }),
+    // One factory for both transports: a WebSocket operation arrives with the viewer its
+    // connection authenticated; an HTTP request brings its Authorization header.
+    context: async (initial): Promise<Context> => {
+      if ('viewer' in initial) return contextFor(initial.viewer as Viewer | null);
+      const request = initial.request as Request;
+      return contextFor(await viewerFromCredentials(verifier, { authorization: request.headers.get('authorization') }));
+    },
   });
 
   const server: Server = createServer(yoga);
+  const wss = new WebSocketServer({ server, path: '/graphql' });
+  const sockets = new WeakMap<WebSocket, SocketState>();
+
+  useServer<Record<string, unknown>, { request: IncomingMessage }>(
+    {
+      connectionInitWaitTimeout: 5_000,
+      onConnect: async (ctx) => {
+        const socket = ctx.extra.socket;
+        const params = ctx.connectionParams ?? {};
+        let viewer: Viewer | null = null;
+        try {
+          viewer = await viewerFromCredentials(verifier, {
+            authorization: params.authorization ?? params.Authorization,
+            token: params.token,
+          });
+        } catch {
+          viewer = null;
+        }
+        if (!viewer) {
+          socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
+          return false;
+        }
+        const state: SocketState = { viewer };
+        // A token that expires while connected ends the socket: the client reconnects with a new one.
+        const msLeft = viewer.tokenExpiresAt * 1000 - Date.now() + config.jwt.clockToleranceS * 1000;
+        state.expiryTimer = setTimeout(() => socket.close(CLOSE_UNAUTHORIZED, 'Token expired'), Math.max(0, Math.min(msLeft, 2 ** 31 - 1)));
+        sockets.set(socket, state);
+        await presence.connected(viewer.id);
+        logger.info({ userId: viewer.id }, 'socket connected');
+        return true;
+      },
+      onDisconnect: (ctx, code) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (!state) return;
+        clearTimeout(state.expiryTimer);
+        sockets.delete(ctx.extra.socket);
+        presence.disconnected(state.viewer.id);
+        logger.info({ userId: state.viewer.id, code }, 'socket disconnected');
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const state = sockets.get(ctx.extra.socket);
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          viewer: state?.viewer ?? null,
+        });
+        const args: ExecutionArgs = {
+          schema,
+          operationName: payload.operationName,
+          document: parse(payload.query),
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length > 0) return errors;
+        logger.info({ userId: state?.viewer.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
+        return args;
+      },
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      onComplete: (ctx, _id, payload) => {
+        logger.info({ userId: sockets.get(ctx.extra.socket)?.viewer.id, operation: payload.operationName }, 'subscription left');
+      },
+    },
+    wss,
+  );
+
   let port = 0;
+  let connected = false;
 
   return {
     yoga,
+    bus,
     async start(requested = config.port) {
       connectDb(config.databaseUrl, { poolSize: config.databasePoolSize });
+      connected = true;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(requested, () => resolve());
@@ -79,12 +191,20 @@ export function buildApp(config: Config & { databaseUrl: string }): App {
       return port;
     },
     async stop() {
+      for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, 'Server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
-      await disconnectDb();
+      typing.close();
+      await presence.close();
+      await bus.close();
+      if (connected) await disconnectDb();
+      connected = false;
     },
     url: () => `http://127.0.0.1:${port}/graphql`,
+    wsUrl: () => `ws://127.0.0.1:${port}/graphql`,
   };
 }

@@ -1,29 +1,21 @@
+import type { Context } from '../context.js';
 import { logger } from '../logger.js';
-import type { AppEvent, EventSink } from './types.js';
-
-let sink: EventSink = { publish: async () => {} };
-
-/** The app installs its bus here at start; until then events go nowhere. */
-export function setEventSink(next: EventSink) {
-  sink = next;
-}
+import { busSink } from './publisher.js';
+import type { AppEvent } from './types.js';
 
 /**
- * Called after commit. The write has happened whatever the bus does, so a failure here is
- * logged, not returned to the client (subscribers recover through replay with `after`).
+ * Runs a service call, then announces what it did: the one way resolvers publish. Events go out
+ * only after the service's transaction committed. The write has happened whatever the bus does,
+ * so a publish failure is logged, not returned (subscribers recover through replay and gap fill).
  */
-export async function publish(events: readonly AppEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  try {
-    await sink.publish(events);
-  } catch (error) {
-    logger.error({ err: error, kinds: events.map((event) => event.kind) }, 'event publish failed');
-  }
-}
-
-/** Runs a service call, then announces what it did: the one way resolvers publish. */
-export async function committed<T>(outcome: Promise<{ result: T; events: AppEvent[] }>): Promise<T> {
+export async function committed<T>(ctx: Context, outcome: Promise<{ result: T; events: AppEvent[] }>): Promise<T> {
   const { result, events } = await outcome;
-  await publish(events);
+  if (events.length > 0) {
+    try {
+      await busSink(ctx.bus).publish(events);
+    } catch (error) {
+      logger.error({ err: error, kinds: events.map((event) => event.kind) }, 'event publish failed');
+    }
+  }
   return result;
 }

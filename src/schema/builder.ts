@@ -97,3 +97,6 @@ builder.globalConnectionField('totalCount', (t) =>
 
 builder.queryType({ description: 'Reads. Every field needs a token except where stated.' });
 builder.mutationType({ description: 'Writes. Every field needs a token.' });
+builder.subscriptionType({
+  description: 'Real-time events over graphql-ws (token in connectionParams). Each shows only what the viewer may see.',
+});

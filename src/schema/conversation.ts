@@ -1,7 +1,7 @@
 import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { committed } from '../events/sink.js';
-import { visibleConversationWhere } from '../services/access.js';
+import { conversationForViewer, visibleConversationWhere } from '../services/access.js';
 import {
   archiveConversation,
   createConversation,
@@ -13,6 +13,9 @@ import { requireId } from '../services/validation.js';
 import { builder, pageLimit } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
 import { MessageConnection, MessageRef } from './message.js';
+import { topics, type TypingPayload } from '../events/topics.js';
+import { filterLive } from './live.js';
+import { UserRef } from './user.js';
 
 /**
  * Services return bare rows; reading the row back with the plugin's `query` loads the whole
@@ -140,7 +143,7 @@ builder.mutationFields((t) => ({
     description: 'Opens a conversation with a client (salons only). An appointment that already has one → CONFLICT.',
     args: { input: t.arg({ type: CreateConversationInput, description: 'What to open.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength))),
+      withSelection(query, await committed(ctx, createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength))),
   }),
   updateConversation: t.prismaField({
     type: 'Conversation',
@@ -150,25 +153,83 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: UpdateConversationInput, description: 'The changes.' }),
     },
     resolve: async (query, _root, { id, input }, ctx) =>
-      withSelection(query, await committed(updateConversation(requireViewer(ctx), id, input))),
+      withSelection(query, await committed(ctx, updateConversation(requireViewer(ctx), id, input))),
   }),
   archiveConversation: t.prismaField({
     type: 'Conversation',
     description: 'Archives a conversation so it refuses new messages (salons only).',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(archiveConversation(requireViewer(ctx), id))),
+      withSelection(query, await committed(ctx, archiveConversation(requireViewer(ctx), id))),
   }),
   markConversationRead: t.prismaField({
     type: 'Conversation',
     description: 'Marks every unread message to the viewer in the conversation as read.',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(markConversationRead(requireViewer(ctx), id))),
+      withSelection(query, await committed(ctx, markConversationRead(requireViewer(ctx), id))),
   }),
   deleteConversation: t.id({
     description: 'Deletes a conversation and its messages for both participants (salons only). Returns its id.',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
-    resolve: (_root, { id }, ctx) => committed(deleteConversation(requireViewer(ctx), id)),
+    resolve: (_root, { id }, ctx) => committed(ctx, deleteConversation(requireViewer(ctx), id)),
+  }),
+}));
+
+const TypingEvent = builder.objectRef<TypingPayload>('TypingEvent').implement({
+  description: 'Someone started or stopped typing in a conversation.',
+  fields: (t) => ({
+    conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
+    user: t.field({
+      type: UserRef,
+      description: 'Who is typing.',
+      resolve: async (event, _args, ctx) => (await ctx.loaders.user.load(event.userId))!,
+    }),
+    isTyping: t.exposeBoolean('isTyping', {
+      description: 'False when they stopped, or a few seconds after their last refresh.',
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  setTyping: t.boolean({
+    description:
+      'Starts (or refreshes) or stops the viewer\'s typing state. Without a refresh it ends by itself after a few seconds. Returns isTyping.',
+    args: {
+      conversationId: t.arg.id({ description: 'The conversation.' }),
+      isTyping: t.arg.boolean({ description: 'True while typing; send it again every few seconds.' }),
+    },
+    resolve: async (_root, { conversationId, isTyping }, ctx) => {
+      const viewer = requireViewer(ctx);
+      const conversation = await conversationForViewer(viewer, conversationId);
+      await ctx.limiter.hit('typing', viewer.id, ctx.config.limits.typingPerMin);
+      await ctx.typing.set(conversation.id, viewer.id, isTyping);
+      return isTyping;
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  conversationUpdated: t.field({
+    type: ConversationRef,
+    description: "Any change to one of the viewer's conversations: new message, read, subject, status.",
+    subscribe: (_root, _args, ctx) => filterLive(ctx, topics.conversationUpdated, null),
+    resolve: (conversation) => conversation,
+  }),
+  typing: t.field({
+    type: TypingEvent,
+    description: 'Typing states of the other participant in one conversation.',
+    args: { conversationId: t.arg.id({ description: 'The conversation.' }) },
+    subscribe: async function* (_root, args, ctx) {
+      const viewer = requireViewer(ctx);
+      const conversation = await conversationForViewer(viewer, args.conversationId);
+      const live = await ctx.bus.subscribe(topics.typing(conversation.id));
+      try {
+        for await (const event of live) if (event.userId !== viewer.id) yield event;
+      } finally {
+        await live.return?.();
+      }
+    },
+    resolve: (event) => event,
   }),
 }));

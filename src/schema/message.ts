@@ -2,7 +2,11 @@ import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { committed } from '../events/sink.js';
 import { conversationForViewer } from '../services/access.js';
+import { liveMessages } from '../services/live-messages.js';
 import { deleteMessage, markMessageRead, sendMessage } from '../services/messages.js';
+import { topics, type MessageDeletedPayload, type MessageReadPayload } from '../events/topics.js';
+import { filterLive } from './live.js';
+import { UserRef } from './user.js';
 import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
 import { builder, pageLimit } from './builder.js';
 import { MessageKindEnum } from './enums.js';
@@ -107,19 +111,72 @@ builder.mutationFields((t) => ({
     description:
       'Sends a message. Retrying with the same clientMessageId returns the first message; reusing it for other content → CONFLICT.',
     args: { input: t.arg({ type: SendMessageInput, description: 'The message.' }) },
-    resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(sendMessage(requireViewer(ctx), input, ctx.config.limits.contentMaxLength))),
+    resolve: async (query, _root, { input }, ctx) => {
+      const viewer = requireViewer(ctx);
+      await ctx.limiter.hit('send', viewer.id, ctx.config.limits.sendsPerMin);
+      return withSelection(query, await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength)));
+    },
   }),
   markMessageRead: t.prismaField({
     type: 'Message',
     description: 'Marks a message read (its recipient only); reading twice changes nothing.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(markMessageRead(requireViewer(ctx), id))),
+      withSelection(query, await committed(ctx, markMessageRead(requireViewer(ctx), id))),
   }),
   deleteMessage: t.id({
     description: 'Deletes a message (its author only): content hidden, attachments dropped. Returns its id.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
-    resolve: (_root, { id }, ctx) => committed(deleteMessage(requireViewer(ctx), id)),
+    resolve: (_root, { id }, ctx) => committed(ctx, deleteMessage(requireViewer(ctx), id)),
+  }),
+}));
+
+const MessageReadEvent = builder.objectRef<MessageReadPayload>('MessageReadEvent').implement({
+  description: 'Messages were read by their recipient.',
+  fields: (t) => ({
+    conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
+    messageIds: t.exposeIDList('messageIds', { description: 'The messages that became read.' }),
+    readAt: t.expose('readAt', { type: 'DateTime', description: 'When they were read.' }),
+    reader: t.field({
+      type: UserRef,
+      description: 'Who read them.',
+      resolve: async (event, _args, ctx) => (await ctx.loaders.user.load(event.readerId))!,
+    }),
+  }),
+});
+
+const MessageDeletedEvent = builder.objectRef<MessageDeletedPayload>('MessageDeletedEvent').implement({
+  description: 'A message was deleted by its author.',
+  fields: (t) => ({
+    conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
+    messageId: t.exposeID('messageId', { description: 'The deleted message.' }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  messageAdded: t.field({
+    type: MessageRef,
+    description:
+      'New messages. With `after` (the id of the last message held) it first replays, oldest first, everything after it, then goes live: no gap, no duplicate.',
+    args: {
+      conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }),
+      after: t.arg.id({ required: false, description: 'Resume after this message id (replay, then live).' }),
+    },
+    subscribe: (_root, args, ctx) => liveMessages(ctx.bus, requireViewer(ctx), args),
+    resolve: (message) => message,
+  }),
+  messageRead: t.field({
+    type: MessageReadEvent,
+    description: 'Read receipts in the viewer\'s conversations.',
+    args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },
+    subscribe: (_root, args, ctx) => filterLive(ctx, topics.messageRead, args.conversationId),
+    resolve: (event) => event,
+  }),
+  messageDeleted: t.field({
+    type: MessageDeletedEvent,
+    description: 'Messages deleted in the viewer\'s conversations.',
+    args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },
+    subscribe: (_root, args, ctx) => filterLive(ctx, topics.messageDeleted, args.conversationId),
+    resolve: (event) => event,
   }),
 }));

@@ -2,6 +2,8 @@ import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { builder } from './builder.js';
 import { RoleEnum } from './enums.js';
+import { topics, type PresencePayload, type UnreadCountPayload } from '../events/topics.js';
+import { filterLive } from './live.js';
 
 export const UserRef = builder.prismaObject('User', {
   description: 'A person or business using the API: a salon or one of its clients.',
@@ -12,8 +14,8 @@ export const UserRef = builder.prismaObject('User', {
     lastName: t.exposeString('lastName', { description: 'Family name; may be empty.' }),
     role: t.expose('role', { type: RoleEnum, description: 'Salon or client.' }),
     online: t.boolean({
-      description: 'True while the user has at least one open real-time connection.',
-      resolve: () => false,
+      description: 'True while the user has at least one open real-time connection, on any server instance.',
+      resolve: (user, _args, ctx) => ctx.loaders.online.load(user.id),
     }),
     lastSeenAt: t.expose('lastSeenAt', {
       type: 'DateTime',
@@ -40,5 +42,46 @@ builder.queryFields((t) => ({
       });
       return _sum.unreadCount ?? 0;
     },
+  }),
+}));
+
+const PresenceEvent = builder.objectRef<PresencePayload>('PresenceEvent').implement({
+  description: 'A user who shares a conversation with the viewer came online or went offline.',
+  fields: (t) => ({
+    user: t.field({
+      type: UserRef,
+      description: 'Whose presence changed.',
+      resolve: async (event, _args, ctx) => (await ctx.loaders.user.load(event.userId))!,
+    }),
+    online: t.exposeBoolean('online', { description: 'True when at least one of their connections is open.' }),
+    lastSeenAt: t.expose('lastSeenAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When they were last connected.',
+    }),
+  }),
+});
+
+const UnreadCountEvent = builder.objectRef<UnreadCountPayload>('UnreadCountEvent').implement({
+  description: "The viewer's unread counts changed.",
+  fields: (t) => ({
+    totalUnread: t.exposeInt('totalUnread', { description: 'Unread messages across all conversations.' }),
+    conversationId: t.exposeID('conversationId', { description: 'The conversation whose count changed.' }),
+    conversationUnread: t.exposeInt('conversationUnread', { description: 'Unread messages in that conversation.' }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  presence: t.field({
+    type: PresenceEvent,
+    description: 'Online/offline changes of everyone who shares a conversation with the viewer.',
+    subscribe: (_root, _args, ctx) => filterLive(ctx, topics.presence, null),
+    resolve: (event) => event,
+  }),
+  unreadCount: t.field({
+    type: UnreadCountEvent,
+    description: "The viewer's unread counts, whenever they change.",
+    subscribe: (_root, _args, ctx) => filterLive(ctx, topics.unreadCount, null),
+    resolve: (event) => event,
   }),
 }));

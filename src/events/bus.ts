@@ -1,0 +1,90 @@
+import { Repeater } from '@graphql-yoga/subscription';
+import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Redis } from 'ioredis';
+import { logger } from '../logger.js';
+import type { Topic, TopicMap } from './topics.js';
+
+export interface EventBus {
+  /** A connection for plain commands (presence, typing, rate limits); undefined in-process. */
+  redis?: Redis;
+  publish<T extends Topic>(topic: T, payload: TopicMap[T]): Promise<void>;
+  /**
+   * Resolves once the subscription is live (for Redis: SUBSCRIBE acknowledged), so a caller
+   * can subscribe first and read the database second without missing what falls in between.
+   */
+  subscribe<T extends Topic>(topic: T): Promise<AsyncIterableIterator<TopicMap[T]>>;
+  close(): Promise<void>;
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** Payloads cross Redis as JSON; timestamps come back as Date like the rows they came from. */
+function reviveDates(key: string, value: unknown): unknown {
+  return typeof value === 'string' && key.endsWith('At') && ISO_DATE.test(value) ? new Date(value) : value;
+}
+
+function busOver(engine: PubSubEngine, onClose: () => Promise<void>): EventBus {
+  return {
+    publish: (topic, payload) => engine.publish(topic, payload),
+    async subscribe<T extends Topic>(topic: T) {
+      const queue: TopicMap[T][] = [];
+      let wake: (() => void) | undefined;
+      const id = await engine.subscribe(
+        topic,
+        (payload: TopicMap[T]) => {
+          queue.push(payload);
+          wake?.();
+        },
+        {},
+      );
+      return new Repeater<TopicMap[T]>(async (push, stop) => {
+        let stopped = false;
+        void stop.then(() => {
+          stopped = true;
+          wake?.();
+        });
+        while (!stopped) {
+          const next = queue.shift();
+          if (next !== undefined) {
+            await push(next);
+            continue;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+        engine.unsubscribe(id);
+      });
+    },
+    close: onClose,
+  };
+}
+
+export function createInProcessBus(): EventBus {
+  const pubsub = new PubSub();
+  return busOver(pubsub, async () => {});
+}
+
+/**
+ * Separate publisher and subscriber connections (a subscribed Redis connection can do nothing
+ * else); ioredis reconnects both and re-subscribes to every channel after an outage.
+ */
+export function createRedisBus(redisUrl: string): EventBus {
+  const retryStrategy = (times: number) => Math.min(times * 100, 2000);
+  // Commands fail fast while Redis is away instead of queueing: a mutation must not wait for
+  // Redis, and subscribers recover what they missed from PostgreSQL (replay with `after`).
+  const publisher = new Redis(redisUrl, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'salon-pub' });
+  const subscriber = new Redis(redisUrl, { retryStrategy, maxRetriesPerRequest: null, connectionName: 'salon-sub' });
+  for (const [name, connection] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
+    connection.on('error', (error: Error) => logger.warn({ connection: name, err: error.message }, 'redis connection error'));
+    connection.on('ready', () => logger.info({ connection: name }, 'redis connection ready'));
+  }
+  const pubsub = new RedisPubSub({ publisher, subscriber, reviver: reviveDates });
+  return {
+    ...busOver(pubsub, async () => {
+      publisher.disconnect();
+      subscriber.disconnect();
+    }),
+    redis: publisher,
+  };
+}
