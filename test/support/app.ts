@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll } from 'vitest';
-import { buildApp, type App } from '../../src/app.js';
+import { buildApp, type App, type AppOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createTestDatabase, sql } from './database.js';
+import { requireRedis } from './redis.js';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
@@ -31,9 +32,11 @@ export async function signToken(
 
 export interface TestContext {
   app: App;
+  /** All instances (several when `instances` > 1), sharing one database and one Redis. */
+  apps: App[];
   databaseUrl: string;
   config: Config;
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T>>;
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string, instance?: number): Promise<GraphQLResponse<T>>;
   /** A user as a real client would appear: a token for an unseen subject, created just-in-time. */
   user(role: 'SALON' | 'CLIENT', name?: string): Promise<TestUser>;
   sql<T extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
@@ -43,22 +46,32 @@ export interface TestContext {
  * Registers hooks that start a real server on a free port against this file's own database.
  * The returned object is filled in by beforeAll.
  */
-export function useTestApp(env: Record<string, string> = {}): TestContext {
+export function useTestApp(
+  env: Record<string, string> = {},
+  options: { instances?: number; app?: AppOptions } = {},
+): TestContext {
   const ctx = {} as TestContext;
   let drop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
+    if (env.REDIS_URL) await requireRedis(env.REDIS_URL);
     const database = await createTestDatabase();
     drop = database.drop;
     const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url, ...env });
-    const app = buildApp({ ...config, databaseUrl: database.url });
-    await app.start(0);
+    const apps: App[] = [];
+    for (let i = 0; i < (options.instances ?? 1); i++) {
+      const app = buildApp({ ...config, databaseUrl: database.url }, options.app);
+      await app.start(0);
+      apps.push(app);
+    }
+    const app = apps[0]!;
     Object.assign(ctx, {
       app,
+      apps,
       config,
       databaseUrl: database.url,
-      async gql(query: string, variables?: Record<string, unknown>, token?: string) {
-        const response = await fetch(app.url(), {
+      async gql(query: string, variables?: Record<string, unknown>, token?: string, instance = 0) {
+        const response = await fetch(apps[instance]!.url(), {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
@@ -83,7 +96,7 @@ export function useTestApp(env: Record<string, string> = {}): TestContext {
   });
 
   afterAll(async () => {
-    await ctx.app?.stop();
+    for (const app of ctx.apps ?? []) await app.stop();
     await drop?.();
   });
 
