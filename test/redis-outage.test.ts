@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestApp, type TestUser } from './support/app.js';
+import { openConversation, send } from './support/fixtures.js';
+import { requireRedis } from './support/redis.js';
+import { sleep, subscribe, wsClient } from './support/ws.js';
+
+/**
+ * A Redis server of this file's own, so stopping it does not disturb the other test files.
+ * It is a real redis-server process, stopped and started again on the same port.
+ */
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const port = await freePort();
+const url = `redis://127.0.0.1:${port}`;
+let redis: ChildProcess | undefined;
+
+async function startRedis() {
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    try {
+      return await requireRedis(url);
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error('redis-server did not start (is it installed?)');
+}
+
+async function stopRedis() {
+  const process = redis;
+  redis = undefined;
+  if (!process || process.exitCode !== null) return;
+  const exited = new Promise((resolve) => process.once('exit', resolve));
+  process.kill('SIGKILL');
+  await exited;
+}
+
+beforeAll(startRedis);
+const t = useTestApp({ REDIS_URL: url }, { instances: 2 });
+afterAll(stopRedis);
+
+let salon: TestUser;
+let client: TestUser;
+
+beforeAll(async () => {
+  salon = await t.user('SALON');
+  client = await t.user('CLIENT');
+});
+
+describe('Redis restarted while the servers run', () => {
+  it('queries and mutations keep working, subscriptions recover, and resume recovers what was missed', async () => {
+    const conversationId = await openConversation(t, salon, client);
+    const ws = wsClient(t.apps[1]!.wsUrl(), { token: salon.token });
+    const live = subscribe<{ messageAdded: { seq: number; content: string } }>(
+      ws,
+      'subscription($id: ID) { messageAdded(conversationId: $id) { seq content } }',
+      { id: conversationId },
+    );
+    await sleep(200);
+    const before = await send(t, client, conversationId, 'before the outage');
+    await live.waitFor(1);
+
+    await stopRedis();
+    const during = [];
+    for (let i = 0; i < 3; i++) during.push(await send(t, client, conversationId, `during ${i}`));
+    const inbox = await t.gql<{ conversations: { totalCount: number } }>('{ conversations { totalCount } }', {}, salon.token, 1);
+    expect(inbox.data?.conversations.totalCount).toBe(1);
+
+    await startRedis();
+    // Once the subscriber connection is back, the next live message reveals the gap, which is read from PostgreSQL.
+    let after: { seq: number } | undefined;
+    for (let attempt = 0; attempt < 40 && live.events.length < 5; attempt++) {
+      after = await send(t, client, conversationId, `after ${attempt}`);
+      await sleep(250);
+    }
+    const seqs = live.events.map((e) => e.messageAdded.seq);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => before.seq + i));
+    expect(seqs.length).toBeGreaterThanOrEqual(5);
+    expect(live.events.slice(1, 4).map((e) => e.messageAdded.content)).toEqual(['during 0', 'during 1', 'during 2']);
+
+    const resumed = subscribe<{ messageAdded: { seq: number } }>(
+      wsClient(t.apps[0]!.wsUrl(), { token: salon.token }),
+      'subscription($id: ID, $after: ID) { messageAdded(conversationId: $id, after: $after) { seq } }',
+      { id: conversationId, after: before.id },
+    );
+    const replayed = await resumed.waitFor(after!.seq - before.seq);
+    expect(replayed.map((e) => e.messageAdded.seq)).toEqual(Array.from({ length: after!.seq - before.seq }, (_, i) => before.seq + 1 + i));
+    live.dispose();
+    resumed.dispose();
+    await ws.dispose();
+  });
+});
