@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { diffSchemas, migrateDatabase, SCHEMA_PATH } from '../src/db/migrations.js';
+
+const adminUrl = inject('adminDatabaseUrl');
+const created: string[] = [];
+
+async function admin(sql: string) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freshDatabase(): Promise<string> {
+  const name = `salon_test_mig_${randomBytes(4).toString('hex')}`;
+  await admin(`CREATE DATABASE "${name}"`);
+  created.push(name);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Tables, columns, constraints and indexes as PostgreSQL reports them, without the migrations table. */
+async function shape(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const q = async (sql: string) => (await client.query(sql)).rows;
+    return {
+      columns: await q(`SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default
+        FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'
+        ORDER BY table_name, column_name`),
+      constraints: await q(`SELECT conrelid::regclass::text AS table_name, conname, contype, pg_get_constraintdef(oid) AS definition
+        FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> '_prisma_migrations'
+        ORDER BY 1, 2`),
+      indexes: await q(`SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE schemaname = 'public' AND tablename <> '_prisma_migrations' ORDER BY 1, 2`),
+      enums: await q(`SELECT t.typname, e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid ORDER BY 1, e.enumsortorder`),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+afterAll(async () => {
+  for (const name of created) await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+});
+
+describe('migrations', () => {
+  it('are not stale: prisma/migrations builds exactly what schema.prisma describes', async () => {
+    const migrated = await freshDatabase();
+    const fromSchema = await freshDatabase();
+    await migrateDatabase(migrated);
+    const script = await diffSchemas(null, readFileSync(SCHEMA_PATH, 'utf8'));
+    const client = new pg.Client({ connectionString: fromSchema });
+    await client.connect();
+    await client.query(script);
+    await client.end();
+
+    const [a, b] = await Promise.all([shape(migrated), shape(fromSchema)]);
+    expect(a.columns.length).toBeGreaterThan(30);
+    expect(a.indexes.map((index) => index.indexname)).toEqual(
+      expect.arrayContaining(['Conversation_salonId_lastMessageAt_idx', 'Conversation_clientUserId_lastMessageAt_idx', 'Message_conversationId_seq_key', 'Message_authorId_idx']),
+    );
+    expect(a).toEqual(b);
+  });
+
+  it('apply only what is pending and record it as prisma migrate deploy does', async () => {
+    const url = await freshDatabase();
+    const first = await migrateDatabase(url);
+    expect(first.length).toBeGreaterThan(0);
+    expect(await migrateDatabase(url)).toEqual([]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT migration_name, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name');
+    await client.end();
+    expect(rows.map((row) => row.migration_name)).toEqual(first);
+    expect(rows.every((row) => row.finished_at !== null && row.rolled_back_at === null && row.applied_steps_count === 1)).toBe(true);
+  });
+});
