@@ -109,8 +109,25 @@ export async function archiveConversation(viewer: Viewer, id: string): Promise<O
   return { result: updated, events: updatedEvents(updated) };
 }
 
+/** Deletes the conversation with its messages and counters; both participants' totals are re-announced. */
 export async function deleteConversation(viewer: Viewer, id: string): Promise<Outcome<string>> {
   const conversation = await requireSalonOf(viewer, id, 'delete');
-  await db.conversation.delete({ where: { id: conversation.id } });
-  return { result: conversation.id, events: updatedEvents({ ...conversation, status: 'ARCHIVED' }) };
+  const events = await transaction(async (tx) => {
+    await tx.conversation.delete({ where: { id: conversation.id } });
+    const totals = await tx.messageNotification.groupBy({
+      by: ['userId'],
+      where: { userId: { in: participantIds(conversation) } },
+      _sum: { unreadCount: true },
+    });
+    return participantIds(conversation).map(
+      (userId): AppEvent => ({
+        kind: 'unreadCount',
+        userId,
+        conversationId: conversation.id,
+        conversationUnread: 0,
+        totalUnread: totals.find((row) => row.userId === userId)?._sum.unreadCount ?? 0,
+      }),
+    );
+  });
+  return { result: conversation.id, events };
 }
