@@ -1,0 +1,293 @@
+/**
+ * `npm run bench:fanout -- [--subscribers 1000] [--messages 1000] [--rate 100] [--per-conversation 1]`
+ *
+ * Two API instances (separate processes) share one PostgreSQL and one Redis. N graphql-ws
+ * subscribers, split across both, follow `messageAdded(conversationId)`; M messages are sent
+ * through the `sendMessage` mutation at a steady rate. Prints send→delivery latency percentiles,
+ * throughput and server RSS per subscribed socket; then runs the floor (bench/floor-server.ts: a
+ * bare ws relay over the same Redis, no GraphQL) with the same load and prints our/floor ratios.
+ * Needs PostgreSQL (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createClient, type Client } from 'graphql-ws';
+import { SignJWT } from 'jose';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { migrateDatabase } from '../src/db/migrations.js';
+
+const { values } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    messages: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '100' },
+    'per-conversation': { type: 'string', default: '1' },
+  },
+});
+const SUBSCRIBERS = Number(values.subscribers);
+const MESSAGES = Number(values.messages);
+const RATE = Number(values.rate);
+const PER_CONVERSATION = Math.max(1, Number(values['per-conversation']));
+const CONVERSATIONS = Math.ceil(SUBSCRIBERS / PER_CONVERSATION);
+const SECRET = 'bench-secret-that-is-at-least-32-characters';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const children: ChildProcess[] = [];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function rssKb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function waitForHttp(url: string) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+function startProcess(script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+async function setupDatabase() {
+  const name = `salon_bench_${randomUUID().slice(0, 8)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  await migrateDatabase(url.toString());
+
+  const db = new pg.Client({ connectionString: url.toString() });
+  await db.connect();
+  const salonId = randomUUID();
+  const clients = Array.from({ length: CONVERSATIONS }, () => randomUUID());
+  const conversations = Array.from({ length: CONVERSATIONS }, () => randomUUID());
+  await db.query(`INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt") VALUES ($1, 'bench-salon@example.test', 'Bench', 'Salon', 'SALON', now())`, [salonId]);
+  await db.query(
+    `INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt")
+     SELECT id, 'bench-' || id || '@example.test', 'Client', 'Bench', 'CLIENT', now() FROM unnest($1::uuid[]) AS id`,
+    [clients],
+  );
+  await db.query(
+    `INSERT INTO "Conversation" (id, "salonId", "clientUserId", subject, "updatedAt")
+     SELECT c, $1, u, 'Bench', now() FROM unnest($2::uuid[], $3::uuid[]) AS t(c, u)`,
+    [salonId, conversations, clients],
+  );
+  await db.end();
+  const drop = async () => {
+    const client = new pg.Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.end();
+  };
+  return { url: url.toString(), salonId, clients, conversations, drop };
+}
+
+const token = (sub: string, role: string) =>
+  new SignJWT({ role, email: `${sub}@example.test` })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime('2h')
+    .sign(new TextEncoder().encode(SECRET));
+
+interface RunResult {
+  latencies: number[];
+  delivered: number;
+  expected: number;
+  sendSeconds: number;
+  rssPerSocketKb: number | null;
+}
+
+/** Sends at a steady rate and records send→delivery latency for each delivery. */
+async function load(send: (n: number, sentAt: number) => Promise<void>, latencies: number[], expected: () => number): Promise<{ sendSeconds: number }> {
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let n = 0; n < MESSAGES; n++) {
+    const due = started + (n * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(send(n, Date.now()).catch((error: unknown) => console.error('send failed', (error as Error).message)));
+  }
+  await Promise.all(pending);
+  const sendSeconds = (performance.now() - started) / 1000;
+  for (let i = 0; i < 100 && latencies.length < expected(); i++) await sleep(100);
+  return { sendSeconds };
+}
+
+async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<RunResult> {
+  const ports = [await freePort(), await freePort()];
+  const servers = ports.map((port) =>
+    startProcess('src/server.ts', {
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      JWT_SECRET: SECRET,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      RATE_LIMIT_SENDS_PER_MIN: '0',
+      DATABASE_POOL_SIZE: '20',
+    }),
+  );
+  await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/health`)));
+  await sleep(1000);
+  const rssBefore = servers.map((s) => rssKb(s.pid!));
+
+  const latencies: number[] = [];
+  const sockets: Client[] = [];
+  const clientTokens = await Promise.all(db.clients.map((id) => token(id, 'client')));
+  let subscribed = 0;
+  for (let i = 0; i < SUBSCRIBERS; i++) {
+    const c = i % CONVERSATIONS;
+    const client = createClient({
+      url: `ws://127.0.0.1:${ports[i % 2]}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { token: clientTokens[c] },
+      lazy: false,
+      retryAttempts: 0,
+      onNonLazyError: () => {},
+      on: { connected: () => void subscribed++ },
+    });
+    client.subscribe<{ messageAdded: { content: string } }>(
+      { query: 'subscription($id: ID) { messageAdded(conversationId: $id) { id seq content } }', variables: { id: db.conversations[c] } },
+      {
+        next: (result) => {
+          const sentAt = Number(result.data?.messageAdded.content.split(':')[1]);
+          latencies.push(Date.now() - sentAt);
+        },
+        error: (error) => console.error('subscription error', error),
+        complete: () => {},
+      },
+    );
+    sockets.push(client);
+    if (i % 100 === 99) await sleep(20);
+  }
+  for (let i = 0; i < 300 && subscribed < SUBSCRIBERS; i++) await sleep(100);
+  await sleep(2000);
+  const rssAfter = servers.map((s) => rssKb(s.pid!));
+  const perInstance = SUBSCRIBERS / 2;
+  const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / perInstance;
+
+  const salonToken = await token(db.salonId, 'salon');
+  const mutation = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
+  const { sendSeconds } = await load(
+    async (n, sentAt) => {
+      const response = await fetch(`http://127.0.0.1:${ports[n % 2]}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${salonToken}` },
+        body: JSON.stringify({ query: mutation, variables: { input: { conversationId: db.conversations[n % CONVERSATIONS], content: `${n}:${sentAt}` } } }),
+      });
+      const body = (await response.json()) as { errors?: unknown[] };
+      if (body.errors) throw new Error(JSON.stringify(body.errors));
+    },
+    latencies,
+    () => MESSAGES * PER_CONVERSATION,
+  );
+  await Promise.all(sockets.map((s) => s.dispose()));
+  for (const server of servers) server.kill('SIGTERM');
+  return { latencies, delivered: latencies.length, expected: MESSAGES * PER_CONVERSATION, sendSeconds, rssPerSocketKb };
+}
+
+async function runFloor(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<RunResult> {
+  const ports = [await freePort(), await freePort()];
+  const servers = ports.map((port) => startProcess('bench/floor-server.ts', { PORT: String(port), REDIS_URL }));
+  await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/`)));
+  await sleep(500);
+  const rssBefore = servers.map((s) => rssKb(s.pid!));
+  const latencies: number[] = [];
+  const sockets: WebSocket[] = [];
+  let ready = 0;
+  for (let i = 0; i < SUBSCRIBERS; i++) {
+    const socket = new WebSocket(`ws://127.0.0.1:${ports[i % 2]}/?c=${db.conversations[i % CONVERSATIONS]}`);
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (text === 'ready') return void ready++;
+      const message = (JSON.parse(text) as { data: { messageAdded: { content: string } } }).data.messageAdded;
+      latencies.push(Date.now() - Number(message.content.split(':')[1]));
+    });
+    sockets.push(socket);
+    if (i % 100 === 99) await sleep(20);
+  }
+  for (let i = 0; i < 300 && ready < SUBSCRIBERS; i++) await sleep(100);
+  await sleep(2000);
+  const rssAfter = servers.map((s) => rssKb(s.pid!));
+  const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / (SUBSCRIBERS / 2);
+  const { sendSeconds } = await load(
+    async (n, sentAt) => {
+      const conversationId = db.conversations[n % CONVERSATIONS]!;
+      await fetch(`http://127.0.0.1:${ports[n % 2]}/send`, {
+        method: 'POST',
+        body: JSON.stringify({ conversationId, message: { id: randomUUID(), seq: n, content: `${n}:${sentAt}` } }),
+      });
+    },
+    latencies,
+    () => MESSAGES * PER_CONVERSATION,
+  );
+  for (const socket of sockets) socket.close();
+  for (const server of servers) server.kill('SIGTERM');
+  return { latencies, delivered: latencies.length, expected: MESSAGES * PER_CONVERSATION, sendSeconds, rssPerSocketKb };
+}
+
+function summary(name: string, result: RunResult) {
+  const sorted = [...result.latencies].sort((a, b) => a - b);
+  return {
+    name,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    delivered: `${result.delivered}/${result.expected}`,
+    'sent msg/s': Math.round((MESSAGES / result.sendSeconds) * 10) / 10,
+    'RSS KB/socket': result.rssPerSocketKb === null ? '-' : Math.round(result.rssPerSocketKb * 10) / 10,
+  };
+}
+
+const db = await setupDatabase();
+try {
+  console.log(
+    `fanout: ${SUBSCRIBERS} subscribers (${PER_CONVERSATION} per conversation, ${CONVERSATIONS} conversations) on 2 instances, ` +
+      `${MESSAGES} messages at ${RATE}/s; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
+  const api = summary('graphql (ours)', await runApi(db));
+  await sleep(1000);
+  const floor = summary('ws + redis (floor)', await runFloor(db));
+  console.table([api, floor]);
+  const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : NaN);
+  console.log(`ratios ours/floor: p50 ${ratio(api.p50, floor.p50)}×, p95 ${ratio(api.p95, floor.p95)}×, p99 ${ratio(api.p99, floor.p99)}×`);
+  console.log('latency in ms from the sender starting the request to the subscriber receiving the message');
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await db.drop();
+  process.exit(0);
+}

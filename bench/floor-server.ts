@@ -1,0 +1,49 @@
+/**
+ * The floor for bench/fanout.ts: a bare `ws` server that relays the same payloads through the
+ * same Redis with no GraphQL, no auth, no database. Sockets say which conversation they follow
+ * in the URL (?c=<id>); POST /send publishes { conversationId, message }.
+ */
+import { createServer } from 'node:http';
+import { Redis } from 'ioredis';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const port = Number(process.env.PORT ?? 0);
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const publisher = new Redis(redisUrl);
+const subscriber = new Redis(redisUrl);
+const followers = new Map<string, Set<WebSocket>>();
+
+subscriber.on('message', (channel: string, payload: string) => {
+  for (const socket of followers.get(channel) ?? []) socket.send(payload);
+});
+
+const server = createServer((request, response) => {
+  if (request.method !== 'POST') return void response.writeHead(404).end();
+  let body = '';
+  request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  request.on('end', () => {
+    const { conversationId, message } = JSON.parse(body) as { conversationId: string; message: unknown };
+    void publisher.publish(`floor:${conversationId}`, JSON.stringify({ data: { messageAdded: message } })).then(() => {
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+});
+
+const wss = new WebSocketServer({ server });
+wss.on('connection', (socket, request) => {
+  const channel = `floor:${new URL(request.url ?? '/', 'http://x').searchParams.get('c')}`;
+  let set = followers.get(channel);
+  if (!set) {
+    set = new Set();
+    followers.set(channel, set);
+    void subscriber.subscribe(channel);
+  }
+  set.add(socket);
+  socket.on('close', () => set.delete(socket));
+  socket.send('ready');
+});
+
+server.listen(port, () => {
+  const address = server.address();
+  console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : port }));
+});
