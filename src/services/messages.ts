@@ -2,7 +2,7 @@ import type { Viewer } from '../auth/viewer.js';
 import { db } from '../db.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
 import type { AppEvent, MessageWithAttachments } from '../events/types.js';
-import type { Conversation, MessageKind } from '../generated/prisma/client.js';
+import type { Conversation, Message, MessageAttachment, MessageKind } from '../generated/prisma/client.js';
 import {
   conversationForViewer,
   isParticipant,
@@ -35,27 +35,6 @@ interface AppendInput {
   clientMessageId: string | null;
 }
 
-interface LockedConversation extends Participants {
-  lastSeq: number;
-  lastMessageAt: Date;
-  status: Conversation['status'];
-}
-
-/**
- * Takes the conversation row's lock and the next sequence number in one statement, so `seq`
- * order is commit order with no gap (SPEC §1 "Order"). clock_timestamp(), not now(): now() is
- * the transaction's start, which can precede a message that committed while we waited.
- */
-async function lockNextSeq(tx: Tx, conversationId: string): Promise<LockedConversation | undefined> {
-  const rows = await tx.$queryRaw<LockedConversation[]>`
-    UPDATE "Conversation"
-       SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
-     WHERE "id" = ${conversationId}::uuid
- RETURNING "lastSeq", "lastMessageAt", "status"::text AS "status", "salonId"::text AS "salonId",
-           "clientUserId"::text AS "clientUserId"`;
-  return rows[0];
-}
-
 /** Adds `delta` to a user's unread counter of a conversation and returns the counter and the user's total. */
 export async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta: number) {
   const [row] = await tx.$queryRaw<{ unreadCount: number }[]>`
@@ -83,30 +62,95 @@ async function lockCounter(tx: Tx, conversationId: string, userId: string) {
      WHERE "conversationId" = ${conversationId}::uuid AND "userId" = ${userId}::uuid FOR UPDATE`;
 }
 
-/** Appends a message inside the caller's transaction: sequence, row, attachments, recipient's counter. */
-export async function appendMessage(tx: Tx, input: AppendInput) {
-  const locked = await lockNextSeq(tx, input.conversationId);
-  if (!locked) throw notFound('Conversation');
-  if (locked.status === 'ARCHIVED') {
+interface AppendedRow {
+  message: Omit<Message, 'createdAt' | 'updatedAt' | 'readAt'> & { createdAt: string; updatedAt: string; readAt: null };
+  attachments: (Omit<MessageAttachment, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string })[];
+  conversation: Omit<Conversation, 'createdAt' | 'updatedAt' | 'lastMessageAt'> & { createdAt: string; updatedAt: string; lastMessageAt: string };
+  recipientId: string;
+  conversationUnread: number;
+  totalUnread: number;
+}
+
+/**
+ * Appends a message in ONE statement: take the conversation row's lock and its next `seq`
+ * (UPDATE … RETURNING, so `seq` order is commit order with no gap — SPEC §1 "Order"), insert the
+ * message and its attachments, bump the recipient's counter and read their total. One round
+ * trip keeps the row lock for about a millisecond, which is what lets one busy conversation take
+ * hundreds of messages a second. clock_timestamp(), not now(): now() is the transaction's start,
+ * which can precede a message that committed while we waited for the lock.
+ */
+async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewerId: string | null }) {
+  const urls = input.attachments.map((a) => a.url);
+  const types = input.attachments.map((a) => a.type);
+  const rows = await tx.$queryRaw<AppendedRow[]>`
+    WITH conv AS (
+      UPDATE "Conversation"
+         SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
+       WHERE "id" = ${input.conversationId}::uuid AND "status" = 'ACTIVE'
+         AND (${input.viewerId}::uuid IS NULL OR ${input.viewerId}::uuid IN ("salonId", "clientUserId"))
+   RETURNING *,
+             CASE WHEN ${input.kind}::text = 'SYSTEM' OR ${input.authorId}::uuid = "salonId"
+                  THEN "clientUserId" ELSE "salonId" END AS "recipientId"
+    ), msg AS (
+      INSERT INTO "Message" ("id", "conversationId", "seq", "authorId", "kind", "content", "clientMessageId", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), conv."id", conv."lastSeq", ${input.authorId}::uuid, ${input.kind}::"MessageKind",
+             ${input.content}, ${input.clientMessageId}, conv."lastMessageAt", conv."lastMessageAt"
+        FROM conv
+   RETURNING *
+    ), att AS (
+      INSERT INTO "MessageAttachment" ("id", "messageId", "url", "type", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), msg."id", a."url", a."type", msg."createdAt", msg."createdAt"
+        FROM msg, unnest(${urls}::text[], ${types}::text[]) WITH ORDINALITY AS a("url", "type", "position")
+   RETURNING *
+    ), counter AS (
+      INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), conv."id", conv."recipientId", 1, now(), now() FROM conv
+          ON CONFLICT ("conversationId", "userId")
+          DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + 1, "updatedAt" = now()
+   RETURNING "unreadCount", "userId"
+    )
+    SELECT to_jsonb(msg.*) AS "message",
+           COALESCE((SELECT jsonb_agg(to_jsonb(att.*)) FROM att), '[]'::jsonb) AS "attachments",
+           to_jsonb(conv.*) - 'recipientId' AS "conversation",
+           conv."recipientId"::text AS "recipientId",
+           counter."unreadCount" AS "conversationUnread",
+           (counter."unreadCount" + COALESCE((
+              SELECT SUM(n."unreadCount") FROM "MessageNotification" n
+               WHERE n."userId" = conv."recipientId" AND n."conversationId" <> conv."id"), 0))::int AS "totalUnread"
+      FROM conv, msg, counter`;
+  return rows[0];
+}
+
+const toDate = (value: string) => new Date(value);
+
+/** Appends a message (inside the caller's transaction, or on its own): see appendStatement. */
+export async function appendMessage(tx: Tx | typeof db, input: AppendInput, viewerId: string | null = null) {
+  const row = await appendStatement(tx, { ...input, viewerId });
+  if (!row) {
+    // Nothing was updated: say why, without revealing a conversation the viewer is not part of.
+    const conversation = await tx.conversation.findUnique({ where: { id: input.conversationId } });
+    if (!conversation || (viewerId !== null && !isParticipant(conversation, viewerId))) throw notFound('Conversation');
     throw badInput('This conversation is archived; set it ACTIVE again to send messages', 'conversationId');
   }
-  const message: MessageWithAttachments = await tx.message.create({
-    data: {
-      conversationId: input.conversationId,
-      seq: locked.lastSeq,
-      authorId: input.authorId,
-      kind: input.kind,
-      content: input.content,
-      clientMessageId: input.clientMessageId,
-      createdAt: locked.lastMessageAt,
-      attachments: { create: input.attachments },
-    },
-    include: { attachments: true },
-  });
-  const recipientId = recipientOf(message, locked);
-  const counts = await bumpUnread(tx, input.conversationId, recipientId, 1);
-  const conversation = await tx.conversation.findUniqueOrThrow({ where: { id: input.conversationId } });
-  return { message, recipientId, counts, conversation };
+  const message: MessageWithAttachments = {
+    ...row.message,
+    createdAt: toDate(row.message.createdAt),
+    updatedAt: toDate(row.message.updatedAt),
+    readAt: null,
+    attachments: row.attachments.map((a) => ({ ...a, createdAt: toDate(a.createdAt), updatedAt: toDate(a.updatedAt) })),
+  };
+  const conversation: Conversation = {
+    ...row.conversation,
+    createdAt: toDate(row.conversation.createdAt),
+    updatedAt: toDate(row.conversation.updatedAt),
+    lastMessageAt: toDate(row.conversation.lastMessageAt),
+  };
+  return {
+    message,
+    recipientId: row.recipientId,
+    counts: { conversationUnread: row.conversationUnread, totalUnread: row.totalUnread },
+    conversation,
+  };
 }
 
 export function messageAddedEvents(appended: Awaited<ReturnType<typeof appendMessage>>): AppEvent[] {
@@ -157,14 +201,15 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
   const attachments = requireAttachments(input.attachments);
   const clientMessageId = optionalClientMessageId(input.clientMessageId);
 
-  await conversationForViewer(viewer, conversationId);
   if (clientMessageId) {
     const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
     if (replay) return { result: replay, events: [] };
   }
   try {
-    const appended = await transaction((tx) =>
-      appendMessage(tx, { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId }),
+    const appended = await appendMessage(
+      db,
+      { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId },
+      viewer.id,
     );
     return { result: appended.message, events: messageAddedEvents(appended) };
   } catch (error) {
@@ -276,4 +321,3 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
   });
 }
 
-export { isParticipant };

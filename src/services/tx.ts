@@ -23,8 +23,11 @@ function sqlState(error: unknown): string | undefined {
   return undefined;
 }
 
+/** A unique index refused the write: P2002 from model queries, SQLSTATE 23505 from raw SQL. */
 export function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  if (error.code === 'P2002') return true;
+  return error.code === 'P2010' && /23505|unique constraint/i.test(JSON.stringify(error.meta ?? {}) + error.message);
 }
 
 /** A transaction, retried a few times when PostgreSQL picks it as a deadlock or serialization victim. */
