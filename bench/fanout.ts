@@ -26,12 +26,15 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '100' },
     'per-conversation': { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '1000' },
   },
 });
 const SUBSCRIBERS = Number(values.subscribers);
 const MESSAGES = Number(values.messages);
 const RATE = Number(values.rate);
 const PER_CONVERSATION = Math.max(1, Number(values['per-conversation']));
+/** Messages sent first and not measured: JIT, pools and caches warm up in a freshly started server. */
+const WARMUP = Number(values.warmup);
 const CONVERSATIONS = Math.ceil(SUBSCRIBERS / PER_CONVERSATION);
 const SECRET = 'bench-secret-that-is-at-least-32-characters';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -132,6 +135,11 @@ interface RunResult {
 
 /** Sends at a steady rate and records send→delivery latency for each delivery. */
 async function load(send: (n: number, sentAt: number) => Promise<void>, latencies: number[], expected: () => number): Promise<{ sendSeconds: number }> {
+  for (let n = -WARMUP; n < 0; n++) {
+    await send(n, Date.now()).catch(() => undefined);
+    await sleep(1000 / RATE);
+  }
+  await sleep(500);
   const started = performance.now();
   const pending: Promise<void>[] = [];
   for (let n = 0; n < MESSAGES; n++) {
@@ -183,8 +191,8 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
       { query: 'subscription($id: ID) { messageAdded(conversationId: $id) { id seq content } }', variables: { id: db.conversations[c] } },
       {
         next: (result) => {
-          const sentAt = Number(result.data?.messageAdded.content.split(':')[1]);
-          latencies.push(Date.now() - sentAt);
+          const [n, sentAt] = (result.data?.messageAdded.content ?? '').split(':').map(Number);
+          if (n! >= 0) latencies.push(Date.now() - sentAt!);
         },
         error: (error) => console.error('subscription error', error),
         complete: () => {},
@@ -203,10 +211,10 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
   const mutation = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
   const { sendSeconds } = await load(
     async (n, sentAt) => {
-      const response = await fetch(`http://127.0.0.1:${ports[n % 2]}/graphql`, {
+      const response = await fetch(`http://127.0.0.1:${ports[Math.abs(n) % 2]}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${salonToken}` },
-        body: JSON.stringify({ query: mutation, variables: { input: { conversationId: db.conversations[n % CONVERSATIONS], content: `${n}:${sentAt}` } } }),
+        body: JSON.stringify({ query: mutation, variables: { input: { conversationId: db.conversations[Math.abs(n) % CONVERSATIONS], content: `${n}:${sentAt}` } } }),
       });
       const body = (await response.json()) as { errors?: unknown[] };
       if (body.errors) throw new Error(JSON.stringify(body.errors));
@@ -234,7 +242,8 @@ async function runFloor(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<
       const text = data.toString();
       if (text === 'ready') return void ready++;
       const message = (JSON.parse(text) as { data: { messageAdded: { content: string } } }).data.messageAdded;
-      latencies.push(Date.now() - Number(message.content.split(':')[1]));
+      const [n, sentAt] = message.content.split(':').map(Number);
+      if (n! >= 0) latencies.push(Date.now() - sentAt!);
     });
     sockets.push(socket);
     if (i % 100 === 99) await sleep(20);
@@ -245,8 +254,8 @@ async function runFloor(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<
   const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / (SUBSCRIBERS / 2);
   const { sendSeconds } = await load(
     async (n, sentAt) => {
-      const conversationId = db.conversations[n % CONVERSATIONS]!;
-      await fetch(`http://127.0.0.1:${ports[n % 2]}/send`, {
+      const conversationId = db.conversations[Math.abs(n) % CONVERSATIONS]!;
+      await fetch(`http://127.0.0.1:${ports[Math.abs(n) % 2]}/send`, {
         method: 'POST',
         body: JSON.stringify({ conversationId, message: { id: randomUUID(), seq: n, content: `${n}:${sentAt}` } }),
       });
@@ -260,6 +269,7 @@ async function runFloor(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<
 }
 
 function summary(name: string, result: RunResult) {
+  if (process.env.BENCH_DUMP) console.log(name, JSON.stringify(result.latencies));
   const sorted = [...result.latencies].sort((a, b) => a - b);
   return {
     name,
