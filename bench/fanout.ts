@@ -40,6 +40,8 @@ const SECRET = 'bench-secret-that-is-at-least-32-characters';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const children: ChildProcess[] = [];
+/** The latest `memory report` each API server logged (pid → process.memoryUsage()). */
+const heapReports = new Map<number, NodeJS.MemoryUsage>();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -55,6 +57,13 @@ async function freePort(): Promise<number> {
 function rssKb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match?.[1] ?? 0);
+}
+
+/** RSS after a full collection in each server (SIGUSR2 → gc()), so garbage is not counted as held. */
+async function settledRss(servers: ChildProcess[]): Promise<number[]> {
+  for (const server of servers) server.kill('SIGUSR2');
+  await sleep(1000);
+  return servers.map((server) => rssKb(server.pid!));
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -74,9 +83,14 @@ async function waitForHttp(url: string) {
 }
 
 function startProcess(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (line.includes("memory report")) { if (process.env.BENCH_DUMP) console.log(line); } if (line.includes("memory report")) heapReports.set(child.pid!, (JSON.parse(line) as { memory: NodeJS.MemoryUsage }).memory);
+    }
   });
   children.push(child);
   return child;
@@ -125,6 +139,8 @@ const token = (sub: string, role: string) =>
     .setExpirationTime('2h')
     .sign(new TextEncoder().encode(SECRET));
 
+let heapPerSocketKb: number | null = null;
+
 interface RunResult {
   latencies: number[];
   delivered: number;
@@ -170,7 +186,8 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
   );
   await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/health`)));
   await sleep(1000);
-  const rssBefore = servers.map((s) => rssKb(s.pid!));
+  const rssBefore = await settledRss(servers);
+  const heapBefore = servers.map((s) => heapReports.get(s.pid!)?.heapUsed ?? 0);
 
   const latencies: number[] = [];
   const sockets: Client[] = [];
@@ -203,8 +220,10 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
   }
   for (let i = 0; i < 300 && subscribed < SUBSCRIBERS; i++) await sleep(100);
   await sleep(2000);
-  const rssAfter = servers.map((s) => rssKb(s.pid!));
+  const rssAfter = await settledRss(servers);
   const perInstance = SUBSCRIBERS / 2;
+  const heapAfter = servers.map((s) => heapReports.get(s.pid!)?.heapUsed ?? 0);
+  heapPerSocketKb = (heapAfter[0]! - heapBefore[0]! + heapAfter[1]! - heapBefore[1]!) / 2 / perInstance / 1024;
   const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / perInstance;
 
   const salonToken = await token(db.salonId, 'salon');
@@ -296,6 +315,8 @@ try {
   const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : NaN);
   console.log(`ratios ours/floor: p50 ${ratio(api.p50, floor.p50)}×, p95 ${ratio(api.p95, floor.p95)}×, p99 ${ratio(api.p99, floor.p99)}×`);
   console.log('latency in ms from the sender starting the request to the subscriber receiving the message');
+  if (heapPerSocketKb !== null) console.log(`API servers: JS heap held per subscribed socket after a full GC: ${(heapPerSocketKb as number).toFixed(1)} KB`);
+  if (process.env.BENCH_DUMP) console.log([...heapReports.values()]);
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   await db.drop();

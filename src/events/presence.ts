@@ -24,19 +24,22 @@ export interface PresenceOptions {
 
 /** Tells everyone who shares a conversation with the user, and records lastSeenAt when leaving. */
 async function announce(bus: EventBus, userId: string, online: boolean) {
-  let lastSeenAt: Date | null = null;
-  if (!online) {
-    lastSeenAt = new Date();
-    await db.user.update({ where: { id: userId }, data: { lastSeenAt } }).catch(() => undefined);
-  } else {
-    lastSeenAt = (await db.user.findUnique({ where: { id: userId }, select: { lastSeenAt: true } }))?.lastSeenAt ?? null;
-  }
-  const conversations = await db.conversation.findMany({
-    where: { OR: [{ salonId: userId }, { clientUserId: userId }] },
-    select: { salonId: true, clientUserId: true },
-  });
-  const contacts = new Set(conversations.map((c) => (c.salonId === userId ? c.clientUserId : c.salonId)));
+  // One statement fetches the user's contacts (and stamps lastSeenAt when leaving).
+  const select = {
+    lastSeenAt: true,
+    salonConversations: { select: { clientUserId: true } },
+    clientConversations: { select: { salonId: true } },
+  } as const;
+  const user = online
+    ? await db.user.findUnique({ where: { id: userId }, select })
+    : await db.user.update({ where: { id: userId }, data: { lastSeenAt: new Date() }, select }).catch(() => null);
+  if (!user) return;
+  const contacts = new Set([
+    ...user.salonConversations.map((c) => c.clientUserId),
+    ...user.clientConversations.map((c) => c.salonId),
+  ]);
   logger.info({ userId, online }, online ? 'user online' : 'user fully offline');
+  const lastSeenAt = user.lastSeenAt;
   await Promise.all([...contacts].map((contactId) => bus.publish(topics.presence(contactId), { userId, online, lastSeenAt })));
 }
 
@@ -113,7 +116,8 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
 
   const beat = async () => {
     const now = Date.now();
-    await redis.zadd(INSTANCES, now, instanceId);
+    // 1 means we were not in the set: reaped while Redis was unreachable, so re-register below.
+    const wasMissing = (await redis.zadd(INSTANCES, now, instanceId)) === 1;
     const dead = await redis.zrangebyscore(INSTANCES, 0, now - instanceTtlMs);
     for (const deadId of dead) {
       // One live instance reaps each dead one.
@@ -124,9 +128,12 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
       await redis.zrem(INSTANCES, deadId);
       logger.warn({ instance: deadId, users: users.length }, 'released the users of a silent instance');
     }
-    // Our own entries may have been reaped while Redis was unreachable: put them back.
-    for (const [userId, count] of sockets) {
-      await redis.eval(ATTACH, 2, userKey(userId), instanceUsersKey(instanceId), instanceId, String(count), userId);
+    if (wasMissing && sockets.size > 0) {
+      const pipeline = redis.pipeline();
+      for (const [userId, count] of sockets) {
+        pipeline.eval(ATTACH, 2, userKey(userId), instanceUsersKey(instanceId), instanceId, String(count), userId);
+      }
+      await pipeline.exec();
     }
   };
   const heartbeat = setInterval(() => void beat().catch(() => undefined), heartbeatMs);
