@@ -61,34 +61,51 @@ export function createTokenVerifier(config: Config['jwt']): TokenVerifier {
   const secret = new TextEncoder().encode(config.secret);
   const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : undefined;
 
+  // Verifying an HMAC through WebCrypto costs a thread-pool round trip; a client sends the same
+  // token with every request, so a verified token is remembered until it expires.
+  const verified = new Map<string, TokenClaims>();
+  const CACHE_CAP = 10_000;
+
   return {
     async verify(token) {
-      let alg: string | undefined;
-      try {
-        alg = decodeProtectedHeader(token).alg;
-      } catch {
-        throw unauthenticated('Malformed token');
+      const known = verified.get(token);
+      if (known) {
+        if (known.expiresAt * 1000 + config.clockToleranceS * 1000 > Date.now()) return known;
+        verified.delete(token);
       }
-      // The key is chosen from our configuration and the algorithm list is pinned per key, so a
-      // token cannot pick `none` or use our HMAC secret as an RSA public key (algorithm confusion).
-      const useJwks = jwks !== undefined && alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg);
-      const options = {
-        algorithms: useJwks ? ASYMMETRIC_ALGORITHMS : HMAC_ALGORITHMS,
-        clockTolerance: config.clockToleranceS,
-        requiredClaims: ['exp'],
-      };
-      try {
-        const { payload } = useJwks
-          ? await jwtVerify(token, jwks, options)
-          : await jwtVerify(token, secret, options);
-        return claimsFromPayload(payload);
-      } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
-        if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
-        throw error;
-      }
+      const claims = await verifyUncached(token);
+      if (verified.size >= CACHE_CAP) verified.delete(verified.keys().next().value as string);
+      verified.set(token, claims);
+      return claims;
     },
   };
+
+  async function verifyUncached(token: string): Promise<TokenClaims> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw unauthenticated('Malformed token');
+    }
+    // The key is chosen from our configuration and the algorithm list is pinned per key, so a
+    // token cannot pick `none` or use our HMAC secret as an RSA public key (algorithm confusion).
+    const useJwks = jwks !== undefined && alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg);
+    const options = {
+      algorithms: useJwks ? ASYMMETRIC_ALGORITHMS : HMAC_ALGORITHMS,
+      clockTolerance: config.clockToleranceS,
+      requiredClaims: ['exp'],
+    };
+    try {
+      const { payload } = useJwks
+        ? await jwtVerify(token, jwks, options)
+        : await jwtVerify(token, secret, options);
+      return claimsFromPayload(payload);
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
+      if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
+      throw error;
+    }
+  }
 }
 
 /** `Bearer <token>` from a header value, or a bare token (graphql-ws `{ token }`). */

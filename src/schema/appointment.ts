@@ -2,14 +2,8 @@ import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { committed } from '../events/sink.js';
 import { createAppointment } from '../services/appointments.js';
+import { withSelection } from './selection.js';
 import { builder, pageLimit } from './builder.js';
-
-/**
- * Services return bare rows; reading the row back with the plugin's `query` loads the whole
- * selection of the mutation's result in one statement instead of field by field.
- */
-const withSelection = <Q extends object>(query: Q, row: { id: string }) =>
-  db.appointment.findUniqueOrThrow({ ...query, where: { id: row.id } });
 
 
 const AppointmentRef = builder.prismaObject('Appointment', {
@@ -73,6 +67,6 @@ builder.mutationFields((t) => ({
       'Books an appointment and opens its conversation with a confirmation for the client. The appointment is kept even if the conversation step fails.',
     args: { input: t.arg({ type: CreateAppointmentInput, description: 'The booking.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(ctx, createAppointment(requireViewer(ctx), input))),
+      withSelection(query, await committed(ctx, createAppointment(requireViewer(ctx), input)), (args) => db.appointment.findUniqueOrThrow(args)),
   }),
 }));

@@ -10,19 +10,13 @@ import {
 } from '../services/conversations.js';
 import { markConversationRead } from '../services/messages.js';
 import { requireId } from '../services/validation.js';
+import { withSelection } from './selection.js';
 import { builder, pageLimit } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
 import { MessageConnection, MessageRef } from './message.js';
 import { topics, type TypingPayload } from '../events/topics.js';
 import { filterLive } from './live.js';
 import { UserRef } from './user.js';
-
-/**
- * Services return bare rows; reading the row back with the plugin's `query` loads the whole
- * selection of the mutation's result in one statement instead of field by field.
- */
-const withSelection = <Q extends object>(query: Q, row: { id: string }) =>
-  db.conversation.findUniqueOrThrow({ ...query, where: { id: row.id } });
 
 
 /** Matches no row: a query built for an anonymous viewer must still be valid SQL. */
@@ -143,7 +137,7 @@ builder.mutationFields((t) => ({
     description: 'Opens a conversation with a client (salons only). An appointment that already has one → CONFLICT.',
     args: { input: t.arg({ type: CreateConversationInput, description: 'What to open.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(ctx, createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength))),
+      withSelection(query, await committed(ctx, createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
   updateConversation: t.prismaField({
     type: 'Conversation',
@@ -153,21 +147,21 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: UpdateConversationInput, description: 'The changes.' }),
     },
     resolve: async (query, _root, { id, input }, ctx) =>
-      withSelection(query, await committed(ctx, updateConversation(requireViewer(ctx), id, input))),
+      withSelection(query, await committed(ctx, updateConversation(requireViewer(ctx), id, input)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
   archiveConversation: t.prismaField({
     type: 'Conversation',
     description: 'Archives a conversation so it refuses new messages (salons only).',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(ctx, archiveConversation(requireViewer(ctx), id))),
+      withSelection(query, await committed(ctx, archiveConversation(requireViewer(ctx), id)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
   markConversationRead: t.prismaField({
     type: 'Conversation',
     description: 'Marks every unread message to the viewer in the conversation as read.',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(ctx, markConversationRead(requireViewer(ctx), id))),
+      withSelection(query, await committed(ctx, markConversationRead(requireViewer(ctx), id)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
   deleteConversation: t.id({
     description: 'Deletes a conversation and its messages for both participants (salons only). Returns its id.',

@@ -8,15 +8,9 @@ import { topics, type MessageDeletedPayload, type MessageReadPayload } from '../
 import { filterLive } from './live.js';
 import { UserRef } from './user.js';
 import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
+import { withSelection } from './selection.js';
 import { builder, pageLimit } from './builder.js';
 import { MessageKindEnum } from './enums.js';
-
-/**
- * Services return bare rows; reading the row back with the plugin's `query` loads the whole
- * selection of the mutation's result in one statement instead of field by field.
- */
-const withSelection = <Q extends object>(query: Q, row: { id: string }) =>
-  db.message.findUniqueOrThrow({ ...query, where: { id: row.id } });
 
 
 builder.prismaObject('MessageAttachment', {
@@ -114,7 +108,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const viewer = requireViewer(ctx);
       await ctx.limiter.hit('send', viewer.id, ctx.config.limits.sendsPerMin);
-      return withSelection(query, await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength)));
+      return withSelection(query, await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength)), (args) => db.message.findUniqueOrThrow(args));
     },
   }),
   markMessageRead: t.prismaField({
@@ -122,7 +116,7 @@ builder.mutationFields((t) => ({
     description: 'Marks a message read (its recipient only); reading twice changes nothing.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(ctx, markMessageRead(requireViewer(ctx), id))),
+      withSelection(query, await committed(ctx, markMessageRead(requireViewer(ctx), id)), (args) => db.message.findUniqueOrThrow(args)),
   }),
   deleteMessage: t.id({
     description: 'Deletes a message (its author only): content hidden, attachments dropped. Returns its id.',
