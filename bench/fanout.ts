@@ -35,6 +35,7 @@ const RATE = Number(values.rate);
 const PER_CONVERSATION = Math.max(1, Number(values['per-conversation']));
 /** Messages sent first and not measured: JIT, pools and caches warm up in a freshly started server. */
 const WARMUP = Number(values.warmup);
+const CONNECT_BATCH = Number(process.env.BENCH_CONNECT_BATCH ?? 100);
 const CONVERSATIONS = Math.ceil(SUBSCRIBERS / PER_CONVERSATION);
 const SECRET = 'bench-secret-that-is-at-least-32-characters';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -171,28 +172,14 @@ async function load(send: (n: number, sentAt: number) => Promise<void>, latencie
   return { sendSeconds };
 }
 
-async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<RunResult> {
-  const ports = [await freePort(), await freePort()];
-  const servers = ports.map((port) =>
-    startProcess('src/server.ts', {
-      PORT: String(port),
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      RATE_LIMIT_SENDS_PER_MIN: '0',
-      DATABASE_POOL_SIZE: '20',
-    }),
-  );
-  await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/health`)));
-  await sleep(1000);
-  const rssBefore = await settledRss(servers);
-  const heapBefore = servers.map((s) => heapReports.get(s.pid!)?.heapUsed ?? 0);
-
-  const latencies: number[] = [];
+/** N graphql-ws clients split across both instances, each following one conversation. */
+async function connectSubscribers(
+  ports: number[],
+  db: Awaited<ReturnType<typeof setupDatabase>>,
+  clientTokens: string[],
+  latencies: number[],
+): Promise<Client[]> {
   const sockets: Client[] = [];
-  const clientTokens = await Promise.all(db.clients.map((id) => token(id, 'client')));
   let subscribed = 0;
   for (let i = 0; i < SUBSCRIBERS; i++) {
     const c = i % CONVERSATIONS;
@@ -217,9 +204,38 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
       },
     );
     sockets.push(client);
-    if (i % 100 === 99) await sleep(20);
+    if (i % CONNECT_BATCH === CONNECT_BATCH - 1) await sleep(20);
   }
   for (let i = 0; i < 300 && subscribed < SUBSCRIBERS; i++) await sleep(100);
+  return sockets;
+}
+
+async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<RunResult> {
+  const ports = [await freePort(), await freePort()];
+  const servers = ports.map((port) =>
+    startProcess('src/server.ts', {
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      JWT_SECRET: SECRET,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      RATE_LIMIT_SENDS_PER_MIN: '0',
+      DATABASE_POOL_SIZE: '20',
+    }),
+  );
+  await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/health`)));
+  const clientTokens = await Promise.all(db.clients.map((id) => token(id, 'client')));
+  // A first round of connections brings each server to its working size (Prisma's WebAssembly
+  // memory grows with the peak of concurrent queries and is never returned), so the second round
+  // measures what holding a socket costs rather than that one-off growth.
+  await connectSubscribers(ports, db, clientTokens, []).then((clients) => Promise.all(clients.map((c) => c.dispose())));
+  await sleep(4000);
+  const rssBefore = await settledRss(servers);
+  const heapBefore = servers.map((s) => heapReports.get(s.pid!)?.heapUsed ?? 0);
+
+  const latencies: number[] = [];
+  const sockets = await connectSubscribers(ports, db, clientTokens, latencies);
   await sleep(2000);
   const rssAfter = await settledRss(servers);
   const perInstance = SUBSCRIBERS / 2;

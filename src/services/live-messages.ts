@@ -31,10 +31,11 @@ export async function* liveMessages(
 
   const live = await bus.subscribe(topics.messageAdded(viewer.id));
   try {
-    const baseline = await db.conversation.findMany({
-      where: only ? { id: only.id } : visibleConversationWhere(viewer.id),
-      select: { id: true, lastSeq: true },
-    });
+    // A baseline older than the subscription only means that the first live message may be
+    // preceded by the few committed just before it (read as a gap): late, never lost or doubled.
+    const baseline = only
+      ? [only]
+      : await db.conversation.findMany({ where: visibleConversationWhere(viewer.id), select: { id: true, lastSeq: true } });
     const delivered = new Map(baseline.map((c) => [c.id, c.lastSeq]));
 
     if (after) {
