@@ -2,11 +2,15 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
+import { Redis } from 'ioredis';
 import { REDIS_URL } from './support/redis.js';
 import { sleep, subscribe, wsClient } from './support/ws.js';
 
 // Two instances of the API sharing one PostgreSQL and one Redis, as behind a load balancer.
-const t = useTestApp({ REDIS_URL, TYPING_TTL_S: '1' }, { instances: 2, app: { presence: { graceMs: 200 } } });
+const t = useTestApp(
+  { REDIS_URL, TYPING_TTL_S: '1' },
+  { instances: 2, app: { presence: { graceMs: 200, heartbeatMs: 200, instanceTtlMs: 1500 } } },
+);
 
 let salon: TestUser;
 let client: TestUser;
@@ -84,6 +88,30 @@ describe('two instances sharing Redis', () => {
     expect(watch.events).toHaveLength(1);
     await onB.dispose();
     expect((await watch.waitFor(2))[1]?.presence).toEqual({ user: { id: other.id }, online: false });
+    watch.dispose();
+  });
+
+  it('the users of an instance that died without cleanup go offline once its heartbeat is stale', async () => {
+    const other = await t.user('CLIENT', 'Crashed');
+    await openConversation(t, salon, other);
+    const watch = subscribe<{ presence: { user: { id: string }; online: boolean } }>(connect(salon, 0), 'subscription { presence { user { id } online } }');
+    await sleep(300);
+    // What a crashed instance leaves behind: its users' entries and a heartbeat that stopped.
+    const redis = new Redis(REDIS_URL);
+    const dead = `crashed-${other.id}`;
+    await redis.hset(`presence:user:${other.id}`, dead, '1');
+    await redis.sadd(`presence:instance:${dead}:users`, other.id);
+    await redis.zadd('presence:instances', Date.now() - 60_000, dead);
+    const online = await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
+      '{ conversations(first: 100) { edges { node { client { id online } } } } }',
+      {},
+      salon.token,
+    );
+    expect(online.data?.conversations.edges.find((e) => e.node.client.id === other.id)?.node.client.online).toBe(true);
+    expect((await watch.waitFor(1))[0]?.presence).toEqual({ user: { id: other.id }, online: false });
+    expect(await redis.hlen(`presence:user:${other.id}`)).toBe(0);
+    expect(await redis.zscore('presence:instances', dead)).toBeNull();
+    redis.disconnect();
     watch.dispose();
   });
 
