@@ -17,11 +17,14 @@ import { createTyping } from './events/typing.js';
 import { createLoaders } from './loaders.js';
 import { logger } from './logger.js';
 import { buildSchema } from './schema/index.js';
+import { createMetrics, metricsPlugins, useReadiness, type Metrics } from './observability.js';
 import { createRateLimiter } from './services/rate-limit.js';
+import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
 
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, Context>;
   bus: EventBus;
+  metrics: Metrics;
   /** Listens on `port` (0 picks a free one) and resolves to the bound port. */
   start(port?: number): Promise<number>;
   stop(): Promise<void>;
@@ -69,6 +72,8 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
   const presence = bus.redis ? createRedisPresence(bus, bus.redis, options.presence) : createLocalPresence(bus, options.presence);
   const typing = createTyping(bus, bus.redis, config.limits.typingTtlS * 1000);
   const limiter = createRateLimiter(bus.redis);
+  const metrics = createMetrics();
+  const isAllowedOrigin = originPolicy(config);
 
   const contextFor = (viewer: Viewer | null): Context => ({
     viewer,
@@ -77,6 +82,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     presence,
     typing,
     limiter,
+    metrics,
     loaders: createLoaders(presence),
   });
 
@@ -86,6 +92,13 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
+    cors: {
+      origin: config.frontendOrigins.length > 0 ? config.frontendOrigins : '*',
+      credentials: false,
+      methods: ['GET', 'POST', 'OPTIONS'],
+      allowedHeaders: ['content-type', 'authorization', 'accept', 'x-request-id'],
+    },
+    plugins: [useOriginCheck(isAllowedOrigin), useReadiness(bus), ...metricsPlugins(metrics), ...limitPlugins(config)],
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     maskedErrors: { maskError: maskUnexpected },
     logging: {
@@ -104,7 +117,12 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
   });
 
   const server: Server = createServer(yoga);
-  const wss = new WebSocketServer({ server, path: '/graphql' });
+  // Cross-site WebSocket hijacking: a browser page from an unlisted origin cannot open a socket.
+  const wss = new WebSocketServer({
+    server,
+    path: '/graphql',
+    verifyClient: ({ origin }, done) => (isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed')),
+  });
   const sockets = new WeakMap<WebSocket, SocketState>();
 
   useServer<Record<string, unknown>, { request: IncomingMessage }>(
@@ -132,6 +150,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         state.expiryTimer = setTimeout(() => socket.close(CLOSE_UNAUTHORIZED, 'Token expired'), Math.max(0, Math.min(msLeft, 2 ** 31 - 1)));
         sockets.set(socket, state);
         await presence.connected(viewer.id);
+        metrics.openSockets.inc();
         logger.info({ userId: viewer.id }, 'socket connected');
         return true;
       },
@@ -141,6 +160,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         clearTimeout(state.expiryTimer);
         sockets.delete(ctx.extra.socket);
         presence.disconnected(state.viewer.id);
+        metrics.openSockets.dec();
         logger.info({ userId: state.viewer.id, code }, 'socket disconnected');
       },
       onSubscribe: async (ctx, _id, payload) => {
@@ -163,11 +183,13 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         const errors = validate(args.schema, args.document);
         if (errors.length > 0) return errors;
         logger.info({ userId: state?.viewer.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
+        metrics.activeSubscriptions.inc();
         return args;
       },
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onComplete: (ctx, _id, payload) => {
+        metrics.activeSubscriptions.dec();
         logger.info({ userId: sockets.get(ctx.extra.socket)?.viewer.id, operation: payload.operationName }, 'subscription left');
       },
     },
@@ -180,6 +202,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
   return {
     yoga,
     bus,
+    metrics,
     async start(requested = config.port) {
       connectDb(config.databaseUrl, { poolSize: config.databasePoolSize });
       connected = true;

@@ -5,6 +5,7 @@ import type { EventBus } from './events/bus.js';
 import type { Presence } from './events/presence.js';
 import type { Typing } from './events/typing.js';
 import type { Loaders } from './loaders.js';
+import type { Metrics } from './observability.js';
 import type { RateLimiter } from './services/rate-limit.js';
 
 /** Built once per HTTP request or per graphql-ws operation, by the same factory (src/app.ts). */
@@ -16,6 +17,7 @@ export interface Context {
   typing: Typing;
   limiter: RateLimiter;
   loaders: Loaders;
+  metrics: Metrics;
 }
 
 export function requireViewer(ctx: Context): Viewer {

@@ -10,6 +10,7 @@ import type { AppEvent } from './types.js';
  */
 export async function committed<T>(ctx: Context, outcome: Promise<{ result: T; events: AppEvent[] }>): Promise<T> {
   const { result, events } = await outcome;
+  for (const event of events) if (event.kind === 'messageAdded') ctx.metrics.messagesSent.inc();
   if (events.length > 0) {
     try {
       await busSink(ctx.bus).publish(events);

@@ -157,7 +157,12 @@ builder.subscriptionFields((t) => ({
       after: t.arg.id({ required: false, description: 'Resume after this message id (replay, then live).' }),
     },
     subscribe: (_root, args, ctx) => liveMessages(ctx.bus, requireViewer(ctx), args),
-    resolve: (message) => message,
+    resolve: (message, _args, ctx) => {
+      const age = (Date.now() - new Date(message.createdAt).getTime()) / 1000;
+      // Replayed messages are old; only live ones say how fast fan-out is.
+      if (age < 60) ctx.metrics.fanoutLatency.observe(age);
+      return message;
+    },
   }),
   messageRead: t.field({
     type: MessageReadEvent,
