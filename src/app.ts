@@ -216,10 +216,17 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     async stop() {
       for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, 'Server shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      // Stop accepting, let requests in flight finish, and close keep-alive connections as soon as
+      // their response is out; whatever still runs after 5 s is cut.
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => server.closeAllConnections(), 5_000);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(deadline);
+          resolve();
+        });
         server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
       typing.close();
       await presence.close();

@@ -30,6 +30,11 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // Bounded: a stuck dependency must not keep a terminating pod alive for ever.
+    setTimeout(() => {
+      logger.error('shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, 10_000).unref();
     await app.stop();
     await stopEmbedded?.();
     process.exit(0);

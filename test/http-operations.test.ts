@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { useTestApp } from './support/app.js';
+import { codes, openConversation, send } from './support/fixtures.js';
+
+const t = useTestApp({ FRONTEND_URL: 'https://app.example.com', FRONTEND_URL_FR: 'https://fr.example.com,https://www.fr.example.com', INTROSPECTION: 'false' });
+
+const base = () => t.app.url().replace(/\/graphql$/, '');
+
+function upgrade(origin?: string): Promise<'open' | number> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(t.app.wsUrl(), 'graphql-transport-ws', origin ? { origin } : {});
+    socket.on('open', () => {
+      socket.close();
+      resolve('open');
+    });
+    socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+    socket.on('error', () => {});
+  });
+}
+
+describe('operations endpoints', () => {
+  it('/health answers while the process is up and /ready checks the database', async () => {
+    expect((await fetch(`${base()}/health`)).status).toBe(200);
+    const ready = await fetch(`${base()}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, checks: { database: 'ok' } });
+  });
+
+  it('/metrics exposes durations, errors by code, sockets and messages sent in Prometheus text', async () => {
+    const salon = await t.user('SALON');
+    const client = await t.user('CLIENT');
+    await send(t, salon, await openConversation(t, salon, client), 'counted');
+    await t.gql('{ me { id } }');
+    const response = await fetch(`${base()}/metrics`);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toMatch(/^salon_messages_sent_total 1$/m);
+    expect(text).toMatch(/^salon_graphql_errors_total\{code="UNAUTHENTICATED"\} 1$/m);
+    expect(text).toMatch(/^salon_ws_open_sockets 0$/m);
+    expect(text).toContain('graphql_yoga_http_duration');
+    expect(text).toContain('graphql_envelop_phase_execute');
+  });
+});
+
+describe('origins (FRONTEND_URL*)', () => {
+  const post = (origin?: string) =>
+    fetch(t.app.url(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(origin ? { origin } : {}) },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+
+  it('a listed origin is served with CORS headers; no Origin (servers, apps, curl) is served', async () => {
+    const listed = await post('https://www.fr.example.com');
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('access-control-allow-origin')).toBe('https://www.fr.example.com');
+    expect((await post()).status).toBe(200);
+  });
+
+  it('an unlisted origin is refused with 403 on HTTP and on the WebSocket upgrade', async () => {
+    const refused = await post('https://evil.example.com');
+    expect(refused.status).toBe(403);
+    expect(await upgrade('https://evil.example.com')).toBe(403);
+    expect(await upgrade('https://app.example.com')).toBe('open');
+    expect(await upgrade()).toBe('open');
+  });
+});
+
+describe('query limits', () => {
+  it('refuses an operation deeper than 10 levels, more than 15 aliases or introspection when switched off', async () => {
+    const user = await t.user('CLIENT');
+    const deep = await t.gql('{ conversations { edges { node { lastMessage { conversation { lastMessage { conversation { lastMessage { conversation { client { id } } } } } } } } } } }', {}, user.token);
+    expect(deep.errors?.[0]?.message).toMatch(/depth/i);
+    const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: unreadCount`).join(' ');
+    const many = await t.gql(`{ ${aliases} }`, {}, user.token);
+    expect(many.errors?.[0]?.message).toMatch(/alias/i);
+    const introspection = await t.gql('{ __schema { types { name } } }', {}, user.token);
+    expect(introspection.data ?? null).toBeNull();
+    expect(introspection.errors?.length).toBeGreaterThan(0);
+  });
+
+  it('lets the inbox query through', async () => {
+    const user = await t.user('CLIENT');
+    const inbox = await t.gql(
+      '{ conversations(first: 20) { totalCount edges { cursor node { id unreadCount salon { id } client { id } appointment { id } lastMessage { id author { id } attachments { url } } } } pageInfo { hasNextPage endCursor } } }',
+      {},
+      user.token,
+    );
+    expect(codes(inbox)).toEqual([]);
+  });
+});
