@@ -17,6 +17,7 @@ import { createTyping } from './events/typing.js';
 import { createLoaders } from './loaders.js';
 import { logger } from './logger.js';
 import { buildSchema } from './schema/index.js';
+import { createPersistedOperations } from './persisted.js';
 import { createMetrics, metricsPlugins, useReadiness, type Metrics } from './observability.js';
 import { createRateLimiter } from './services/rate-limit.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
@@ -74,6 +75,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
   const limiter = createRateLimiter(bus.redis);
   const metrics = createMetrics();
   const isAllowedOrigin = originPolicy(config);
+  const persisted = createPersistedOperations(config, bus.redis);
 
   const contextFor = (viewer: Viewer | null): Context => ({
     viewer,
@@ -98,7 +100,13 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       methods: ['GET', 'POST', 'OPTIONS'],
       allowedHeaders: ['content-type', 'authorization', 'accept', 'x-request-id'],
     },
-    plugins: [useOriginCheck(isAllowedOrigin), useReadiness(bus), ...metricsPlugins(metrics), ...limitPlugins(config)],
+    plugins: [
+      useOriginCheck(isAllowedOrigin),
+      useReadiness(bus),
+      ...metricsPlugins(metrics),
+      ...persisted.plugins,
+      ...limitPlugins(config),
+    ],
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     maskedErrors: { maskError: maskUnexpected },
     logging: {
@@ -165,6 +173,8 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       },
       onSubscribe: async (ctx, _id, payload) => {
         const state = sockets.get(ctx.extra.socket);
+        const query = await persisted.resolveSocketDocument(payload);
+        if (typeof query !== 'string') return [query];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -172,10 +182,16 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
           params: payload,
           viewer: state?.viewer ?? null,
         });
+        let document: ExecutionArgs['document'];
+        try {
+          document = parse(query);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
         const args: ExecutionArgs = {
           schema,
           operationName: payload.operationName,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },

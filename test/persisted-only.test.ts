@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { loadManifest } from '../src/persisted.js';
+import { signToken, useTestApp } from './support/app.js';
+import { codes } from './support/fixtures.js';
+import { sleep, subscribe, wsClient } from './support/ws.js';
+
+const manifest = loadManifest();
+const hashOf = (name: string) => [...manifest].find(([, document]) => new RegExp(`(query|mutation|subscription) ${name}\\b`).test(document))![0];
+
+const only = useTestApp({ PERSISTED_OPERATIONS: 'only' });
+
+async function post(url: string, body: Record<string, unknown>, token?: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string; extensions?: { code?: string } }[] };
+}
+
+describe('persisted operations, PERSISTED_OPERATIONS=only', () => {
+  it('refuses documents over HTTP and runs manifest hashes', async () => {
+    const user = await only.user('CLIENT').catch(() => null);
+    // `only` refuses the document the helper uses to create a user, which is the point.
+    expect(user).toBeNull();
+    const refused = await post(only.app.url(), { query: '{ __typename }' });
+    expect(codes(refused)).toEqual(['PERSISTED_QUERY_ONLY']);
+    const unknown = await post(only.app.url(), { documentId: 'sha256:' + '1'.repeat(64) });
+    expect(codes(unknown)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    const byHash = await post(only.app.url(), { documentId: `sha256:${hashOf('Me')}` });
+    expect(codes(byHash)).toEqual(['UNAUTHENTICATED']);
+  });
+
+  it('refuses documents over WebSocket and runs manifest hashes there too', async () => {
+    const id = crypto.randomUUID();
+    const jwt = await signToken({ sub: id, email: `${id}@example.test`, role: 'client' });
+    const ws = wsClient(only.app.wsUrl(), { token: jwt });
+    const document = subscribe(ws, 'subscription { unreadCount { totalUnread } }');
+    const persisted = subscribe(ws, '', {});
+    for (let i = 0; i < 50 && (document.errors.length === 0 || persisted.errors.length === 0); i++) await sleep(100);
+    expect(JSON.stringify(document.errors)).toContain('PERSISTED_QUERY_ONLY');
+    expect(persisted.errors.length).toBeGreaterThan(0);
+    const persistedErrors: unknown[] = [];
+    const byHash = ws.subscribe(
+      { query: '', extensions: { persistedQuery: { version: 1, sha256Hash: hashOf('OnUnreadCount') } } },
+      { next: () => {}, error: (error) => persistedErrors.push(error), complete: () => {} },
+    );
+    await sleep(300);
+    expect(persistedErrors).toEqual([]);
+    byHash();
+    await ws.dispose();
+  });
+});
