@@ -96,7 +96,13 @@ export function createPersistedOperations(config: Config, redis: Redis | undefin
             customErrors: {
               notFound: { message: 'PersistedQueryNotFound', extensions: { code: ErrorCode.PERSISTED_QUERY_NOT_FOUND } },
               persistedQueryOnly: { message: onlyError().message, extensions: { code: ErrorCode.PERSISTED_QUERY_ONLY } },
-              keyNotFound: { message: onlyError().message, extensions: { code: ErrorCode.PERSISTED_QUERY_ONLY } },
+              // Neither a document nor a hash: a malformed request (400), as GraphQL over HTTP expects.
+              keyNotFound: () =>
+                mode === 'only'
+                  ? createGraphQLError(onlyError().message, { extensions: { code: ErrorCode.PERSISTED_QUERY_ONLY, http: { status: 400 } } })
+                  : createGraphQLError('Must provide a query string or a persisted operation id', {
+                      extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } },
+                    }),
             },
           }) as Plugin,
         ];
