@@ -17,6 +17,8 @@ import { createTyping } from './events/typing.js';
 import { createLoaders } from './loaders.js';
 import { logger } from './logger.js';
 import { buildSchema } from './schema/index.js';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { graphiqlOptions } from './graphiql.js';
 import { createPersistedOperations } from './persisted.js';
 import { createMetrics, metricsPlugins, useReadiness, type Metrics } from './observability.js';
 import { createRateLimiter } from './services/rate-limit.js';
@@ -107,7 +109,8 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       ...persisted.plugins,
       ...limitPlugins(config),
     ],
-    graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
+    graphiql: config.graphiql ? graphiqlOptions : false,
+    renderGraphiQL,
     maskedErrors: { maskError: maskUnexpected },
     logging: {
       debug: (...args) => logger.debug(args),
@@ -129,7 +132,8 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
   const wss = new WebSocketServer({
     server,
     path: '/graphql',
-    verifyClient: ({ origin }, done) => (isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed')),
+    verifyClient: ({ origin, req }, done) =>
+      origin === `http://${req.headers.host}` || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
   });
   const sockets = new WeakMap<WebSocket, SocketState>();
 
