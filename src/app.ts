@@ -20,7 +20,7 @@ import { buildSchema } from './schema/index.js';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { graphiqlOptions } from './graphiql.js';
 import { createPersistedOperations } from './persisted.js';
-import { createMetrics, metricsPlugins, useReadiness, type Metrics } from './observability.js';
+import { createMetrics, metricsPlugins, useReadiness, useRequestLog, type Metrics } from './observability.js';
 import { createRateLimiter } from './services/rate-limit.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
 
@@ -104,6 +104,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     },
     plugins: [
       useOriginCheck(isAllowedOrigin),
+      useRequestLog(),
       useReadiness(bus),
       ...metricsPlugins(metrics),
       ...persisted.plugins,

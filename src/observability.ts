@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { getDb } from './db.js';
 import type { EventBus } from './events/bus.js';
+import { logger } from './logger.js';
 
 /** One registry per app, so two instances in one process (tests) do not collide. */
 export function createMetrics() {
@@ -62,6 +64,44 @@ export function useReadiness(bus: EventBus): Plugin {
         status: ready ? 200 : 503,
         headers: { 'content-type': 'application/json' },
       }));
+    },
+  };
+}
+
+/**
+ * One structured log line per operation, tied to its request by `x-request-id` (taken from the
+ * caller or generated, and echoed in the response). Never the document's variables, message
+ * content or tokens.
+ */
+export function useRequestLog(): Plugin {
+  const ids = new WeakMap<Request, string>();
+  return {
+    onRequest({ request }) {
+      const given = request.headers.get('x-request-id');
+      ids.set(request, given && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID());
+    },
+    onResponse({ request, response }) {
+      const id = ids.get(request);
+      if (id) response.headers.set('x-request-id', id);
+    },
+    onExecute({ args }) {
+      const started = performance.now();
+      const context = args.contextValue as { request?: Request; viewer?: { id: string } | null };
+      return {
+        onExecuteDone({ result }) {
+          const errors = 'errors' in result && result.errors ? result.errors.map((e) => e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') : [];
+          logger.info(
+            {
+              requestId: context.request ? ids.get(context.request) : undefined,
+              operation: args.operationName ?? undefined,
+              userId: context.viewer?.id,
+              ms: Math.round(performance.now() - started),
+              ...(errors.length > 0 ? { errors } : {}),
+            },
+            'operation',
+          );
+        },
+      };
     },
   };
 }

@@ -43,6 +43,23 @@ describe('operations endpoints', () => {
   });
 });
 
+describe('request ids', () => {
+  it('echoes the caller\'s x-request-id, or gives one, on every response', async () => {
+    const given = await fetch(t.app.url(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'trace-123' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(given.headers.get('x-request-id')).toBe('trace-123');
+    const generated = await fetch(t.app.url(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
 describe('origins (FRONTEND_URL*)', () => {
   const post = (origin?: string) =>
     fetch(t.app.url(), {
