@@ -10,7 +10,7 @@ import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { connectDb, disconnectDb } from './db.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode, unauthenticated } from './errors.js';
 import { createInProcessBus, createRedisBus, type EventBus } from './events/bus.js';
 import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
 import { createTyping } from './events/typing.js';
@@ -64,7 +64,8 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
 }
 
 interface SocketState {
-  viewer: Viewer;
+  /** Null only for the API's own GraphiQL page, which authenticates each operation instead. */
+  viewer: Viewer | null;
   expiryTimer?: NodeJS.Timeout;
 }
 
@@ -154,6 +155,14 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
           viewer = null;
         }
         if (!viewer) {
+          // GraphiQL cannot send connectionParams: its sockets, from the API's own origin only,
+          // carry the Headers tab in each operation's extensions and are checked per operation.
+          const ownPage = config.graphiql && ctx.extra.request.headers.origin === `http://${ctx.extra.request.headers.host}`;
+          const sentCredentials = params.authorization !== undefined || params.Authorization !== undefined || params.token !== undefined;
+          if (ownPage && !sentCredentials) {
+            sockets.set(socket, { viewer: null });
+            return true;
+          }
           socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
           return false;
         }
@@ -172,12 +181,26 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         if (!state) return;
         clearTimeout(state.expiryTimer);
         sockets.delete(ctx.extra.socket);
+        if (!state.viewer) return;
         presence.disconnected(state.viewer.id);
         metrics.openSockets.dec();
         logger.info({ userId: state.viewer.id, code }, 'socket disconnected');
       },
       onSubscribe: async (ctx, _id, payload) => {
         const state = sockets.get(ctx.extra.socket);
+        let viewer = state?.viewer ?? null;
+        if (state && !viewer) {
+          const headers = (payload.extensions?.headers ?? {}) as { authorization?: unknown };
+          try {
+            viewer = await viewerFromCredentials(verifier, { authorization: headers.authorization });
+          } catch (error) {
+            return [error as GraphQLError];
+          }
+          if (!viewer) return [unauthenticated()];
+          const msLeft = viewer.tokenExpiresAt * 1000 - Date.now() + config.jwt.clockToleranceS * 1000;
+          const socket = ctx.extra.socket;
+          state.expiryTimer ??= setTimeout(() => socket.close(CLOSE_UNAUTHORIZED, 'Token expired'), Math.max(0, Math.min(msLeft, 2 ** 31 - 1)));
+        }
         const query = await persisted.resolveSocketDocument(payload);
         if (typeof query !== 'string') return [query];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -185,7 +208,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
-          viewer: state?.viewer ?? null,
+          viewer,
         });
         let document: ExecutionArgs['document'];
         try {
@@ -203,7 +226,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         };
         const errors = validate(args.schema, args.document);
         if (errors.length > 0) return errors;
-        logger.info({ userId: state?.viewer.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
+        logger.info({ userId: viewer?.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
         metrics.activeSubscriptions.inc();
         return args;
       },
@@ -211,7 +234,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onComplete: (ctx, _id, payload) => {
         metrics.activeSubscriptions.dec();
-        logger.info({ userId: sockets.get(ctx.extra.socket)?.viewer.id, operation: payload.operationName }, 'subscription left');
+        logger.info({ userId: sockets.get(ctx.extra.socket)?.viewer?.id, operation: payload.operationName }, 'subscription left');
       },
     },
     wss,

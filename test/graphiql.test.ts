@@ -48,4 +48,34 @@ describe('GraphiQL in a real browser', () => {
     expect(await text()).toMatch(/"unreadCount": 1/);
     await page.close();
   });
+
+  it('runs the preloaded subscription over graphql-ws and shows a message sent meanwhile', async () => {
+    const page = await browser.newPage();
+    await page.goto(t.app.url());
+    await page.waitForSelector('.graphiql-container', { timeout: 20_000 });
+    await page.getByText('Live', { exact: true }).click();
+    await page.getByText('Headers', { exact: true }).click();
+    await page.locator('.graphiql-editor-tool .graphiql-editor').last().click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(JSON.stringify({ authorization: `Bearer ${salon.token}` }));
+    await page.locator('.graphiql-execute-button').click();
+    await page.waitForTimeout(1000);
+    const client = await t.user('CLIENT', 'Live');
+    await send(t, client, await openConversation(t, salon, client, 'Live'), 'Vu dans GraphiQL');
+    const result = page.locator('.graphiql-response');
+    await expect.poll(() => result.innerText().then((v) => v.replace(/\s+/g, ' ')), { timeout: 15_000 }).toContain('Vu dans GraphiQL');
+    await page.close();
+  });
+});
+
+describe('GraphiQL can be switched off', () => {
+  it('GRAPHIQL=false serves no page to a browser', async () => {
+    const { buildApp } = await import('../src/app.js');
+    const { loadConfig } = await import('../src/config.js');
+    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), GRAPHIQL: 'false' });
+    const app = buildApp({ ...config, databaseUrl: t.databaseUrl });
+    const response = await app.yoga.fetch('http://localhost/graphql', { headers: { accept: 'text/html' } });
+    expect(await response.text()).not.toContain('<html');
+  });
 });

@@ -159,6 +159,25 @@ describe('socket authentication', () => {
     expect(Date.now() - started).toBeGreaterThan(900);
   });
 
+  it("the API's own GraphiQL page (same origin, no connectionParams) must authenticate each operation", async () => {
+    const host = new URL(t.app.wsUrl()).host;
+    const ws = wsClient(t.app.wsUrl(), {});
+    const denied = subscribe(ws, 'subscription { unreadCount { totalUnread } }');
+    await expect.poll(() => denied.errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+    await ws.dispose();
+    // The same socket from the API's origin is accepted, and an operation without headers refused.
+    const { default: WebSocket } = await import('ws');
+    const socket = new WebSocket(t.app.wsUrl(), 'graphql-transport-ws', { origin: `http://${host}` });
+    const frames: string[] = [];
+    socket.on('message', (data) => frames.push(data.toString()));
+    await new Promise((resolve) => socket.on('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+    await expect.poll(() => frames.join(), { timeout: 5000 }).toContain('connection_ack');
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { unreadCount { totalUnread } }' } }));
+    await expect.poll(() => frames.join(), { timeout: 5000 }).toContain('UNAUTHENTICATED');
+    socket.close();
+  });
+
   it('a socket that never sends connection_init is closed (4408)', async () => {
     expect(await closeOf(t.app.wsUrl(), undefined, false)).toMatchObject({ code: 4408 });
   });
