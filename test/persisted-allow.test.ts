@@ -2,22 +2,13 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../src/persisted.js';
 import { useTestApp } from './support/app.js';
-import { codes } from './support/fixtures.js';
+import { codes, postJson as post } from './support/fixtures.js';
 import { REDIS_URL } from './support/redis.js';
 
 const manifest = loadManifest();
 const hashOf = (name: string) => [...manifest].find(([, document]) => new RegExp(`(query|mutation|subscription) ${name}\\b`).test(document))![0];
 
 const allow = useTestApp({ REDIS_URL }, { instances: 2 });
-
-async function post(url: string, body: Record<string, unknown>, token?: string) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string; extensions?: { code?: string } }[] };
-}
 
 describe('persisted operations, PERSISTED_OPERATIONS=allow (default)', () => {
   it('runs a manifest operation by documentId or by extensions.persistedQuery, and plain documents too', async () => {

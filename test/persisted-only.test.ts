@@ -1,22 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../src/persisted.js';
 import { signToken, useTestApp } from './support/app.js';
-import { codes } from './support/fixtures.js';
+import { codes, postJson as post } from './support/fixtures.js';
 import { sleep, subscribe, wsClient } from './support/ws.js';
 
 const manifest = loadManifest();
 const hashOf = (name: string) => [...manifest].find(([, document]) => new RegExp(`(query|mutation|subscription) ${name}\\b`).test(document))![0];
 
 const only = useTestApp({ PERSISTED_OPERATIONS: 'only' });
-
-async function post(url: string, body: Record<string, unknown>, token?: string) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string; extensions?: { code?: string } }[] };
-}
 
 describe('persisted operations, PERSISTED_OPERATIONS=only', () => {
   it('refuses documents over HTTP and runs manifest hashes', async () => {

@@ -19,7 +19,8 @@ export interface EmbeddedOptions {
   log?: (message: string) => void;
 }
 
-async function canConnect(url: string): Promise<boolean> {
+/** Whether a PostgreSQL answers at this URL (a short timeout: used to pick a database). */
+export async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
   try {
     await client.connect();

@@ -29,3 +29,13 @@ export async function send(t: TestContext, user: TestUser, conversationId: strin
 export function codes(response: { errors?: { extensions?: { code?: string } }[] }): (string | undefined)[] {
   return (response.errors ?? []).map((error) => error.extensions?.code);
 }
+
+/** A raw GraphQL-over-HTTP POST with any body (documentId, extensions…), as partners send it. */
+export async function postJson(url: string, body: Record<string, unknown>, token?: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string; extensions?: { code?: string } }[] };
+}

@@ -1,31 +1,13 @@
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { TEMPLATE_DB, withDatabase } from './database.js';
+import { canConnect, startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrateDatabase } from '../../src/db/migrations.js';
-
-export const TEMPLATE_DB = 'salon_test_template';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     adminDatabaseUrl: string;
   }
-}
-
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
 }
 
 /**
@@ -35,7 +17,7 @@ function withDatabase(url: string, name: string): string {
 export default async function setup(project: TestProject) {
   let adminUrl = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   let stopEmbedded: (() => Promise<void>) | undefined;
-  if (!(await reachable(adminUrl))) {
+  if (!(await canConnect(adminUrl))) {
     if (process.env.TEST_DATABASE_ADMIN_URL) throw new Error(`TEST_DATABASE_ADMIN_URL is not reachable: ${adminUrl}`);
     const embedded = await startEmbeddedPostgres({ dataDir: '.data/postgres-test' });
     adminUrl = withDatabase(embedded.url, 'postgres');
