@@ -9,7 +9,6 @@ import {
   messageForViewer,
   participantIds,
   recipientOf,
-  type Participants,
 } from './access.js';
 import { isUniqueViolation, transaction, type Tx } from './tx.js';
 import {
