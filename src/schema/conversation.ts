@@ -13,7 +13,7 @@ import { requireId } from '../services/validation.js';
 import { withSelection } from './selection.js';
 import { builder, pageLimit } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
-import { MessageConnection, MessageRef } from './message.js';
+import { MessageConnection } from './message.js';
 import { topics, type TypingPayload } from '../events/topics.js';
 import { filterLive } from './live.js';
 import { UserRef } from './user.js';
@@ -40,14 +40,9 @@ export const ConversationRef = builder.prismaObject('Conversation', {
       nullable: true,
       description: 'The appointment this conversation is about, if any.',
     }),
-    lastMessage: t.field({
-      type: MessageRef,
+    lastMessage: t.relation('lastMessage', {
       nullable: true,
       description: 'The most recent message, for inbox previews.',
-      select: (_args, _ctx, nestedSelection) => ({
-        messages: nestedSelection({ take: 1, orderBy: { seq: 'desc' } }),
-      }),
-      resolve: (conversation) => conversation.messages[0] ?? null,
     }),
     unreadCount: t.int({
       description: "The viewer's unread messages in this conversation.",

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Viewer } from '../auth/viewer.js';
 import { db } from '../db.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
@@ -81,10 +82,14 @@ interface AppendedRow {
 async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewerId: string | null }) {
   const urls = input.attachments.map((a) => a.url);
   const types = input.attachments.map((a) => a.type);
+  // The id is chosen here so the conversation row can point at its newest message in the same
+  // statement (the foreign key is checked at the statement's end, once the message exists).
+  const messageId = randomUUID();
   const rows = await tx.$queryRaw<AppendedRow[]>`
     WITH conv AS (
       UPDATE "Conversation"
-         SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
+         SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp(),
+             "lastMessageId" = ${messageId}::uuid
        WHERE "id" = ${input.conversationId}::uuid AND "status" = 'ACTIVE'
          AND (${input.viewerId}::uuid IS NULL OR ${input.viewerId}::uuid IN ("salonId", "clientUserId"))
    RETURNING *,
@@ -92,7 +97,7 @@ async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewer
                   THEN "clientUserId" ELSE "salonId" END AS "recipientId"
     ), msg AS (
       INSERT INTO "Message" ("id", "conversationId", "seq", "authorId", "kind", "content", "clientMessageId", "createdAt", "updatedAt")
-      SELECT gen_random_uuid(), conv."id", conv."lastSeq", ${input.authorId}::uuid, ${input.kind}::"MessageKind",
+      SELECT ${messageId}::uuid, conv."id", conv."lastSeq", ${input.authorId}::uuid, ${input.kind}::"MessageKind",
              ${input.content}, ${input.clientMessageId}, conv."lastMessageAt", conv."lastMessageAt"
         FROM conv
    RETURNING *
