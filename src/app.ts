@@ -67,6 +67,8 @@ interface SocketState {
   /** Null only for the API's own GraphiQL page, which authenticates each operation instead. */
   viewer: Viewer | null;
   expiryTimer?: NodeJS.Timeout;
+  /** Running subscriptions by id: a socket that closes ends them without a `complete`. */
+  operations: Map<string, string | null | undefined>;
 }
 
 export function buildApp(config: Config & { databaseUrl: string }, options: AppOptions = {}): App {
@@ -139,6 +141,11 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
   });
   const sockets = new WeakMap<WebSocket, SocketState>();
 
+  const leave = (userId: string | undefined, operation: string | null | undefined) => {
+    metrics.activeSubscriptions.dec();
+    logger.info({ userId, operation }, 'subscription left');
+  };
+
   useServer<Record<string, unknown>, { request: IncomingMessage }>(
     {
       connectionInitWaitTimeout: 5_000,
@@ -160,13 +167,13 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
           const ownPage = config.graphiql && ctx.extra.request.headers.origin === `http://${ctx.extra.request.headers.host}`;
           const sentCredentials = params.authorization !== undefined || params.Authorization !== undefined || params.token !== undefined;
           if (ownPage && !sentCredentials) {
-            sockets.set(socket, { viewer: null });
+            sockets.set(socket, { viewer: null, operations: new Map() });
             return true;
           }
           socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
           return false;
         }
-        const state: SocketState = { viewer };
+        const state: SocketState = { viewer, operations: new Map() };
         // A token that expires while connected ends the socket: the client reconnects with a new one.
         const msLeft = viewer.tokenExpiresAt * 1000 - Date.now() + config.jwt.clockToleranceS * 1000;
         state.expiryTimer = setTimeout(() => socket.close(CLOSE_UNAUTHORIZED, 'Token expired'), Math.max(0, Math.min(msLeft, 2 ** 31 - 1)));
@@ -181,12 +188,13 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         if (!state) return;
         clearTimeout(state.expiryTimer);
         sockets.delete(ctx.extra.socket);
+        for (const operation of state.operations.values()) leave(state.viewer?.id, operation);
         if (!state.viewer) return;
         presence.disconnected(state.viewer.id);
         metrics.openSockets.dec();
         logger.info({ userId: state.viewer.id, code }, 'socket disconnected');
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const state = sockets.get(ctx.extra.socket);
         let viewer = state?.viewer ?? null;
         if (state && !viewer) {
@@ -228,13 +236,16 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         if (errors.length > 0) return errors;
         logger.info({ userId: viewer?.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
         metrics.activeSubscriptions.inc();
+        state?.operations.set(id, payload.operationName);
         return args;
       },
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-      onComplete: (ctx, _id, payload) => {
-        metrics.activeSubscriptions.dec();
-        logger.info({ userId: sockets.get(ctx.extra.socket)?.viewer?.id, operation: payload.operationName }, 'subscription left');
+      onComplete: (ctx, id) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (!state?.operations.has(id)) return;
+        leave(state.viewer?.id, state.operations.get(id));
+        state.operations.delete(id);
       },
     },
     wss,

@@ -10,7 +10,12 @@ import type { AppEvent } from './types.js';
  */
 export async function committed<T>(ctx: Context, outcome: Promise<{ result: T; events: AppEvent[] }>): Promise<T> {
   const { result, events } = await outcome;
-  for (const event of events) if (event.kind === 'messageAdded') ctx.metrics.messagesSent.inc();
+  for (const event of events) {
+    if (event.kind !== 'messageAdded') continue;
+    ctx.metrics.messagesSent.inc();
+    const { id, conversationId, seq, authorId, kind } = event.message;
+    logger.info({ messageId: id, conversationId, seq, authorId, kind }, 'message created');
+  }
   if (events.length > 0) {
     try {
       await busSink(ctx.bus).publish(events);

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { signToken, TEST_SECRET } from './support/app.js';
+import { createTestDatabase } from './support/database.js';
+import { sleep, wsClient } from './support/ws.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let cleanup: (() => Promise<void>) | undefined;
+afterAll(async () => cleanup?.());
+
+describe('structured logs of the running server', () => {
+  it('record connect, join, message created, leave, disconnect and fully offline as JSON, without content or tokens', async () => {
+    const database = await createTestDatabase();
+    const port = await freePort();
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: String(port), DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    server.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    cleanup = async () => {
+      if (server.exitCode === null) server.kill('SIGKILL');
+      await database.drop();
+    };
+    for (let i = 0; i < 100 && !output.includes('GraphQL API ready'); i++) await sleep(100);
+
+    const salonId = crypto.randomUUID();
+    const clientId = crypto.randomUUID();
+    const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
+    const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const call = (query: string, variables: Record<string, unknown>, token: string) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) }).then(
+        (r) => r.json() as Promise<{ data: Record<string, { id: string }> }>,
+      );
+    await call('{ me { id } }', {}, client);
+    const opened = await call('mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }', { input: { clientUserId: clientId, subject: 'Logs' } }, salon);
+    const ws = wsClient(`ws://127.0.0.1:${port}/graphql`, { token: client });
+    const dispose = ws.subscribe({ query: 'subscription OnMessage { messageAdded { id } }' }, { next() {}, error() {}, complete() {} });
+    await sleep(300);
+    const secret = 'TOP-SECRET-CONTENT-4711';
+    await call('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { conversationId: opened.data.createConversation!.id, content: secret } }, salon);
+    await sleep(200);
+    dispose();
+    await ws.dispose();
+    await sleep(3500);
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+
+    const lines = output.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; userId?: string });
+    const messages = lines.map((line) => line.msg);
+    for (const expected of ['socket connected', 'subscription joined', 'message created', 'subscription left', 'socket disconnected', 'user fully offline', 'operation']) {
+      expect(messages).toContain(expected);
+    }
+    expect(lines.find((line) => line.msg === 'socket connected')?.userId).toBe(clientId);
+    expect(output).not.toContain(secret);
+    expect(output).not.toContain(client);
+    expect(output).not.toContain(salon);
+  });
+});
