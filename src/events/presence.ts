@@ -47,6 +47,15 @@ function safely(work: Promise<unknown>) {
   work.catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
 }
 
+/** A socket reopened within the grace period: the pending offline is called off. */
+function cancelPending(pending: Map<string, NodeJS.Timeout>, userId: string): boolean {
+  const timer = pending.get(userId);
+  if (!timer) return false;
+  clearTimeout(timer);
+  pending.delete(userId);
+  return true;
+}
+
 /** Presence without Redis: this process is the only instance. */
 export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}): Presence {
   const graceMs = options.graceMs ?? 3000;
@@ -54,14 +63,10 @@ export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}
   const pending = new Map<string, NodeJS.Timeout>();
   return {
     async connected(userId) {
-      const timer = pending.get(userId);
-      if (timer) {
-        clearTimeout(timer);
-        pending.delete(userId);
-      }
+      const reconnected = cancelPending(pending, userId);
       const count = sockets.get(userId) ?? 0;
       sockets.set(userId, count + 1);
-      if (count === 0 && !timer) safely(announce(bus, userId, true));
+      if (count === 0 && !reconnected) safely(announce(bus, userId, true));
     },
     disconnected(userId) {
       const count = (sockets.get(userId) ?? 1) - 1;
@@ -141,11 +146,7 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
 
   return {
     async connected(userId) {
-      const timer = pending.get(userId);
-      if (timer) {
-        clearTimeout(timer);
-        pending.delete(userId);
-      }
+      cancelPending(pending, userId);
       const count = (sockets.get(userId) ?? 0) + 1;
       sockets.set(userId, count);
       try {

@@ -36,7 +36,7 @@ interface AppendInput {
 }
 
 /** Adds `delta` to a user's unread counter of a conversation and returns the counter and the user's total. */
-export async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta: number) {
+async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta: number) {
   const [row] = await tx.$queryRaw<{ unreadCount: number }[]>`
     INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
     VALUES (gen_random_uuid(), ${conversationId}::uuid, ${userId}::uuid, ${delta}, now(), now())
