@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PothosValidationError } from '@pothos/core';
 import type { ExecutionArgs, GraphQLError } from 'graphql';
-import { createGraphQLError, createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createTokenVerifier } from './auth/token.js';
@@ -10,7 +9,7 @@ import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { connectDb, disconnectDb } from './db.js';
-import { ErrorCode, unauthenticated } from './errors.js';
+import { maskUnexpected, unauthenticated } from './errors.js';
 import { createInProcessBus, createRedisBus, type EventBus } from './events/bus.js';
 import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
 import { createTyping } from './events/typing.js';
@@ -44,24 +43,6 @@ export const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_GOING_AWAY = 1001;
 
 let schema: ReturnType<typeof buildSchema> | undefined;
-
-/**
- * Errors a client caused are shown; anything else is logged with its stack and replaced by a
- * generic message, so no SQL or stack reaches a client.
- */
-function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
-  const original: unknown = (error as { originalError?: unknown }).originalError ?? error;
-  // Checks are by shape and name, not instanceof: a test runner may load a package twice (ESM
-  // and CJS), and instanceof then lies.
-  if (original instanceof Error && original.name === PothosValidationError.name) {
-    const { path, nodes } = error as GraphQLError;
-    return createGraphQLError(original.message, { path, nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
-  }
-  const code = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
-  if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return error as GraphQLError;
-  logger.error({ err: original }, 'unexpected error');
-  return maskError(error, message, isDev);
-}
 
 interface SocketState {
   /** Null only for the API's own GraphiQL page, which authenticates each operation instead. */

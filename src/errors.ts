@@ -1,4 +1,7 @@
-import { createGraphQLError } from 'graphql-yoga';
+import { PothosValidationError } from '@pothos/core';
+import type { GraphQLError } from 'graphql';
+import { createGraphQLError, maskError } from 'graphql-yoga';
+import { logger } from './logger.js';
 
 /** Every `extensions.code` a client can receive; the catalogue clients switch on. */
 export const ErrorCode = {
@@ -40,3 +43,21 @@ export const notFound = (what: string) => appError(ErrorCode.NOT_FOUND, `${what}
 export const badInput = (message: string, field?: string) =>
   appError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
 export const conflict = (message: string) => appError(ErrorCode.CONFLICT, message);
+
+/**
+ * Errors a client caused are shown; anything else is logged with its stack and replaced by a
+ * generic message, so no SQL or stack reaches a client.
+ */
+export function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
+  const original: unknown = (error as { originalError?: unknown }).originalError ?? error;
+  // Checks are by shape and name, not instanceof: a test runner may load a package twice (ESM
+  // and CJS), and instanceof then lies.
+  if (original instanceof Error && original.name === PothosValidationError.name) {
+    const { path, nodes } = error as GraphQLError;
+    return createGraphQLError(original.message, { path, nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
+  }
+  const code = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
+  if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return error as GraphQLError;
+  logger.error({ err: original }, 'unexpected error');
+  return maskError(error, message, isDev);
+}
