@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { diffSchemas, migrateDatabase, SCHEMA_PATH } from '../src/db/migrations.js';
+import { testDatabaseName } from './support/database.js';
 
 const adminUrl = inject('adminDatabaseUrl');
 const created: string[] = [];
@@ -18,7 +19,7 @@ async function admin(sql: string) {
 }
 
 async function freshDatabase(): Promise<string> {
-  const name = `salon_test_mig_${randomBytes(4).toString('hex')}`;
+  const name = testDatabaseName(`mig_${randomBytes(4).toString('hex')}`);
   await admin(`CREATE DATABASE "${name}"`);
   created.push(name);
   const url = new URL(adminUrl);

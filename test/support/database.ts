@@ -2,7 +2,18 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 
-export const TEMPLATE_DB = 'salon_test_template';
+/**
+ * Every database of a run is named `salon_test_<pid of the vitest process>_…`, so two checkouts
+ * (or two runs) on one machine sharing one PostgreSQL never drop each other's databases: a run
+ * only removes the leftovers of runs whose process is gone.
+ */
+export const testDatabasePrefix = (runId: number | string) => `salon_test_${runId}_`;
+export const templateDatabase = (runId: number | string) => `${testDatabasePrefix(runId)}template`;
+
+/** A database name of this run, for tests that create databases of their own. */
+export function testDatabaseName(suffix = randomBytes(6).toString('hex')): string {
+  return `${testDatabasePrefix(inject('testRunId'))}${suffix}`;
+}
 
 export function withDatabase(url: string, name: string): string {
   const parsed = new URL(url);
@@ -22,10 +33,11 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 
 /** A fresh copy of the migrated template for one test file. */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `salon_test_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
+  const template = templateDatabase(inject('testRunId'));
   for (let attempt = 1; ; attempt++) {
     try {
-      await admin((client) => client.query(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DB}"`));
+      await admin((client) => client.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
       break;
     } catch (error) {
       // Two files copying the template at the same instant: PostgreSQL refuses one; try again.

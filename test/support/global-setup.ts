@@ -1,12 +1,24 @@
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { TEMPLATE_DB, withDatabase } from './database.js';
+import { templateDatabase, withDatabase } from './database.js';
 import { canConnect, startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrateDatabase } from '../../src/db/migrations.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     adminDatabaseUrl: string;
+    /** This run's id (the vitest process), part of every database name of the run. */
+    testRunId: number;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -26,19 +38,28 @@ export default async function setup(project: TestProject) {
 
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  // Copies left by an interrupted run would only waste space.
-  const stale = await admin.query<{ datname: string }>(
-    "SELECT datname FROM pg_database WHERE datname LIKE 'salon_test_%' AND datname <> $1",
-    [TEMPLATE_DB],
-  );
-  for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  await admin.query(`DROP DATABASE IF EXISTS "${TEMPLATE_DB}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${TEMPLATE_DB}"`);
+  // Databases left by an interrupted run would only waste space; those of a run still going (another
+  // checkout's `npm test` on this machine) are left alone.
+  const runId = process.pid;
+  const template = templateDatabase(runId);
+  const existing = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'salon\\_test\\_%'");
+  for (const { datname } of existing.rows) {
+    const owner = /^salon_test_(\d+)_/.exec(datname)?.[1];
+    if (owner && Number(owner) !== runId && isRunning(Number(owner))) continue;
+    await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  }
+  await admin.query(`CREATE DATABASE "${template}"`);
   await admin.end();
-  await migrateDatabase(withDatabase(adminUrl, TEMPLATE_DB));
+  await migrateDatabase(withDatabase(adminUrl, template));
 
   project.provide('adminDatabaseUrl', adminUrl);
+  project.provide('testRunId', runId);
   return async () => {
+    const cleanup = new pg.Client({ connectionString: adminUrl });
+    await cleanup.connect();
+    const mine = await cleanup.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`salon_test_${runId}_`]);
+    for (const { datname } of mine.rows) await cleanup.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    await cleanup.end();
     await stopEmbedded?.();
   };
 }
