@@ -35,7 +35,11 @@ export interface Config {
     directives: number;
     tokens: number;
     cost: number;
+    /** Largest HTTP request body and WebSocket frame accepted, in bytes. */
+    requestBytes: number;
   };
+  /** How often each WebSocket is pinged; a socket that has not answered by the next ping is dropped. */
+  wsPingIntervalMs: number;
   logLevel: string;
 }
 
@@ -157,7 +161,9 @@ export function loadConfig(env: Env = process.env): Config {
       directives: intVar(env, 'MAX_DIRECTIVES', 50, 0, 1000),
       tokens: intVar(env, 'MAX_TOKENS', 2000, 10, 100_000),
       cost: intVar(env, 'MAX_COST', 5000, 1, 1_000_000),
+      requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
+    wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
   };
 }
