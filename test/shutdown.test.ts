@@ -1,59 +1,156 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken, TEST_SECRET } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import { wsClient } from './support/ws.js';
 
-let drop: (() => Promise<void>) | undefined;
-afterAll(async () => drop?.());
+/**
+ * SIGTERM and SIGINT sent to the real process, started the way the Dockerfile and the README start
+ * it: the request in flight is answered, new connections are refused, sockets close with 1001,
+ * the process exits 0 within 10 s.
+ */
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => database?.drop());
 
-describe('graceful shutdown', () => {
-  it('finishes in-flight mutations, closes sockets with 1001 and stops within a bounded time', async () => {
-    const database = await createTestDatabase();
-    drop = database.drop;
-    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url });
-    const app = buildApp({ ...config, databaseUrl: database.url });
-    await app.start(0);
+interface Running {
+  child: ChildProcess;
+  port: number;
+  /** Resolves with the first log line whose `msg` matches. */
+  logged(pattern: RegExp): Promise<Record<string, unknown>>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: string[];
+}
 
-    const salonId = crypto.randomUUID();
-    const clientId = crypto.randomUUID();
-    const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
-    const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
-    const call = (query: string, variables: Record<string, unknown>, token: string) =>
-      fetch(app.url(), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ query, variables }),
-      }).then((r) => r.json() as Promise<{ data?: Record<string, { id: string }>; errors?: unknown[] }>);
-    await call('{ me { id } }', {}, client);
-    const opened = await call('mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }', { input: { clientUserId: clientId, subject: 'bye' } }, salon);
-    const conversationId = opened.data!.createConversation!.id;
-
-    const closed = new Promise<number>((resolve) => {
-      const ws = wsClient(app.wsUrl(), { token: client }, { retryAttempts: 0 });
-      ws.on('closed', (event) => resolve((event as { code: number }).code));
-      ws.subscribe({ query: 'subscription { messageAdded { id } }' }, { next() {}, error() {}, complete() {} });
+async function startServer(command: string, args: string[]): Promise<Running> {
+  const child = spawn(command, args, {
+    // Its own process group, so a test can do what a terminal's Ctrl-C does: signal the group.
+    detached: true,
+    cwd: process.cwd(),
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      output.push(line);
+      if (!line.startsWith('{')) return;
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const waiter of waiters) waiter();
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const logged = (pattern: RegExp) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const line = lines.find((entry) => pattern.test(String(entry.msg)));
+        if (line) {
+          waiters.delete(check);
+          resolve(line);
+        }
+      };
+      waiters.add(check);
+      void exit.then(() => {
+        check();
+        if (waiters.has(check)) reject(new Error(`exited before logging ${pattern}:\n${output.join('\n')}`));
+      });
+      check();
+    });
+  const ready = await logged(/GraphQL API ready/);
+  return { child, port: Number(ready.port), logged, exit, output };
+}
 
-    // Settled at once: a request the closing server never accepted fails to connect, which is fine.
-    const inFlight = Array.from({ length: 10 }, (_, i) =>
-      call('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { conversationId, content: `last words ${i}` } }, salon).then(
-        (value) => ({ status: 'fulfilled' as const, value }),
-        (reason: unknown) => ({ status: 'rejected' as const, reason }),
-      ),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const started = Date.now();
-    await app.stop();
-    expect(Date.now() - started).toBeLessThan(6000);
-    expect(await closed).toBe(1001);
-    const results = await Promise.all(inFlight);
-    // Requests the server had accepted complete normally; none ends half-way with an error.
-    for (const result of results) {
-      if (result.status === 'fulfilled') expect(result.value.errors).toBeUndefined();
-    }
-    expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0);
+async function gql<T>(port: number, token: string, query: string, variables: Record<string, unknown> = {}) {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, body: (await response.json()) as { data?: T; errors?: unknown[] } };
+}
+
+async function shutdownScenario(command: string, args: string[], deliver: (child: ChildProcess) => void) {
+  const server = await startServer(command, args);
+  const { port } = server;
+  const salonId = crypto.randomUUID();
+  const clientId = crypto.randomUUID();
+  const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
+  const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
+  await gql(port, client, '{ me { id } }');
+  const opened = await gql<{ createConversation: { id: string } }>(
+    port,
+    salon,
+    'mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }',
+    { input: { clientUserId: clientId, subject: 'Fermeture' } },
+  );
+  const conversationId = opened.body.data!.createConversation.id;
+
+  // A client with a live subscription: it must see a 1001 close, not a reset.
+  const ws = wsClient(`ws://127.0.0.1:${port}/graphql`, { token: client });
+  const closeCode = new Promise<number>((resolve) => ws.on('closed', (event) => resolve((event as { code: number }).code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.on('connected', () => resolve());
+    ws.subscribe({ query: 'subscription { messageAdded { id } }' }, { next() {}, error: reject, complete() {} });
+  });
+
+  // A request really in flight: the test holds the conversation's row lock, so the server's
+  // sendMessage waits inside its transaction until the test lets it go.
+  const locker = new pg.Client({ connectionString: database.url });
+  locker.on('error', () => {});
+  await locker.connect();
+  await locker.query('BEGIN');
+  await locker.query('SELECT 1 FROM "Conversation" WHERE id = $1 FOR UPDATE', [conversationId]);
+  const inFlight = gql<{ sendMessage: { id: string; content: string } }>(
+    port,
+    salon,
+    'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id content } }',
+    { input: { conversationId, content: 'Dernier message avant l’arrêt' } },
+  );
+  await expect
+    .poll(async () => {
+      const waiting = await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      return waiting.rowCount;
+    })
+    .toBeGreaterThan(0);
+
+  const signalled = Date.now();
+  deliver(server.child);
+  await server.logged(/shutting down/);
+  // No new connection is accepted while the old request finishes.
+  await expect
+    .poll(() => fetch(`http://127.0.0.1:${port}/health`).then(() => 'accepted', () => 'refused'))
+    .toBe('refused');
+
+  await locker.query('COMMIT');
+  await locker.end();
+  const answered = await inFlight;
+  expect(answered.status).toBe(200);
+  expect(answered.body.errors).toBeUndefined();
+  expect(answered.body.data?.sendMessage.content).toBe('Dernier message avant l’arrêt');
+
+  expect(await closeCode).toBe(1001);
+  const exit = await server.exit;
+  expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
+  expect(Date.now() - signalled).toBeLessThan(10_000);
+}
+
+describe('graceful shutdown of the real process', () => {
+  it('SIGTERM to `node --import tsx src/server.ts` (the Dockerfile command) answers the request in flight and exits 0', async () => {
+    await shutdownScenario(process.execPath, ['--import', 'tsx', 'src/server.ts'], (child) => child.kill('SIGTERM'));
+  });
+
+  it('SIGTERM to the `npm start` process alone (a process manager) reaches the server', async () => {
+    await shutdownScenario('npm', ['start', '--silent'], (child) => child.kill('SIGTERM'));
+  });
+
+  it('Ctrl-C on `npm start` (SIGINT to the whole process group, as a terminal sends it) does the same', async () => {
+    await shutdownScenario('npm', ['start', '--silent'], (child) => process.kill(-child.pid!, 'SIGINT'));
   });
 });
