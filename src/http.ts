@@ -1,0 +1,108 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
+import type { Context } from './context.js';
+import { ErrorCode, maskUnexpected } from './errors.js';
+import { graphiqlOptions } from './graphiql.js';
+import { logger } from './logger.js';
+import { metricsPlugins, useReadiness, useRequestLog } from './observability.js';
+import type { Runtime } from './runtime.js';
+import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
+
+export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
+
+/** What a graphql-ws operation hands to the context factory instead of an HTTP request. */
+export interface SocketOperationContext {
+  viewer: Viewer | null;
+  /** Aborted when the operation ends (completed, or its socket closed). */
+  signal: AbortSignal;
+}
+
+/** graphql-yoga for HTTP (queries, mutations, SSE subscriptions), with the plugins both transports share. */
+export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yoga; server: Server } {
+  const { config, verifier, bus, metrics, persisted } = runtime;
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    batching: false,
+    cors: {
+      origin: config.frontendOrigins.length > 0 ? config.frontendOrigins : '*',
+      credentials: false,
+      methods: ['GET', 'POST', 'OPTIONS'],
+      allowedHeaders: ['content-type', 'authorization', 'accept', 'x-request-id'],
+    },
+    plugins: [
+      useOriginCheck(originPolicy(config)),
+      useRequestLog(),
+      useReadiness(bus),
+      ...metricsPlugins(metrics),
+      ...persisted.plugins,
+      ...limitPlugins(config),
+    ],
+    graphiql: config.graphiql ? graphiqlOptions : false,
+    renderGraphiQL,
+    maskedErrors: { maskError: maskUnexpected },
+    logging: {
+      debug: (...args) => logger.debug(args),
+      info: (...args) => logger.info(args),
+      warn: (...args) => logger.warn(args),
+      error: (...args) => logger.error(args),
+    },
+    // One factory for both transports: a WebSocket operation arrives with the viewer its
+    // connection authenticated; an HTTP request brings its Authorization header, and its
+    // subscriptions (SSE) end when the client goes away or the token expires.
+    context: async (initial): Promise<Context> => {
+      if ('viewer' in initial && 'signal' in initial) {
+        const socket = initial as unknown as SocketOperationContext;
+        return runtime.contextFor(socket.viewer, socket.signal);
+      }
+      const request = initial.request as Request;
+      const viewer = await viewerFromCredentials(verifier, { authorization: request.headers.get('authorization') });
+      return runtime.contextFor(viewer, request.signal);
+    },
+  });
+  return { yoga, server: createServer(boundedBodies(yoga, config.limits.requestBytes)) };
+}
+
+/**
+ * Request bodies are read here, up to `maxBytes`, before yoga sees them: a declared length over
+ * the limit is refused at once with 413, and a chunked body is refused as soon as it passes the
+ * limit, so a large body never sits in memory.
+ */
+function boundedBodies(handler: RequestListener, maxBytes: number): RequestListener {
+  return (req, res) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return handler(req, res);
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return refuseBody(req, res, maxBytes);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off('data', onData).off('end', onEnd);
+        chunks.length = 0;
+        return refuseBody(req, res, maxBytes);
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      // A stream rather than a Buffer: whatwg-node accepts either, and this is cheaper for it to inspect.
+      (req as IncomingMessage & { body?: Readable }).body = Readable.from(size > 0 ? [Buffer.concat(chunks, size)] : []);
+      handler(req, res);
+    };
+    req.on('data', onData).on('end', onEnd);
+  };
+}
+
+function refuseBody(req: IncomingMessage, res: ServerResponse, maxBytes: number) {
+  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+  res.end(JSON.stringify({ errors: [{ message: `Request body larger than ${maxBytes} bytes`, extensions: { code: ErrorCode.BAD_USER_INPUT } }] }));
+  // What the client is still sending is discarded, not stored, for a moment, so that it reads the
+  // answer before the connection is cut.
+  req.resume();
+  setTimeout(() => req.socket.destroy(), 2_000).unref();
+}

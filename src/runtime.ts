@@ -1,0 +1,72 @@
+import { whenTokenExpires } from './auth/expiry.js';
+import { createTokenVerifier } from './auth/token.js';
+import type { Viewer } from './auth/viewer.js';
+import type { Config } from './config.js';
+import type { Context } from './context.js';
+import { unauthenticated } from './errors.js';
+import { createInProcessBus, createRedisBus } from './events/bus.js';
+import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
+import { scopeBus, type BusScope } from './events/scoped-bus.js';
+import { createTyping } from './events/typing.js';
+import { createLoaders } from './loaders.js';
+import { createMetrics } from './observability.js';
+import { createPersistedOperations } from './persisted.js';
+import { createRateLimiter } from './services/rate-limit.js';
+
+export interface RuntimeOptions {
+  presence?: PresenceOptions;
+}
+
+/**
+ * The long-lived parts both transports share (bus, presence, typing, rate limits, metrics,
+ * persisted operations) and the one context factory built on them.
+ */
+export function createRuntime(config: Config, options: RuntimeOptions = {}) {
+  const verifier = createTokenVerifier(config.jwt);
+  const bus = config.redisUrl ? createRedisBus(config.redisUrl) : createInProcessBus();
+  const presence = bus.redis ? createRedisPresence(bus, bus.redis, options.presence) : createLocalPresence(bus, options.presence);
+  const typing = createTyping(bus, bus.redis, config.limits.typingTtlS * 1000);
+  const limiter = createRateLimiter(bus.redis);
+  const metrics = createMetrics();
+  const persisted = createPersistedOperations(config, bus.redis);
+
+  /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */
+  const scopeFor = (viewer: Viewer | null, signal: AbortSignal): BusScope => ({
+    signal,
+    ...(viewer
+      ? {
+          onExpiry: (expire: () => void) => whenTokenExpires(viewer, config.jwt.clockToleranceS, expire),
+          expiredError: () => unauthenticated('Token expired'),
+        }
+      : {}),
+  });
+
+  const contextFor = (viewer: Viewer | null, signal: AbortSignal): Context => ({
+    viewer,
+    config,
+    bus: scopeBus(bus, scopeFor(viewer, signal)),
+    presence,
+    typing,
+    limiter,
+    metrics,
+    loaders: createLoaders(presence),
+  });
+
+  return {
+    config,
+    verifier,
+    bus,
+    presence,
+    typing,
+    metrics,
+    persisted,
+    contextFor,
+    async close() {
+      typing.close();
+      await presence.close();
+      await bus.close();
+    },
+  };
+}
+
+export type Runtime = ReturnType<typeof createRuntime>;

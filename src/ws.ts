@@ -1,0 +1,236 @@
+import type { IncomingMessage, Server } from 'node:http';
+import { GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { whenTokenExpires } from './auth/expiry.js';
+import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
+import { maskUnexpected, unauthenticated } from './errors.js';
+import type { SocketOperationContext, Yoga } from './http.js';
+import { logger } from './logger.js';
+import type { Runtime } from './runtime.js';
+import { originPolicy } from './security.js';
+
+/** Close codes of graphql-ws's vocabulary: 4401 unauthorized (bad, missing or expired credentials). */
+export const CLOSE_UNAUTHORIZED = CloseCode.Unauthorized;
+/**
+ * The server could not check the credentials (database or key server down): 1013 "Try Again
+ * Later" is one of the codes graphql-ws clients retry, unlike 4401, 4500 or 1011.
+ */
+export const CLOSE_TRY_AGAIN = 1013;
+const CLOSE_GOING_AWAY = 1001;
+const MASKED = 'Unexpected error.';
+
+interface Operation {
+  name: string | null | undefined;
+  /** Ends the operation's topic subscriptions, so its iterator finishes at once. */
+  end: AbortController;
+}
+
+interface SocketState {
+  /** Null only for the API's own GraphiQL page, which authenticates each operation instead. */
+  viewer: Viewer | null;
+  /** Counted in presence and in the open-sockets gauge (an authenticated socket). */
+  counted: boolean;
+  cancelExpiry?: () => void;
+  operations: Map<string, Operation>;
+}
+
+/** Errors a client caused (credentials, conflicting claims) as opposed to a server-side failure. */
+const clientCaused = (error: unknown) => {
+  const code = (error as { extensions?: { code?: unknown } }).extensions?.code;
+  return typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR';
+};
+
+/** graphql-ws reports errors by `instanceof GraphQLError`; a test runner may hold a second copy. */
+function asGraphQLError(error: Error): GraphQLError {
+  if (error instanceof GraphQLError) return error;
+  const { extensions, path } = error as Partial<GraphQLError>;
+  return new GraphQLError(error.message, { extensions, path });
+}
+
+/**
+ * graphql-ws on the HTTP server's `/graphql`: connection auth, presence and gauges tied to the
+ * socket's own `close` event (whatever ended it), operations run through yoga's envelop.
+ */
+export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
+  const { config, verifier, presence, metrics, persisted } = runtime;
+  const isAllowedOrigin = originPolicy(config);
+  const wss = new WebSocketServer({
+    server,
+    path: '/graphql',
+    // A larger frame is refused (1009) from its header, before it is buffered.
+    maxPayload: config.limits.requestBytes,
+    // Cross-site WebSocket hijacking: a browser page from an unlisted origin cannot open a socket.
+    verifyClient: ({ origin, req }, done) =>
+      origin === `http://${req.headers.host}` || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
+  });
+  const sockets = new Map<WebSocket, SocketState>();
+
+  const endOperation = (state: SocketState, id: string) => {
+    const operation = state.operations.get(id);
+    if (!operation) return;
+    state.operations.delete(id);
+    operation.end.abort();
+    metrics.activeSubscriptions.dec();
+    logger.info({ userId: state.viewer?.id, operation: operation.name }, 'subscription left');
+  };
+
+  // Registered before graphql-ws's own listener, so this bookkeeping never waits for anything.
+  const socketClosed = (socket: WebSocket, code: number) => {
+    const state = sockets.get(socket);
+    if (!state) return;
+    sockets.delete(socket);
+    state.cancelExpiry?.();
+    for (const id of [...state.operations.keys()]) endOperation(state, id);
+    if (!state.counted || !state.viewer) return;
+    presence.disconnected(state.viewer.id);
+    metrics.openSockets.dec();
+    logger.info({ userId: state.viewer.id, code }, 'socket disconnected');
+  };
+  wss.on('connection', (socket) => socket.once('close', (code) => socketClosed(socket, code)));
+
+  const expireSocket = (socket: WebSocket, viewer: Viewer) =>
+    whenTokenExpires(viewer, config.jwt.clockToleranceS, () => socket.close(CLOSE_UNAUTHORIZED, 'Token expired'));
+
+  /** Turns whatever refused an operation into errors for that operation alone. */
+  const refusal = (error: unknown): GraphQLError[] => [asGraphQLError(maskUnexpected(error, MASKED))];
+
+  useServer<Record<string, unknown>, { request: IncomingMessage }>(
+    {
+      connectionInitWaitTimeout: 5_000,
+      onConnect: async (ctx) => {
+        const socket = ctx.extra.socket;
+        const params = ctx.connectionParams ?? {};
+        let viewer: Viewer | null;
+        try {
+          viewer = await viewerFromCredentials(verifier, { authorization: params.authorization ?? params.Authorization, token: params.token });
+        } catch (error) {
+          if (clientCaused(error)) socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
+          else {
+            logger.error({ err: error }, 'socket authentication failed');
+            socket.close(CLOSE_TRY_AGAIN, 'Try again later');
+          }
+          return false;
+        }
+        // Closed while the user was looked up: nothing to count.
+        if (socket.readyState !== WebSocket.OPEN) return false;
+        if (!viewer) {
+          // GraphiQL cannot send connectionParams: its sockets, from the API's own origin only,
+          // carry the Headers tab in each operation's extensions and are checked per operation.
+          const ownPage = config.graphiql && ctx.extra.request.headers.origin === `http://${ctx.extra.request.headers.host}`;
+          const sentCredentials = params.authorization !== undefined || params.Authorization !== undefined || params.token !== undefined;
+          if (ownPage && !sentCredentials) {
+            sockets.set(socket, { viewer: null, counted: false, operations: new Map() });
+            return true;
+          }
+          socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
+          return false;
+        }
+        // Counted before presence is awaited, so a close from here on is undone by socketClosed.
+        sockets.set(socket, { viewer, counted: true, operations: new Map(), cancelExpiry: expireSocket(socket, viewer) });
+        metrics.openSockets.inc();
+        await presence.connected(viewer.id);
+        logger.info({ userId: viewer.id }, 'socket connected');
+        return true;
+      },
+      onSubscribe: async (ctx, id, payload) => {
+        const socket = ctx.extra.socket;
+        const state = sockets.get(socket);
+        if (!state) return [unauthenticated()];
+        try {
+          let viewer = state.viewer;
+          if (!viewer) {
+            const headers = (payload.extensions?.headers ?? {}) as { authorization?: unknown };
+            viewer = await viewerFromCredentials(verifier, { authorization: headers.authorization });
+            if (!viewer) return [unauthenticated()];
+            state.cancelExpiry ??= expireSocket(socket, viewer);
+          }
+          const query = await persisted.resolveSocketDocument(payload);
+          if (typeof query !== 'string') return [asGraphQLError(query)];
+          const end = new AbortController();
+          const initial: SocketOperationContext = { viewer, signal: end.signal };
+          const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+            ...ctx,
+            req: ctx.extra.request,
+            socket,
+            params: payload,
+            ...initial,
+          });
+          const document: ExecutionArgs['document'] = parse(query);
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors.map(asGraphQLError);
+          const args: ExecutionArgs = {
+            schema,
+            operationName: payload.operationName,
+            document,
+            variableValues: payload.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
+          };
+          // The socket closed meanwhile: this operation would never be ended by it.
+          if (sockets.get(socket) !== state) {
+            end.abort();
+            return [unauthenticated('Socket closed')];
+          }
+          logger.info({ userId: viewer.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
+          metrics.activeSubscriptions.inc();
+          state.operations.set(id, { name: payload.operationName, end });
+          return args;
+        } catch (error) {
+          return refusal(error);
+        }
+      },
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      // graphql-ws awaits `return()` on a client's `complete` and on close; ending the operation's
+      // topics first is what lets that return at once.
+      onOperation: (ctx, id, _payload, _args, result) => {
+        const operation = sockets.get(ctx.extra.socket)?.operations.get(id);
+        if (!operation || !(Symbol.asyncIterator in result)) return undefined;
+        return endingWith(result, operation.end);
+      },
+      // Errors thrown while a subscription streams reach here wrapped by graphql-ws: keep the
+      // original's code, mask anything unexpected.
+      onError: (_ctx, _id, _payload, errors): GraphQLFormattedError[] =>
+        errors.map((error) => {
+          const original = error.originalError;
+          const source = original && clientCaused(original) ? (original as GraphQLError) : error;
+          return asGraphQLError(maskUnexpected(source, MASKED)).toJSON();
+        }),
+      onComplete: (ctx, id) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (state) endOperation(state, id);
+      },
+    },
+    wss,
+    config.wsPingIntervalMs,
+  );
+
+  return {
+    /** Closes every socket with 1001 and stops accepting new ones. */
+    async close() {
+      for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, 'Server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** The operation's iterator, whose `return()` ends the operation's topics before waiting on it. */
+function endingWith<T>(iterable: AsyncIterable<T>, end: AbortController): AsyncGenerator<T> {
+  const iterator = iterable[Symbol.asyncIterator]();
+  const wrapped: AsyncGenerator<T> = {
+    next: () => iterator.next(),
+    async return(value?: unknown) {
+      end.abort();
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
+    },
+    async throw(error: unknown) {
+      end.abort();
+      if (iterator.throw) return iterator.throw(error);
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => wrapped,
+  } as AsyncGenerator<T>;
+  return wrapped;
+}
