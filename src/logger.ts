@@ -1,13 +1,23 @@
 import pino from 'pino';
 
 /**
+ * Under vitest, lines go through `console.log`, so the runner prints each one under the test that
+ * caused it; elsewhere pino writes to stdout itself. Tests log errors (an unexpected error behind a
+ * failing assertion is then in the output); LOG_LEVEL overrides.
+ */
+const underTestRunner = process.env.VITEST === 'true';
+
+/**
  * Structured JSON logs. Tokens and message content never reach a log line: the redact list is
  * a safety net for objects logged whole by mistake.
  */
-export const logger = pino({
-  level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'silent' : 'info'),
-  redact: {
-    paths: ['authorization', '*.authorization', 'token', '*.token', 'content', '*.content', 'headers.authorization'],
-    censor: '[redacted]',
+export const logger = pino(
+  {
+    level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'error' : 'info'),
+    redact: {
+      paths: ['authorization', '*.authorization', 'token', '*.token', 'content', '*.content', 'headers.authorization'],
+      censor: '[redacted]',
+    },
   },
-});
+  underTestRunner ? { write: (line: string) => console.log(line.trimEnd()) } : undefined,
+);
