@@ -59,13 +59,15 @@ beforeAll(async () => {
 describe('Redis restarted while the servers run', () => {
   it('queries and mutations keep working, subscriptions recover, and resume recovers what was missed', async () => {
     const conversationId = await openConversation(t, salon, client);
+    // Subscribing from a known message makes the start independent of when the subscription is
+    // established: whatever is sent after `opening` arrives, replayed or live.
+    const opening = await send(t, client, conversationId, 'opening');
     const ws = wsClient(t.apps[1]!.wsUrl(), { token: salon.token });
     const live = subscribe<{ messageAdded: { seq: number; content: string } }>(
       ws,
-      'subscription($id: ID) { messageAdded(conversationId: $id) { seq content } }',
-      { id: conversationId },
+      'subscription($id: ID, $after: ID) { messageAdded(conversationId: $id, after: $after) { seq content } }',
+      { id: conversationId, after: opening.id },
     );
-    await sleep(200);
     const before = await send(t, client, conversationId, 'before the outage');
     await live.waitFor(1);
 
@@ -77,11 +79,17 @@ describe('Redis restarted while the servers run', () => {
 
     await startRedis();
     // Once the subscriber connection is back, the next live message reveals the gap, which is read from PostgreSQL.
-    let after: { seq: number } | undefined;
-    for (let attempt = 0; attempt < 40 && live.events.length < 5; attempt++) {
-      after = await send(t, client, conversationId, `after ${attempt}`);
-      await sleep(250);
-    }
+    let after: { id: string; seq: number } | undefined;
+    let attempt = 0;
+    await expect
+      .poll(
+        async () => {
+          after = await send(t, client, conversationId, `after ${attempt++}`);
+          return live.events.length;
+        },
+        { timeout: 15_000, interval: 250 },
+      )
+      .toBeGreaterThanOrEqual(5);
     const seqs = live.events.map((e) => e.messageAdded.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => before.seq + i));
     expect(seqs.length).toBeGreaterThanOrEqual(5);
