@@ -1,7 +1,60 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { validate as isUuid } from 'uuid';
+import { badInput } from './errors.js';
 import { PrismaClient } from './generated/prisma/client.js';
 
-let client: PrismaClient | undefined;
+/** Used when connectDb is not told otherwise (DATABASE_STATEMENT_TIMEOUT_MS). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
+
+export interface DbOptions {
+  poolSize?: number;
+  /** PostgreSQL cancels any statement running longer (SQLSTATE 57014); the connection stays usable. */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * Every connection's cursor is a row id, and Pothos decodes whatever a client sends as `after` or
+ * `before` into it untyped (a number, an object, a date, any string). Checked here, below every
+ * connection, top-level or nested in an include, before the query reaches Prisma or PostgreSQL.
+ */
+function assertCursors(args: unknown): void {
+  if (!args || typeof args !== 'object') return;
+  const { cursor, include, select } = args as { cursor?: unknown; include?: unknown; select?: unknown };
+  if (cursor !== undefined) {
+    const id = (cursor as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string' || !isUuid(id)) throw badInput('Invalid cursor: pass as after or before a cursor this API returned');
+  }
+  for (const nested of [include, select]) {
+    if (nested && typeof nested === 'object') for (const value of Object.values(nested)) assertCursors(value);
+  }
+}
+
+function createClient(databaseUrl: string, options: DbOptions) {
+  const adapter = new PrismaPg({
+    connectionString: databaseUrl,
+    max: options.poolSize ?? 10,
+    statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+  });
+  const base = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
+  base.$on('query', (event) => {
+    for (const listener of queryListeners) listener(event.query);
+  });
+  return base.$extends({
+    name: 'cursor-guard',
+    query: {
+      $allModels: {
+        $allOperations({ args, query }) {
+          assertCursors(args);
+          return query(args);
+        },
+      },
+    },
+  });
+}
+
+export type Db = ReturnType<typeof createClient>;
+
+let client: Db | undefined;
 let clientUrl: string | undefined;
 let users = 0;
 const queryListeners = new Set<(sql: string) => void>();
@@ -21,15 +74,10 @@ export function onQuery(listener: (sql: string) => void): () => void {
  * the URL may only be known once the embedded PostgreSQL is up. Apps of one process (tests run
  * two instances side by side) share it, so it is reference-counted.
  */
-export function connectDb(databaseUrl: string, options: { poolSize?: number } = {}): PrismaClient {
+export function connectDb(databaseUrl: string, options: DbOptions = {}): Db {
   if (client && clientUrl !== databaseUrl) throw new Error('connectDb: already connected to another database');
   if (!client) {
-    const adapter = new PrismaPg({ connectionString: databaseUrl, max: options.poolSize ?? 10 });
-    const created = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
-    created.$on('query', (event) => {
-      for (const listener of queryListeners) listener(event.query);
-    });
-    client = created;
+    client = createClient(databaseUrl, options);
     clientUrl = databaseUrl;
   }
   users++;
@@ -45,13 +93,13 @@ export async function disconnectDb(): Promise<void> {
 }
 
 /** The connected client; using it before connectDb is a programming error. */
-export function getDb(): PrismaClient {
+export function getDb(): Db {
   if (!client) throw new Error('Database used before connectDb()');
   return client;
 }
 
 /** `getDb()` as a value, so modules can `import { db }` once at load time. */
-export const db: PrismaClient = new Proxy({} as PrismaClient, {
+export const db: Db = new Proxy({} as Db, {
   get(_target, property) {
     const current = getDb();
     const value = Reflect.get(current, property, current) as unknown;

@@ -1,6 +1,7 @@
 import { PothosValidationError } from '@pothos/core';
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError, maskError } from 'graphql-yoga';
+import { databaseRefusal, type DatabaseRefusal } from './db/errors.js';
 import { logger } from './logger.js';
 
 /** Every `extensions.code` a client can receive; the catalogue clients switch on. */
@@ -44,6 +45,11 @@ export const badInput = (message: string, field?: string) =>
   appError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
 export const conflict = (message: string) => appError(ErrorCode.CONFLICT, message);
 
+const refusalMessages: Record<DatabaseRefusal, string> = {
+  NOT_FOUND: 'Not found: it was deleted while this request ran',
+  BAD_USER_INPUT: 'A value in this request cannot be stored (a NUL character, a date out of range, a malformed id)',
+};
+
 /**
  * Errors a client caused are shown; anything else is logged with its stack and replaced by a
  * generic message, so no SQL or stack reaches a client.
@@ -58,6 +64,14 @@ export function maskUnexpected(error: unknown, message: string, isDev?: boolean)
   }
   const code = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
   if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return error as GraphQLError;
+  // The one place where a database refusal becomes the client's answer: a row deleted by a
+  // concurrent request is NOT_FOUND, a value PostgreSQL cannot store is BAD_USER_INPUT.
+  const refusal = databaseRefusal(original);
+  if (refusal) {
+    logger.warn({ err: original, code: refusal }, 'database refused the operation');
+    const { path, nodes } = error as Partial<GraphQLError>;
+    return createGraphQLError(refusalMessages[refusal], { path, nodes, extensions: { code: refusal } });
+  }
   logger.error({ err: original }, 'unexpected error');
   return maskError(error, message, isDev);
 }

@@ -1,6 +1,7 @@
 import { db } from '../db.js';
 import { appError, ErrorCode, unauthenticated } from '../errors.js';
-import { Prisma } from '../generated/prisma/client.js';
+import { prismaCode } from '../db/errors.js';
+import { MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, requireText } from '../services/validation.js';
 import type { Role, TokenClaims, TokenVerifier } from './token.js';
 import { tokenFromAuthorization } from './token.js';
 
@@ -39,24 +40,21 @@ async function ensureUser(claims: TokenClaims): Promise<Role> {
   if (!claims.email || !claims.role) {
     throw unauthenticated('Token for an unknown user must carry email and role claims');
   }
-  const localPart = claims.email.split('@')[0] ?? claims.email;
+  // Claims become stored text here, so they meet the same rules as any text a client sends.
+  const email = requireText(claims.email, 'email', MAX_EMAIL_LENGTH);
+  const firstName = requireText(claims.firstName ?? email.split('@')[0] ?? email, 'firstName', MAX_NAME_LENGTH);
+  const lastName = claims.lastName === undefined ? '' : requireText(claims.lastName, 'lastName', MAX_NAME_LENGTH);
   try {
     const created = await db.user.upsert({
       where: { id: claims.userId },
-      create: {
-        id: claims.userId,
-        email: claims.email,
-        role: claims.role,
-        firstName: claims.firstName ?? localPart,
-        lastName: claims.lastName ?? '',
-      },
+      create: { id: claims.userId, email, role: claims.role, firstName, lastName },
       update: {},
       select: { role: true },
     });
     remember(claims.userId, created.role);
     return created.role;
   } catch (error) {
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+    if (prismaCode(error) === 'P2002') {
       throw appError(ErrorCode.CONFLICT, 'The email in this token belongs to another account');
     }
     throw error;

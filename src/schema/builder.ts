@@ -1,7 +1,8 @@
 import SchemaBuilder from '@pothos/core';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
-import { GraphQLError, Kind } from 'graphql';
+import { GraphQLScalarType } from 'graphql';
+import { DateTimeResolver } from 'graphql-scalars';
 import type { Context } from '../context.js';
 import { getDb } from '../db.js';
 import { badInput } from '../errors.js';
@@ -65,25 +66,39 @@ export function pageLimit(args: { first?: number | null; last?: number | null })
   return MAX_PAGE_SIZE;
 }
 
-function parseDateTime(value: unknown): Date {
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value)) {
-    throw new GraphQLError('DateTime must be an ISO-8601 string such as 2027-03-14T15:30:00Z', {
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
+/**
+ * RFC 3339 allows years 0000–9999, PostgreSQL has no year 0 (and a JavaScript Date reaches year
+ * 275760): a date-time is accepted from year 1 to 9999, the range all three share.
+ */
+const EARLIEST_DATE = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST_DATE = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** graphql-scalars parses; its refusals and ours carry BAD_USER_INPUT like every other bad input. */
+function dateTimeInput(parse: () => Date): Date {
+  let date: Date;
+  try {
+    date = parse();
+  } catch (error) {
+    throw badInput(`${(error as Error).message} Use an RFC 3339 date-time such as 2027-03-14T15:30:00Z.`);
   }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) {
-    throw new GraphQLError(`"${value}" is not a valid date-time`, { extensions: { code: 'BAD_USER_INPUT' } });
+  const time = date.getTime();
+  if (!(time >= EARLIEST_DATE && time <= LATEST_DATE)) {
+    throw badInput('DateTime must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z');
   }
   return date;
 }
 
-builder.scalarType('DateTime', {
-  description: 'A point in time as an ISO-8601 string in UTC, e.g. 2027-03-14T15:30:00.000Z.',
-  serialize: (value) => (value instanceof Date ? value.toISOString() : new Date(value).toISOString()),
-  parseValue: parseDateTime,
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
-});
+builder.addScalarType(
+  'DateTime',
+  new GraphQLScalarType<Date, string>({
+    name: 'DateTime',
+    description:
+      'A point in time: RFC 3339 in, e.g. 2027-03-14T15:30:00Z or 2027-03-14T16:30:00+01:00 (years 0001–9999); always UTC out, e.g. 2027-03-14T15:30:00.000Z.',
+    serialize: (value) => DateTimeResolver.serialize(value).toISOString(),
+    parseValue: (value) => dateTimeInput(() => DateTimeResolver.parseValue(value)),
+    parseLiteral: (ast, variables) => dateTimeInput(() => DateTimeResolver.parseLiteral(ast, variables)),
+  }),
+);
 
 builder.globalConnectionField('totalCount', (t) =>
   t.int({

@@ -14,6 +14,8 @@ export const MAX_URL_LENGTH = 2048;
 export const MAX_SUBJECT_LENGTH = 200;
 export const MAX_SERVICE_LENGTH = 200;
 export const MAX_CLIENT_MESSAGE_ID_LENGTH = 128;
+export const MAX_EMAIL_LENGTH = 254;
+export const MAX_NAME_LENGTH = 100;
 
 export interface AttachmentInput {
   url: string;
@@ -26,8 +28,17 @@ export function requireId(value: string, field: string): string {
   return value.toLowerCase();
 }
 
+/**
+ * PostgreSQL text cannot hold U+0000, and no client has a reason to send it: refused as input,
+ * in every text a client gives us (fields and token claims alike).
+ */
+export function rejectNul(value: string, field: string): string {
+  if (value.includes('\u0000')) throw badInput(`${field} must not contain NUL characters`, field);
+  return value;
+}
+
 export function requireText(value: string, field: string, max: number): string {
-  const trimmed = value.trim();
+  const trimmed = rejectNul(value, field).trim();
   if (trimmed.length === 0) throw badInput(`${field} must not be empty`, field);
   if (trimmed.length > max) throw badInput(`${field} must be at most ${max} characters`, field);
   return trimmed;
@@ -40,7 +51,7 @@ export function requireAttachments(attachments: readonly AttachmentInput[] | nul
   }
   return list.map((attachment, index) => {
     const field = `attachments.${index}`;
-    const url = attachment.url.trim();
+    const url = rejectNul(attachment.url, `${field}.url`).trim();
     if (url.length > MAX_URL_LENGTH) throw badInput(`${field}.url must be at most ${MAX_URL_LENGTH} characters`, `${field}.url`);
     let parsed: URL;
     try {
@@ -49,7 +60,7 @@ export function requireAttachments(attachments: readonly AttachmentInput[] | nul
       throw badInput(`${field}.url must be an absolute https URL`, `${field}.url`);
     }
     if (parsed.protocol !== 'https:') throw badInput(`${field}.url must be an absolute https URL`, `${field}.url`);
-    const type = attachment.type.trim().toLowerCase();
+    const type = rejectNul(attachment.type, `${field}.type`).trim().toLowerCase();
     if (!(ATTACHMENT_TYPES as readonly string[]).includes(type)) {
       throw badInput(`${field}.type must be one of ${ATTACHMENT_TYPES.join(', ')}`, `${field}.type`);
     }
