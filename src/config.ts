@@ -160,7 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
       aliases: intVar(env, 'MAX_ALIASES', 15, 0, 1000),
       directives: intVar(env, 'MAX_DIRECTIVES', 50, 0, 1000),
       tokens: intVar(env, 'MAX_TOKENS', 2000, 10, 100_000),
-      cost: intVar(env, 'MAX_COST', 5000, 1, 1_000_000),
+      cost: intVar(env, 'MAX_COST', 10_000, 1, 1_000_000),
       requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),

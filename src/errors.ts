@@ -18,6 +18,11 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   /** Too many requests of this kind; `extensions.retryAfter` says how many seconds to wait. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /**
+   * The document exceeds a query limit (`extensions.limit`: cost, depth, aliases, directives or
+   * tokens; `extensions.max`); a cost refusal also carries `extensions.cost` and `extensions.maxCost`.
+   */
+  QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   /** A persisted operation hash the server does not know. */
   PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
   /** The server only runs persisted operations and got a document. */

@@ -1,7 +1,10 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import type { Plugin } from 'graphql-yoga';
+import { createComplexityRule } from '@pothos/plugin-complexity';
+import { GraphQLError, validate, type DocumentNode, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
+import type { GraphQLParams, Plugin } from 'graphql-yoga';
 import type { Config } from './config.js';
+import { appError, ErrorCode } from './errors.js';
 import { logger } from './logger.js';
 
 /**
@@ -35,19 +38,111 @@ export function useOriginCheck(isAllowed: (origin: string | null) => boolean): P
   };
 }
 
-/** Query limits (graphql-armor) and the introspection switch, the same for HTTP and WebSocket. */
+/** The limits of a document, as named in `extensions.limit` of a QUERY_TOO_COMPLEX refusal. */
+type QueryLimit = 'cost' | 'depth' | 'aliases' | 'directives' | 'tokens';
+
+function tooComplex(limit: QueryLimit, max: number, message: string, extra: Record<string, unknown> = {}) {
+  return appError(ErrorCode.QUERY_TOO_COMPLEX, message, { limit, max, ...extra });
+}
+
+/**
+ * graphql-armor throws "Syntax Error: …" from inside validation, which yoga answers without a
+ * code and graphql-ws turns into a closed socket. Reporting our own error instead makes the
+ * refusal an ordinary validation error: a code, no "Syntax Error", the socket left alone.
+ */
+function armorRefusal(limit: Exclude<QueryLimit, 'cost' | 'tokens'>, max: number) {
+  return {
+    propagateOnRejection: false,
+    onReject: [
+      (context: ValidationContext | null, error: GraphQLError) =>
+        context?.reportError(tooComplex(limit, max, error.message.replace(/^Syntax Error: /, ''))),
+    ],
+  };
+}
+
+/** Query limits (graphql-armor), query cost and the introspection switch, the same for HTTP and WebSocket. */
 export function limitPlugins(config: Config): Plugin[] {
   const { limits } = config;
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
-      maxDepth: { n: limits.depth, ignoreIntrospection: true, flattenFragments: true },
-      maxAliases: { n: limits.aliases },
-      maxDirectives: { n: limits.directives },
-      maxTokens: { n: limits.tokens },
-      costLimit: { maxCost: limits.cost, ignoreIntrospection: true },
+      maxDepth: { n: limits.depth, ignoreIntrospection: true, flattenFragments: true, ...armorRefusal('depth', limits.depth) },
+      maxAliases: { n: limits.aliases, ...armorRefusal('aliases', limits.aliases) },
+      maxDirectives: { n: limits.directives, ...armorRefusal('directives', limits.directives) },
+      maxTokens: {
+        n: limits.tokens,
+        // Counted while parsing: throwing is the only way to stop the parser.
+        onReject: [
+          (_context: ValidationContext | null, error: GraphQLError) => {
+            throw tooComplex('tokens', limits.tokens, error.message.replace(/^Syntax Error: /, ''));
+          },
+        ],
+      },
+      // Armor's cost ignores list sizes; useQueryCost replaces it.
+      costLimit: { enabled: false },
       blockFieldSuggestion: { enabled: config.isProduction },
     }) as Plugin,
+    useQueryCost(limits.cost),
   ];
   if (!config.introspection) plugins.push(useDisableIntrospection());
   return plugins;
+}
+
+/**
+ * Refuses, before anything runs, an operation whose cost (the fields' `complexity` in
+ * src/schema/, computed by @pothos/plugin-complexity with the request's variables) is over
+ * `maxCost`, or that asks for a page size out of range.
+ *
+ * The refusal is a validation error, so it reaches clients as other validation errors do (HTTP
+ * status, graphql-ws `error` message). Yoga caches validation results by document and rule names,
+ * while cost depends on the variables: the check itself runs on every request, and a refused
+ * request adds a rule named after its refusal, so a cached refusal is only reused for the same
+ * document refused the same way.
+ */
+export function useQueryCost(maxCost: number): Plugin {
+  return {
+    onValidate({ params: { schema, documentAST }, context, addValidationRule }) {
+      const request = (context as { params?: GraphQLParams }).params;
+      const refusals = costRefusals(schema, documentAST, context, maxCost, request?.variables ?? {}, request?.operationName);
+      if (refusals.length === 0) return;
+      const report: ValidationRule = (validation) => ({
+        Document: () => {
+          for (const error of refusals) validation.reportError(error);
+        },
+      });
+      Object.defineProperty(report, 'name', { value: `queryCost:${refusals.map((error) => error.message).join('|')}` });
+      addValidationRule(report);
+    },
+  };
+}
+
+function costRefusals(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  context: object,
+  maxCost: number,
+  variableValues: Record<string, unknown>,
+  operationName: string | null | undefined,
+): GraphQLError[] {
+  const rule = createComplexityRule({
+    context,
+    variableValues,
+    operationName,
+    validate: ({ complexity }, reportError) => {
+      if (complexity > maxCost) {
+        reportError(tooComplex('cost', maxCost, `Query cost ${complexity} exceeds the limit of ${maxCost}`, { cost: complexity, maxCost }));
+      }
+    },
+  });
+  let errors: readonly GraphQLError[];
+  try {
+    errors = validate(schema, document, [rule]);
+  } catch (error) {
+    // Arguments the schema cannot coerce: the document's own validation, or execution, refuses
+    // them with a clearer message; nothing can run on them.
+    if (error instanceof GraphQLError) return [];
+    throw error;
+  }
+  // Invalid variables or an unknown operation name are reported where they always were (by
+  // execution); only our refusals are kept.
+  return errors.filter((error) => error.extensions.code === ErrorCode.QUERY_TOO_COMPLEX || error.extensions.code === ErrorCode.BAD_USER_INPUT);
 }

@@ -21,7 +21,7 @@ describe('configuration is checked at start', () => {
     const config = loadConfig({ JWT_SECRET: secret });
     expect(config.port).toBe(3000);
     expect(config.jwt.clockToleranceS).toBe(5);
-    expect(config.limits).toMatchObject({ sendsPerMin: 120, typingPerMin: 60, typingTtlS: 5, depth: 10, aliases: 15, directives: 50, tokens: 2000, cost: 5000 });
+    expect(config.limits).toMatchObject({ sendsPerMin: 120, typingPerMin: 60, typingTtlS: 5, depth: 10, aliases: 15, directives: 50, tokens: 2000, cost: 10_000 });
     expect(config.persistedOperations).toBe('allow');
     expect(() => loadConfig({ JWT_SECRET: secret, JWT_CLOCK_TOLERANCE_S: '31' })).toThrow(/between 0 and 30/);
     expect(() => loadConfig({ JWT_SECRET: secret, TYPING_TTL_S: '11' })).toThrow(/TYPING_TTL_S/);

@@ -3,7 +3,7 @@ import { db } from '../db.js';
 import { committed } from '../events/sink.js';
 import { createAppointment } from '../services/appointments.js';
 import { withSelection } from './selection.js';
-import { builder, pageLimit } from './builder.js';
+import { builder, pageComplexity, pageLimit } from './builder.js';
 
 
 const AppointmentRef = builder.prismaObject('Appointment', {
@@ -47,6 +47,7 @@ builder.queryFields((t) => ({
       cursor: 'id',
       defaultSize: 20,
       maxSize: pageLimit,
+      complexity: pageComplexity(20),
       totalCount: (_connection, _args, ctx) =>
         db.appointment.count({ where: visibleAppointments(requireViewer(ctx).id) }),
       resolve: (query, _root, _args, ctx) =>

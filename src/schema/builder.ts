@@ -1,11 +1,12 @@
-import SchemaBuilder from '@pothos/core';
+import SchemaBuilder, { PothosValidationError } from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import { GraphQLScalarType } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { Context } from '../context.js';
 import { getDb } from '../db.js';
-import { badInput } from '../errors.js';
+import { badInput, ErrorCode } from '../errors.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 
@@ -22,8 +23,11 @@ export const builder = new SchemaBuilder<{
   DefaultInputFieldRequiredness: true;
   Connection: { totalCount?: number | (() => number | Promise<number>) };
 }>({
-  plugins: [PrismaPlugin, RelayPlugin],
+  plugins: [PrismaPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  // Fields only declare their cost here; src/security.ts checks it against MAX_COST before
+  // anything runs (the plugin's own check would run inside the first resolver).
+  complexity: { defaultComplexity: 1, defaultListMultiplier: 10, disabled: true },
   defaultInputFieldRequiredness: true,
   prisma: {
     client: () => getDb(),
@@ -43,7 +47,8 @@ export const builder = new SchemaBuilder<{
     endCursorFieldOptions: { description: 'Cursor of the last item of this page; pass it as `after` for the next page.' },
     cursorFieldOptions: { description: 'Opaque position of this item; pass it as `after` or `before`.' },
     nodeFieldOptions: { description: 'The item itself.' },
-    edgesFieldOptions: { description: 'The items of this page, each with its cursor.' },
+    // The connection field already multiplies its selection by the page size.
+    edgesFieldOptions: { description: 'The items of this page, each with its cursor.', complexity: { field: 1, multiplier: 1 } },
     pageInfoFieldOptions: { description: 'Cursors and whether more pages exist.' },
     firstArgOptions: { description: `Page size counted from the start (default depends on the list, at most ${MAX_PAGE_SIZE}).` },
     afterArgOptions: { description: 'Return items after this cursor.' },
@@ -56,14 +61,44 @@ export const builder = new SchemaBuilder<{
  * Pothos clamps an oversized page silently; a client asking for 500 items should learn that it
  * gets at most 100, so the limit is an input error instead.
  */
-export function pageLimit(args: { first?: number | null; last?: number | null }): number {
+export function pageLimit(args: PageArgs): number {
+  const wrong = pageSizeError(args);
+  if (wrong) throw badInput(wrong.message, wrong.field);
+  return MAX_PAGE_SIZE;
+}
+
+interface PageArgs {
+  first?: number | null;
+  last?: number | null;
+}
+
+function pageSizeError(args: PageArgs): { message: string; field: string } | null {
   for (const name of ['first', 'last'] as const) {
     const value = args[name];
     if (value != null && (value < 0 || value > MAX_PAGE_SIZE)) {
-      throw badInput(`"${name}" must be between 0 and ${MAX_PAGE_SIZE}`, name);
+      return { message: `"${name}" must be between 0 and ${MAX_PAGE_SIZE} (got ${value})`, field: name };
     }
   }
-  return MAX_PAGE_SIZE;
+  return null;
+}
+
+/**
+ * The cost of a connection (README, Limits): 1 plus its selection once per item of the page it
+ * asks for, `first`/`last` or the list's default size. A page size out of range is refused here,
+ * while the document is checked, so nothing of the request runs; the plugin reports a
+ * PothosValidationError as a validation error.
+ */
+export function pageComplexity(defaultSize: number) {
+  return (args: PageArgs) => {
+    const wrong = pageSizeError(args);
+    if (wrong) {
+      throw new PothosValidationError(wrong.message, {
+        extensions: { code: ErrorCode.BAD_USER_INPUT, field: wrong.field },
+      });
+    }
+    const asked = Math.max(args.first ?? -1, args.last ?? -1);
+    return { field: 1, multiplier: asked >= 0 ? asked : defaultSize };
+  };
 }
 
 /**

@@ -11,7 +11,7 @@ import {
 import { markConversationRead } from '../services/messages.js';
 import { requireId } from '../services/validation.js';
 import { withSelection } from './selection.js';
-import { builder, pageLimit } from './builder.js';
+import { builder, pageComplexity, pageLimit } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
 import { MessageConnection } from './message.js';
 import { topics, type TypingPayload } from '../events/topics.js';
@@ -56,6 +56,7 @@ export const ConversationRef = builder.prismaObject('Conversation', {
       cursor: 'id',
       defaultSize: 50,
       maxSize: pageLimit,
+      complexity: pageComplexity(50),
       totalCount: true,
       query: () => ({ orderBy: { seq: 'desc' as const } }),
     }, MessageConnection),
@@ -97,6 +98,7 @@ builder.queryFields((t) => ({
       cursor: 'id',
       defaultSize: 20,
       maxSize: pageLimit,
+      complexity: pageComplexity(20),
       args: {
         status: t.arg({ type: ConversationStatusEnum, required: false, description: 'Only this status.' }),
       },

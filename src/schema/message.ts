@@ -9,7 +9,7 @@ import { filterLive } from './live.js';
 import { UserRef } from './user.js';
 import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
 import { withSelection } from './selection.js';
-import { builder, pageLimit } from './builder.js';
+import { builder, pageComplexity, pageLimit } from './builder.js';
 import { MessageKindEnum } from './enums.js';
 
 
@@ -45,7 +45,11 @@ export const MessageRef = builder.prismaObject('Message', {
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was sent.' }),
     author: t.relation('author', { nullable: true, description: 'Who wrote it; null for SYSTEM messages.' }),
     conversation: t.relation('conversation', { description: 'The conversation it belongs to.' }),
-    attachments: t.relation('attachments', { description: 'Attached files; empty once deleted.' }),
+    attachments: t.relation('attachments', {
+      description: `Attached files (at most ${MAX_ATTACHMENTS}); empty once deleted.`,
+      // Not paginated: its cost counts the most a message can hold.
+      complexity: { field: 1, multiplier: MAX_ATTACHMENTS },
+    }),
   }),
 });
 
@@ -88,6 +92,7 @@ builder.queryFields((t) => ({
       cursor: 'id',
       defaultSize: 50,
       maxSize: pageLimit,
+      complexity: pageComplexity(50),
       args: { conversationId: t.arg.id({ description: 'The conversation.' }) },
       totalCount: (_connection, args) => db.message.count({ where: { conversationId: args.conversationId } }),
       resolve: async (query, _root, args, ctx) => {
