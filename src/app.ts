@@ -40,7 +40,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     bus: runtime.bus,
     metrics: runtime.metrics,
     async start(requested = config.port) {
-      connectDb(config.databaseUrl, { poolSize: config.databasePoolSize });
+      connectDb(config.databaseUrl, { poolSize: config.databasePoolSize, statementTimeoutMs: config.databaseStatementTimeoutMs });
       connected = true;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

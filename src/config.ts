@@ -12,6 +12,8 @@ export interface Config {
   /** Unset: the server starts an embedded PostgreSQL (src/db/embedded.ts). */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** PostgreSQL cancels any statement running longer than this (milliseconds). */
+  databaseStatementTimeoutMs: number;
   /** Unset: in-process event bus and presence. */
   redisUrl: string | undefined;
   jwt: {
@@ -20,9 +22,15 @@ export interface Config {
     secretIsGenerated: boolean;
     jwksUrl: string | undefined;
     clockToleranceS: number;
+    /** When set, a token's `aud` must name one of these (HS256 and JWKS alike). */
+    audience?: string[] | undefined;
+    /** When set, a token's `iss` must be one of these. */
+    issuer?: string[] | undefined;
   };
   frontendOrigins: string[];
   persistedOperations: PersistedOperationsMode;
+  /** APQ documents longer than this (bytes) run but are not registered. */
+  apqMaxBytes: number;
   graphiql: boolean;
   introspection: boolean;
   limits: {
@@ -80,6 +88,12 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
     throw new ConfigError(`${name} must use ${protocols.join(' or ')}`);
   }
   return raw;
+}
+
+/** A comma-separated list; unset or empty: undefined (no check). */
+function listVar(env: Env, name: string): string[] | undefined {
+  const values = (env[name] ?? '').split(',').map((value) => value.trim()).filter(Boolean);
+  return values.length > 0 ? values : undefined;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -140,15 +154,19 @@ export function loadConfig(env: Env = process.env): Config {
     port: intVar(env, 'PORT', 3000, 0, 65535),
     databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
+    databaseStatementTimeoutMs: intVar(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
     jwt: {
       secret,
       secretIsGenerated,
       jwksUrl: urlVar(env, 'JWT_JWKS_URL', ['https:', 'http:']),
       clockToleranceS: intVar(env, 'JWT_CLOCK_TOLERANCE_S', 5, 0, 30),
+      audience: listVar(env, 'JWT_AUDIENCE'),
+      issuer: listVar(env, 'JWT_ISSUER'),
     },
     frontendOrigins,
     persistedOperations: persisted,
+    apqMaxBytes: intVar(env, 'APQ_MAX_BYTES', 8192, 0, 1_048_576),
     graphiql: boolVar(env, 'GRAPHIQL', true),
     introspection: boolVar(env, 'INTROSPECTION', true),
     limits: {

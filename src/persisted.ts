@@ -5,6 +5,7 @@ import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operation
 import { GraphQLError } from 'graphql';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import type { Viewer } from './auth/viewer.js';
 import { PROJECT_ROOT, type Config } from './config.js';
 import { ErrorCode } from './errors.js';
 
@@ -73,21 +74,43 @@ export function createPersistedOperations(config: Config, redis: Redis | undefin
 
   const lookup = async (hash: string) => manifest.get(hash) ?? (mode === 'allow' ? await apq.get(hash) : null);
 
-  /** APQ registration: a document sent with its hash is checked and remembered. */
-  const register = async (params: OperationRequest): Promise<void> => {
+  /** A document sent with a hash must hash to it (Apollo's APQ protocol), whoever sends it. */
+  const checkHash = (params: OperationRequest): void => {
     const hash = requestedHash(params);
     if (mode !== 'allow' || !hash || !params.query) return;
     if (sha256(params.query) !== hash) {
       throw createGraphQLError('provided sha does not match query', { extensions: { code: ErrorCode.BAD_USER_INPUT } });
     }
+  };
+
+  /**
+   * APQ registration, once the viewer is known: only an authenticated viewer's documents are
+   * remembered (an anonymous one runs but cannot fill Redis for every instance), and only up to
+   * APQ_MAX_BYTES (a longer one runs, and the client keeps sending it whole).
+   */
+  const register = async (params: OperationRequest | undefined, viewer: Viewer | null | undefined): Promise<void> => {
+    const hash = params ? requestedHash(params) : null;
+    if (mode !== 'allow' || !viewer || !hash || !params?.query) return;
+    if (Buffer.byteLength(params.query) > config.apqMaxBytes || sha256(params.query) !== hash) return;
     await apq.set(hash, params.query);
+  };
+  /** Yoga's context carries the request's params on HTTP; src/ws.ts passes the subscribe payload. */
+  const registerFrom = (context: unknown) => {
+    const { params, viewer } = context as { params?: OperationRequest; viewer?: Viewer | null };
+    return register(params, viewer);
   };
 
   const plugins: Plugin[] =
     mode === 'off'
       ? []
       : [
-          { onParams: ({ params }) => register(params as GraphQLParams & OperationRequest) },
+          {
+            onParams: ({ params }) => checkHash(params as GraphQLParams & OperationRequest),
+            // After the context is built (the viewer known) and the document validated, on HTTP
+            // and WebSocket alike: both run through these envelop hooks.
+            onExecute: ({ args }) => registerFrom(args.contextValue),
+            onSubscribe: ({ args }) => registerFrom(args.contextValue),
+          },
           usePersistedOperations({
             allowArbitraryOperations: mode === 'allow',
             extractPersistedOperationId: (params) => requestedHash(params as GraphQLParams & OperationRequest),
@@ -112,10 +135,8 @@ export function createPersistedOperations(config: Config, redis: Redis | undefin
     if (mode === 'off') return payload.query ?? '';
     const hash = requestedHash(payload);
     if (!hash) return mode === 'only' ? onlyError() : (payload.query ?? '');
-    if (mode === 'allow' && payload.query) {
-      await register(payload).catch(() => undefined);
-      return payload.query;
-    }
+    // A document with its hash runs; the execution hooks above register it for a viewer.
+    if (mode === 'allow' && payload.query) return payload.query;
     return (await lookup(hash)) ?? notFoundError();
   }
 

@@ -4,6 +4,7 @@ import {
   errors as joseErrors,
   jwtVerify,
   type JWTPayload,
+  type JWTVerifyOptions,
 } from 'jose';
 import { v5 as uuidv5, validate as isUuid } from 'uuid';
 import type { Config } from '../config.js';
@@ -90,10 +91,13 @@ export function createTokenVerifier(config: Config['jwt']): TokenVerifier {
     // The key is chosen from our configuration and the algorithm list is pinned per key, so a
     // token cannot pick `none` or use our HMAC secret as an RSA public key (algorithm confusion).
     const useJwks = jwks !== undefined && alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg);
-    const options = {
+    const options: JWTVerifyOptions = {
       algorithms: useJwks ? ASYMMETRIC_ALGORITHMS : HMAC_ALGORITHMS,
       clockTolerance: config.clockToleranceS,
       requiredClaims: ['exp'],
+      // A token minted for another API (or by another issuer) sharing the key must not pass here.
+      ...(config.audience ? { audience: config.audience } : {}),
+      ...(config.issuer ? { issuer: config.issuer } : {}),
     };
     try {
       const { payload } = useJwks
@@ -102,6 +106,9 @@ export function createTokenVerifier(config: Config['jwt']): TokenVerifier {
       return claimsFromPayload(payload);
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
+      if (error instanceof joseErrors.JWTClaimValidationFailed && (error.claim === 'aud' || error.claim === 'iss')) {
+        throw unauthenticated(`Token ${error.claim} is not accepted here`);
+      }
       if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
       throw error;
     }
