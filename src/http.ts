@@ -1,12 +1,11 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Context } from './context.js';
 import { ErrorCode, maskUnexpected } from './errors.js';
-import { graphiqlOptions } from './graphiql.js';
+import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { logger } from './logger.js';
 import { metricsPlugins, useReadiness, useRequestLog } from './observability.js';
 import type { Runtime } from './runtime.js';
