@@ -13,6 +13,7 @@ import { logger } from '../src/logger.js';
 import { signToken, useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, postJson, send } from './support/fixtures.js';
 import { REDIS_URL } from './support/redis.js';
+import { wsClient } from './support/ws.js';
 
 const APQ_MAX_BYTES = 2048;
 const STATEMENT_TIMEOUT_MS = 1000;
@@ -198,6 +199,21 @@ describe('APQ registration: authenticated viewers only, documents up to APQ_MAX_
     const query = `query Known${Date.now()} { me { id } }`;
     const { sha256Hash, extensions } = apq(query);
     expect((await postJson(t.app.url(), { query, extensions }, client.token)).data).toEqual({ me: { id: client.id } });
+    expect(await redis.exists(`apq:${sha256Hash}`)).toBe(1);
+    expect((await postJson(t.app.url(), { extensions }, salon.token)).data).toEqual({ me: { id: salon.id } });
+  });
+
+  it('registration works the same over WebSocket, where every operation has a viewer', async () => {
+    const query = `query OverSocket${Date.now()} { me { id } }`;
+    const { sha256Hash, extensions } = apq(query);
+    const socket = wsClient(t.app.wsUrl(), { authorization: `Bearer ${client.token}` });
+    try {
+      const results = [];
+      for await (const result of socket.iterate({ query, extensions })) results.push(result);
+      expect(results).toEqual([{ data: { me: { id: client.id } } }]);
+    } finally {
+      await socket.dispose();
+    }
     expect(await redis.exists(`apq:${sha256Hash}`)).toBe(1);
     expect((await postJson(t.app.url(), { extensions }, salon.token)).data).toEqual({ me: { id: salon.id } });
   });
