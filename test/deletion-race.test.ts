@@ -104,7 +104,9 @@ describe('operations racing deleteConversation', () => {
         for (const error of response.errors ?? []) {
           const code = error.extensions?.code ?? 'none';
           seen.set(code, (seen.get(code) ?? 0) + 1);
-          if (!RACE_CODES.includes(code)) unexpected.push({ operation, errors: response.errors });
+          // archiveConversation is in the mix: a send after it is refused as documented.
+          const archived = operation.startsWith('sendMessage') && code === 'BAD_USER_INPUT' && /archived/.test(error.message);
+          if (!RACE_CODES.includes(code) && !archived) unexpected.push({ operation, errors: response.errors });
         }
       }
       // A createConversation that won after the delete opened a new conversation for the appointment: gone is gone.
