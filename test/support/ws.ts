@@ -1,3 +1,6 @@
+import type { Socket } from 'node:net';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
 import { createClient, type Client, type ExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -21,7 +24,11 @@ export function wsClient(url: string, connectionParams: Record<string, unknown> 
   });
 }
 
-export function subscribe<T = Record<string, unknown>>(client: Client, query: string, variables: Record<string, unknown> = {}): Subscription<T> {
+export function subscribe<T = Record<string, unknown>, V = Record<string, unknown>>(
+  client: Client,
+  query: string | TypedDocumentNode<T, V>,
+  variables: V | Record<string, unknown> = {},
+): Subscription<T> {
   const events: T[] = [];
   const errors: unknown[] = [];
   const waiters = new Set<() => void>();
@@ -29,7 +36,7 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
     for (const waiter of waiters) waiter();
   };
   const dispose = client.subscribe<T>(
-    { query, variables },
+    { query: typeof query === 'string' ? query : print(query), variables: variables as Record<string, unknown> },
     {
       next: (result: ExecutionResult<T>) => {
         if (result.errors) errors.push(...result.errors);
@@ -79,3 +86,77 @@ export function closeOf(url: string, connectionParams?: Record<string, unknown>,
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A `ws` WebSocket that keeps its TCP socket, so a test can cut it as a network would. */
+export class TrackedWebSocket extends WebSocket {
+  tcp?: Socket;
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    this.once('upgrade', (response) => (this.tcp = response.socket));
+  }
+}
+
+/** A graphql-ws client as an app tab holds it, connected, with the socket under it. */
+export async function connectTab(url: string, connectionParams: Record<string, unknown>): Promise<{ client: Client; socket: TrackedWebSocket }> {
+  let socket: TrackedWebSocket | undefined;
+  const client = createClient({
+    url,
+    webSocketImpl: TrackedWebSocket,
+    connectionParams,
+    retryAttempts: 0,
+    lazy: false,
+    onNonLazyError: () => {},
+  });
+  await new Promise<void>((resolve, reject) => {
+    client.on('connected', (connected) => {
+      socket = connected as TrackedWebSocket;
+      resolve();
+    });
+    client.on('closed', (event) => reject(new Error(`closed before connecting: ${JSON.stringify(event)}`)));
+  });
+  return { client, socket: socket! };
+}
+
+/** A value of the server's Prometheus text at /metrics (`name` without labels). */
+export async function metric(graphqlUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', graphqlUrl))).text();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in /metrics`);
+  return Number(line.slice(name.length + 1));
+}
+
+export interface RawMessage {
+  type: string;
+  id?: string;
+  payload?: unknown;
+}
+
+/**
+ * A graphql-transport-ws socket driven by hand, for what a library client never does: stay
+ * silent to pings, close without `complete`, send oversized frames.
+ */
+export async function rawSocket(
+  url: string,
+  connectionParams: Record<string, unknown>,
+  options: WebSocket.ClientOptions = {},
+): Promise<{ socket: WebSocket; messages: RawMessage[]; subscribe(id: string, query: string, variables?: Record<string, unknown>): void; closed: Promise<number> }> {
+  const socket = new WebSocket(url, 'graphql-transport-ws', options);
+  const messages: RawMessage[] = [];
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as RawMessage;
+      messages.push(message);
+      if (message.type === 'connection_ack') resolve();
+    });
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: connectionParams })));
+    socket.once('error', reject);
+    void closed.then((code) => reject(new Error(`closed (${code}) before connection_ack`)));
+  });
+  return {
+    socket,
+    messages,
+    closed,
+    subscribe: (id, query, variables = {}) => socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } })),
+  };
+}
