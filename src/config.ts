@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withEnvFile } from './env-file.js';
 
 export type PersistedOperationsMode = 'off' | 'allow' | 'only';
 
@@ -113,8 +114,11 @@ function developmentSecret(): string {
   return secret;
 }
 
-/** Reads and validates the environment once, at start, so a bad deployment fails before serving. */
-export function loadConfig(env: Env = process.env): Config {
+/**
+ * Reads and validates the environment once, at start, so a bad deployment fails before serving.
+ * With no argument: the process environment, over the project's `.env` when there is one.
+ */
+export function loadConfig(env: Env = withEnvFile(process.env)): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
   const isProduction = nodeEnv === 'production';
 
