@@ -12,6 +12,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import * as glue from '@prisma/schema-engine-wasm/schema_engine_bg';
+import { ConfigError } from '../config.js';
 
 export const PRISMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'prisma');
 export const SCHEMA_PATH = join(PRISMA_DIR, 'schema.prisma');
@@ -122,8 +123,81 @@ export function migrationNames(): string[] {
     .sort();
 }
 
-/** Applies pending migrations of prisma/migrations, like `prisma migrate deploy`; returns their names. */
+/** PostgreSQL's SQLSTATEs met while checking the database exists. */
+const INVALID_CATALOG_NAME = '3D000';
+const DUPLICATE_DATABASE = '42P04';
+const UNIQUE_VIOLATION = '23505';
+
+/** A DATABASE_URL that cannot be used as given, said in one line (never the engine's WebAssembly trace). */
+export class DatabaseUrlError extends ConfigError {
+  override name = 'DatabaseUrlError';
+}
+
+function sqlState(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? (error.message.split('\n')[0] ?? error.name) : String(error);
+}
+
+/**
+ * Creates the database a URL names when the server answers but the database does not exist, as
+ * `prisma migrate deploy` does: a fresh PostgreSQL and `DATABASE_URL=…/salon` is enough to start.
+ * The database is created from the server's maintenance database (`postgres`) with the URL's own
+ * credentials; a server that cannot be reached, or a user who may not create it, ends in one line
+ * saying so. Returns whether it created the database. The URL (it may hold a password) is never
+ * printed, only host, port and database name.
+ */
+export async function ensureDatabase(databaseUrl: string, log?: (message: string) => void): Promise<boolean> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1)) || decodeURIComponent(url.username) || 'postgres';
+  const where = `${url.hostname || 'localhost'}:${url.port || 5432}`;
+  const tryConnect = async (connectionString: string) => {
+    const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+
+  try {
+    await (await tryConnect(databaseUrl)).end();
+    return false;
+  } catch (error) {
+    if (sqlState(error) !== INVALID_CATALOG_NAME) {
+      throw new DatabaseUrlError(`DATABASE_URL: cannot connect to PostgreSQL at ${where}, database "${name}": ${reason(error)}`);
+    }
+  }
+
+  const maintenance = new URL(databaseUrl);
+  maintenance.pathname = name === 'postgres' ? '/template1' : '/postgres';
+  let admin: pg.Client;
+  try {
+    admin = await tryConnect(maintenance.toString());
+  } catch (error) {
+    throw new DatabaseUrlError(
+      `DATABASE_URL names database "${name}" on ${where}, which does not exist, and the maintenance database to create it from is not reachable: ${reason(error)}`,
+    );
+  }
+  try {
+    await admin.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    log?.(`created database "${name}" on ${where} (DATABASE_URL named a database that did not exist)`);
+    return true;
+  } catch (error) {
+    // Another instance starting at the same moment created it first: what we wanted.
+    if (sqlState(error) === DUPLICATE_DATABASE || sqlState(error) === UNIQUE_VIOLATION) return false;
+    throw new DatabaseUrlError(`DATABASE_URL names database "${name}" on ${where}, which does not exist and could not be created: ${reason(error)}`);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Applies pending migrations of prisma/migrations, like `prisma migrate deploy` (which also
+ * creates a missing database first); returns their names.
+ */
 export async function migrateDatabase(databaseUrl: string, log?: (message: string) => void): Promise<string[]> {
+  await ensureDatabase(databaseUrl, log);
   const lockPath = join(MIGRATIONS_DIR, LOCKFILE);
   const { appliedMigrationNames } = await withEngine(databaseUrl, readFileSync(SCHEMA_PATH, 'utf8'), (engine) =>
     engine.applyMigrations({
