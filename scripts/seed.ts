@@ -1,24 +1,22 @@
 /**
  * Demo data: a salon, two clients, and appointments with their conversations (each opened with
  * the French SYSTEM confirmation) plus a short exchange. Safe to run twice: it stops when the
- * demo salon already has appointments. Uses DATABASE_URL, or the embedded PostgreSQL when unset
- * (stop `npm start` first: one process at a time owns the embedded data folder).
+ * demo salon already has appointments. Uses DATABASE_URL (the database is created if missing), or
+ * the embedded PostgreSQL when unset: the one `npm start` runs, or one started for the seed.
+ *
+ * The demo users may exist already, created just-in-time by a token signed before the seed (with
+ * the role that token carried, the name taken from the email): the seed puts back their demo
+ * role and names, whatever order `npm run token` and `npm run seed` ran in.
  */
 import { devUserId } from '../src/auth/dev-users.js';
 import type { Viewer } from '../src/auth/viewer.js';
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { connectDb, db, disconnectDb } from '../src/db.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrateDatabase } from '../src/db/migrations.js';
-import type { Role } from '../src/generated/prisma/client.js';
 import { createAppointment } from '../src/services/appointments.js';
 import { sendMessage } from '../src/services/messages.js';
-
-const people: { email: string; firstName: string; lastName: string; role: Role }[] = [
-  { email: 'salon@example.com', firstName: 'Salon Élégance', lastName: '', role: 'SALON' },
-  { email: 'camille@example.com', firstName: 'Camille', lastName: 'Martin', role: 'CLIENT' },
-  { email: 'lucas@example.com', firstName: 'Lucas', lastName: 'Bernard', role: 'CLIENT' },
-];
+import { DEMO_USERS } from './demo-users.js';
 
 const config = loadConfig();
 let databaseUrl = config.databaseUrl;
@@ -28,17 +26,26 @@ if (!databaseUrl) {
   databaseUrl = embedded.url;
   stopEmbedded = embedded.stop;
 }
-await migrateDatabase(databaseUrl);
-connectDb(databaseUrl);
-
 try {
-  for (const person of people) {
-    await db.user.upsert({ where: { email: person.email }, create: { id: devUserId(person.email), ...person }, update: {} });
-  }
-  const viewer = (email: string, role: Role): Viewer => ({ id: devUserId(email), role, tokenExpiresAt: 0 });
-  const salon = viewer('salon@example.com', 'SALON');
-  const camille = viewer('camille@example.com', 'CLIENT');
-  const lucas = viewer('lucas@example.com', 'CLIENT');
+  await migrateDatabase(databaseUrl, (message) => console.log(message));
+  connectDb(databaseUrl);
+
+  /** The demo user as the seed wants it, whatever a token used before the seed made of it. */
+  const demoViewer = async (email: string): Promise<Viewer> => {
+    const demo = DEMO_USERS.find((user) => user.email === email);
+    if (!demo) throw new Error(`${email} is not a demo user`);
+    const { firstName, lastName, role } = demo;
+    const user = await db.user.upsert({
+      where: { email },
+      create: { id: devUserId(email), email, firstName, lastName, role },
+      update: { firstName, lastName, role },
+      select: { id: true },
+    });
+    return { id: user.id, role, tokenExpiresAt: 0 };
+  };
+  const salon = await demoViewer('salon@example.com');
+  const camille = await demoViewer('camille@example.com');
+  const lucas = await demoViewer('lucas@example.com');
 
   if ((await db.appointment.count({ where: { salonId: salon.id } })) > 0) {
     console.log('Demo data already present.');
@@ -60,6 +67,11 @@ try {
     console.log('Seeded: salon@example.com (salon), camille@example.com and lucas@example.com (clients).');
   }
   console.log('Get a token with: npm run token -- salon@example.com');
+} catch (error) {
+  // A DATABASE_URL that cannot be used is said in one line, as the server says it.
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exitCode = 1;
 } finally {
   await disconnectDb();
   await stopEmbedded?.();
