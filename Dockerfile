@@ -1,11 +1,16 @@
 # syntax=docker/dockerfile:1
-FROM node:20-bookworm-slim AS deps
+# Node 26, the Active LTS line since October 2026 (security fixes until April 2029; Node 24 is in
+# maintenance, Node 20 past its end of life), on Debian 13 (trixie). The code also runs on Node
+# 20.19+ (package.json engines), which is what CI and development machines run.
+ARG NODE_IMAGE=node:26-trixie-slim
+
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
 RUN npm ci --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
