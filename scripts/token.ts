@@ -72,10 +72,14 @@ if (stored && askedRole && askedRole !== stored.role) {
   console.error(`${email} is a ${stored.role.toLowerCase()} in the database: the token says so (--role ${askedRole.toLowerCase()} ignored)`);
 }
 
-const token = await new SignJWT({ email, role: role.toLowerCase(), firstName: demo?.firstName ?? email.split('@')[0] })
+const jwt = new SignJWT({ email, role: role.toLowerCase(), firstName: demo?.firstName ?? email.split('@')[0] })
   .setProtectedHeader({ alg: 'HS256' })
   .setSubject(stored?.id ?? devUserId(email))
   .setIssuedAt()
-  .setExpirationTime(values.ttl ?? '12h')
-  .sign(new TextEncoder().encode(config.jwt.secret));
-console.log(token);
+  .setExpirationTime(values.ttl ?? '12h');
+// With JWT_AUDIENCE / JWT_ISSUER set, the server refuses tokens that do not name them.
+const [audience] = config.jwt.audience ?? [];
+const [issuer] = config.jwt.issuer ?? [];
+if (audience) jwt.setAudience(audience);
+if (issuer) jwt.setIssuer(issuer);
+console.log(await jwt.sign(new TextEncoder().encode(config.jwt.secret)));

@@ -11,15 +11,15 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const t = useTestApp();
 
 /** `npm run <script> -- args` as a developer runs it, against this file's database and secret. */
-async function script(name: 'token' | 'seed', ...args: string[]): Promise<{ stdout: string; stderr: string }> {
+async function script(name: 'token' | 'seed', args: string[] = [], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
   return promisify(execFile)(process.execPath, ['--import', 'tsx', `scripts/${name}.ts`, ...args], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: t.databaseUrl, JWT_SECRET: TEST_SECRET },
+    env: { ...process.env, DATABASE_URL: t.databaseUrl, JWT_SECRET: TEST_SECRET, ...env },
   });
 }
 
 async function token(...args: string[]) {
-  const { stdout, stderr } = await script('token', ...args);
+  const { stdout, stderr } = await script('token', args);
   const jwt = stdout.trim();
   return { jwt, claims: decodeJwt(jwt), stderr };
 }
@@ -72,7 +72,12 @@ describe('npm run token and npm run seed, in either order', () => {
     expect((await token('camille@example.com', '--role', 'salon')).claims.role).toBe('client');
   });
 
+  it('names the audience and issuer the server checks when JWT_AUDIENCE and JWT_ISSUER are set', async () => {
+    const { stdout } = await script('token', ['salon@example.com'], { JWT_AUDIENCE: 'salon-api,other-api', JWT_ISSUER: 'https://id.example.com' });
+    expect(decodeJwt(stdout.trim())).toMatchObject({ aud: 'salon-api', iss: 'https://id.example.com' });
+  });
+
   it('rejects a role that does not exist', async () => {
-    await expect(script('token', 'salon@example.com', '--role', 'admin')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--role must be salon or client') });
+    await expect(script('token', ['salon@example.com', '--role', 'admin'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--role must be salon or client') });
   });
 });
