@@ -46,4 +46,25 @@ describe('tokens from an identity provider (JWT_JWKS_URL)', () => {
     const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setExpirationTime('5m').sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
     await expect(verifier.verify(forged)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
   });
+
+  it('treats a key server that answers garbage or not at all as an outage, never as a bad token', async () => {
+    const broken = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"not":"a key set"}'));
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', () => resolve()));
+    const down = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => down.once('listening', resolve));
+    const downPort = (down.address() as { port: number }).port;
+    await new Promise<void>((resolve) => down.close(() => resolve()));
+    try {
+      const rs = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime('5m').sign(privateKey);
+      for (const url of [`http://127.0.0.1:${(broken.address() as { port: number }).port}/jwks.json`, `http://127.0.0.1:${downPort}/jwks.json`]) {
+        const verifier = createTokenVerifier({ secret: TEST_SECRET, secretIsGenerated: false, jwksUrl: url, clockToleranceS: 5 });
+        const failure = await verifier.verify(rs).then(() => undefined, (error: unknown) => error as { extensions?: { code?: string } });
+        expect(failure).toBeInstanceOf(Error);
+        // No UNAUTHENTICATED: the transports turn an unexpected error into 500 / close 1013, which clients retry.
+        expect(failure?.extensions?.code).toBeUndefined();
+      }
+    } finally {
+      await new Promise<void>((resolve) => broken.close(() => resolve()));
+    }
+  });
 });

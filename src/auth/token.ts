@@ -109,6 +109,12 @@ export function createTokenVerifier(config: Config['jwt']): TokenVerifier {
       if (error instanceof joseErrors.JWTClaimValidationFailed && (error.claim === 'aud' || error.claim === 'iss')) {
         throw unauthenticated(`Token ${error.claim} is not accepted here`);
       }
+      // The key server timing out or answering garbage is our outage, not a bad token: it must
+      // surface as a server error (retryable: HTTP 500, WebSocket 1013), never as 401/4401, after
+      // which clients drop the user's session or stop reconnecting.
+      if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
+        throw new Error(`JWKS endpoint unavailable: ${error.message}`, { cause: error });
+      }
       if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
       throw error;
     }
