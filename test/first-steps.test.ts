@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,7 @@ afterAll(async () => {
     }
   }
   await sql(inject('adminDatabaseUrl'), `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  rmSync(work, { recursive: true, force: true });
 });
 
 /**
