@@ -27,6 +27,12 @@ export const ErrorCode = {
   PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
   /** The server only runs persisted operations and got a document. */
   PERSISTED_QUERY_ONLY: 'PERSISTED_QUERY_ONLY',
+  /** The document is not valid GraphQL (a syntax error); `locations` points at it. */
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  /** The document does not match the schema (an unknown field, a variable of the wrong type). */
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  /** Several operations in the document and no `operationName` saying which one to run. */
+  OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -79,4 +85,17 @@ export function maskUnexpected(error: unknown, message: string, isDev?: boolean)
   }
   logger.error({ err: original }, 'unexpected error');
   return maskError(error, message, isDev);
+}
+
+/** The error as it is, when it already has a code; else the same error carrying `code`. */
+export function withCode(error: GraphQLError, code: ErrorCode): GraphQLError {
+  if (typeof error.extensions?.code === 'string') return error;
+  return createGraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code },
+  });
 }

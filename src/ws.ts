@@ -5,7 +5,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { whenTokenExpires } from './auth/expiry.js';
 import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
-import { maskUnexpected, unauthenticated } from './errors.js';
+import { ErrorCode, maskUnexpected, unauthenticated, withCode } from './errors.js';
 import type { SocketOperationContext, Yoga } from './http.js';
 import { logger } from './logger.js';
 import type { Runtime } from './runtime.js';
@@ -157,9 +157,16 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
             params: payload,
             ...initial,
           });
-          const document: ExecutionArgs['document'] = parse(query);
+          // The same codes yoga gives these refusals over HTTP.
+          let document: ExecutionArgs['document'];
+          try {
+            document = parse(query);
+          } catch (error) {
+            if (!(error instanceof GraphQLError)) throw error;
+            return [withCode(error, ErrorCode.GRAPHQL_PARSE_FAILED)];
+          }
           const errors = validate(schema, document);
-          if (errors.length > 0) return errors.map(asGraphQLError);
+          if (errors.length > 0) return errors.map((error: GraphQLError) => withCode(asGraphQLError(error), ErrorCode.GRAPHQL_VALIDATION_FAILED));
           const args: ExecutionArgs = {
             schema,
             operationName: payload.operationName,

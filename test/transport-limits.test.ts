@@ -34,6 +34,7 @@ describe('a refused operation over WebSocket errors that operation only', () => 
       depth: { query: `subscription { messageAdded { ${'conversation { messages(first: 1) { edges { node { '.repeat(4)}id${' } } } }'.repeat(4)} } }` },
       tokens: { query: `subscription { messageAdded { id ${'id '.repeat(2100)} } }` },
       validation: { query: 'subscription { messageAdded { nope } }' },
+      syntax: { query: 'subscription { messageAdded { id }' },
       pageSize: { query: 'subscription { messageAdded { conversation { messages(first: 1000) { edges { node { id } } } } } }' },
       unknownHash: { query: '', extensions: { persistedQuery: { version: 1, sha256Hash: 'ab'.repeat(32) } } },
     };
