@@ -3,14 +3,15 @@
  * the database is created if missing), or to the embedded PostgreSQL when unset. Only
  * DATABASE_URL is read, not the whole config: a migration job has no JWT_SECRET to give.
  */
+import '../src/load-env.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrateDatabase, migrationNames } from '../src/db/migrations.js';
-import { withEnvFile } from '../src/env-file.js';
 
-let url = withEnvFile(process.env).DATABASE_URL;
+let url = process.env.DATABASE_URL;
 let stop: (() => Promise<void>) | undefined;
 if (!url) {
-  const embedded = await startEmbeddedPostgres();
+  const port = process.env.EMBEDDED_POSTGRES_PORT ? Number(process.env.EMBEDDED_POSTGRES_PORT) : undefined;
+  const embedded = await startEmbeddedPostgres({ port });
   url = embedded.url;
   stop = embedded.stop;
 }

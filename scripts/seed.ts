@@ -8,6 +8,7 @@
  * the role that token carried, the name taken from the email): the seed puts back their demo
  * role and names, whatever order `npm run token` and `npm run seed` ran in.
  */
+import '../src/load-env.js';
 import { devUserId } from '../src/auth/dev-users.js';
 import type { Viewer } from '../src/auth/viewer.js';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -22,7 +23,7 @@ const config = loadConfig();
 let databaseUrl = config.databaseUrl;
 let stopEmbedded: (() => Promise<void>) | undefined;
 if (!databaseUrl) {
-  const embedded = await startEmbeddedPostgres();
+  const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort });
   databaseUrl = embedded.url;
   stopEmbedded = embedded.stop;
 }

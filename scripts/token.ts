@@ -10,6 +10,7 @@
  * The database is read when it can be reached without starting one: DATABASE_URL, or the embedded
  * PostgreSQL while the server (or a script) runs it. Otherwise no database is needed.
  */
+import '../src/load-env.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,7 +45,7 @@ async function storedUser(): Promise<{ id: string; role: Role } | undefined> {
   if (!url) {
     // Only an embedded PostgreSQL that runs already: starting one for a token is not worth 2 s.
     if (!existsSync(join(PROJECT_ROOT, '.data', 'postgres', 'postmaster.pid'))) return undefined;
-    const embedded = await startEmbeddedPostgres();
+    const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort });
     url = embedded.url;
     stop = embedded.stop;
   }

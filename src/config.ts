@@ -15,6 +15,8 @@ export interface Config {
   databasePoolSize: number;
   /** PostgreSQL cancels any statement running longer than this (milliseconds). */
   databaseStatementTimeoutMs: number;
+  /** Port the embedded PostgreSQL tries first (a free one when it is taken). */
+  embeddedPostgresPort: number;
   /** Unset: in-process event bus and presence. */
   redisUrl: string | undefined;
   jwt: {
@@ -159,6 +161,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
     databaseStatementTimeoutMs: intVar(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+    embeddedPostgresPort: intVar(env, 'EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
     jwt: {
       secret,
@@ -186,6 +189,6 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
-    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'error' : 'info'),
   };
 }

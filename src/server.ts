@@ -1,3 +1,4 @@
+import './load-env.js';
 import { buildApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded.js';
@@ -42,7 +43,7 @@ async function main() {
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
     logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL (data in .data/postgres)');
-    const embedded = await startEmbeddedPostgres({ log: (msg) => logger.debug(msg) });
+    const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort, log: (msg) => logger.debug(msg) });
     databaseUrl = embedded.url;
     stopEmbedded = embedded.stop;
   }

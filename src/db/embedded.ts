@@ -106,7 +106,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
 
   // A second checkout, or any other PostgreSQL, may hold the default port: take a free one. The
   // data folder stays the same, the port is only a start flag.
-  let port = options.port ?? Number(process.env.EMBEDDED_POSTGRES_PORT ?? DEFAULT_PORT);
+  let port = options.port ?? DEFAULT_PORT;
   if (!(await portIsFree(port))) {
     const taken = port;
     port = await anyFreePort();
