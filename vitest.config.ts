@@ -11,8 +11,14 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     env: { NODE_ENV: 'test' },
+    // expect.poll waits for a condition, not a duration: its default second is too short when the
+    // three files running at once are busy, and a condition that never holds still fails.
+    expect: { poll: { timeout: 10_000 } },
     // Each file gets its own database (a copy of the migrated template) and its own module
     // registry, so files run in parallel without sharing state.
     pool: 'forks',
+    // Most of a test's time is spent waiting on PostgreSQL, Redis, sockets and child processes, so
+    // three files at a time fit this 2-core machine (vitest's default is one worker on 2 cores).
+    maxWorkers: 3,
   },
 });

@@ -7,10 +7,18 @@ import type { EventBus } from './events/bus.js';
 import { logger } from './logger.js';
 
 /** One registry per app, so two instances in one process (tests) do not collide. */
-export function createMetrics() {
+export function createMetrics(bus: EventBus) {
   const registry = new Registry();
   return {
     registry,
+    liveTopicSubscriptions: new Gauge({
+      name: 'salon_live_topic_subscriptions',
+      help: 'Event-bus topic subscriptions live on this instance (Redis channels subscribed for running subscriptions)',
+      registers: [registry],
+      collect() {
+        this.set(bus.liveSubscriptions());
+      },
+    }),
     openSockets: new Gauge({ name: 'salon_ws_open_sockets', help: 'Open graphql-ws sockets', registers: [registry] }),
     activeSubscriptions: new Gauge({ name: 'salon_active_subscriptions', help: 'Running subscriptions', registers: [registry] }),
     messagesSent: new Counter({ name: 'salon_messages_sent_total', help: 'Messages stored by sendMessage', registers: [registry] }),

@@ -27,7 +27,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const presence = bus.redis ? createRedisPresence(bus, bus.redis, options.presence) : createLocalPresence(bus, options.presence);
   const typing = createTyping(bus, bus.redis, config.limits.typingTtlS * 1000);
   const limiter = createRateLimiter(bus.redis);
-  const metrics = createMetrics();
+  const metrics = createMetrics(bus);
   const persisted = createPersistedOperations(config, bus.redis);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */

@@ -20,7 +20,7 @@ import {
 import { loadManifest } from '../src/persisted.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
-import { wsClient } from './support/ws.js';
+import { liveTopics, untilLive, wsClient } from './support/ws.js';
 
 const t = useTestApp();
 let salon: TestUser;
@@ -67,6 +67,7 @@ describe('Apollo Client', () => {
     await apollo.query({ query: InboxDocument, variables: { first: 5 }, fetchPolicy: 'network-only' });
     expect(wire[wire.length - 1]).toMatchObject({ hasQuery: false });
 
+    const topicsBefore = await liveTopics(t.app);
     const received = new Promise<string>((resolve) => {
       const subscription = apollo.subscribe({ query: OnMessageAddedDocument, variables: { conversationId } }).subscribe({
         next: (result) => {
@@ -77,7 +78,7 @@ describe('Apollo Client', () => {
         },
       });
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await untilLive(t.app, topicsBefore, 1);
     const sent = await apollo.mutate({
       mutation: SendMessageDocument,
       variables: { input: { conversationId, content: 'Merci, à mardi', clientMessageId: 'apollo-1' } },
@@ -125,6 +126,7 @@ describe('urql', () => {
     expect(wire[0]).toEqual({ hasQuery: false, hash: inboxHash });
     expect(sha256(loadManifest().get(inboxHash) ?? '')).toBe(inboxHash);
 
+    const topicsBefore = await liveTopics(t.app);
     const received = new Promise<string>((resolve) => {
       const { unsubscribe } = urql.subscription(OnMessageAddedDocument, { conversationId }).subscribe((result) => {
         if (result.data?.messageAdded) {
@@ -133,7 +135,7 @@ describe('urql', () => {
         }
       });
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await untilLive(t.app, topicsBefore, 1);
     const sent = await urql.mutation(SendMessageDocument, { input: { conversationId, content: 'Depuis urql' } }).toPromise();
     expect(sent.error).toBeUndefined();
     expect(sent.data?.sendMessage.content).toBe('Depuis urql');

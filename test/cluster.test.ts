@@ -4,7 +4,7 @@ import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { Redis } from 'ioredis';
 import { REDIS_URL } from './support/redis.js';
-import { sleep, subscribe, wsClient } from './support/ws.js';
+import { liveTopics, sleep, subscribe, untilLive, wsClient } from './support/ws.js';
 
 // Two instances of the API sharing one PostgreSQL and one Redis, as behind a load balancer.
 const t = useTestApp(
@@ -37,13 +37,14 @@ describe('two instances sharing Redis', () => {
   it('every event caused on instance A reaches subscribers on instance B', async () => {
     const salonB = connect(salon, 1);
     const clientB = connect(client, 1);
+    const before = await liveTopics(t.apps[1]!);
     const added = subscribe<{ messageAdded: { content: string } }>(salonB, 'subscription($id: ID) { messageAdded(conversationId: $id) { content } }', { id: conversationId });
     const reads = subscribe<{ messageRead: { messageIds: string[] } }>(salonB, 'subscription { messageRead { messageIds } }');
     const deletions = subscribe<{ messageDeleted: { messageId: string } }>(clientB, 'subscription { messageDeleted { messageId } }');
     const counts = subscribe<{ unreadCount: { conversationUnread: number } }>(clientB, 'subscription { unreadCount { conversationUnread } }');
     const updates = subscribe<{ conversationUpdated: { id: string } }>(clientB, 'subscription { conversationUpdated { id } }');
     const typing = subscribe<{ typing: { isTyping: boolean } }>(clientB, 'subscription($id: ID!) { typing(conversationId: $id) { isTyping } }', { id: conversationId });
-    await sleep(300);
+    await untilLive(t.apps[1]!, before, 6);
 
     const fromClient = await t.gql<{ sendMessage: { id: string } }>(
       'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
@@ -69,8 +70,9 @@ describe('two instances sharing Redis', () => {
   it('presence spans instances: tabs on both count once, offline only after the last closes', async () => {
     const other = await t.user('CLIENT', 'Roaming');
     await openConversation(t, salon, other);
+    const before = await liveTopics(t.apps[1]!);
     const watch = subscribe<{ presence: { user: { id: string }; online: boolean } }>(connect(salon, 1), 'subscription { presence { user { id } online } }');
-    await sleep(300);
+    await untilLive(t.apps[1]!, before, 1);
     const onA = wsClient(t.apps[0]!.wsUrl(), { token: other.token });
     const onB = wsClient(t.apps[1]!.wsUrl(), { token: other.token });
     expect((await watch.waitFor(1))[0]?.presence).toEqual({ user: { id: other.id }, online: true });
@@ -94,8 +96,9 @@ describe('two instances sharing Redis', () => {
   it('the users of an instance that died without cleanup go offline once its heartbeat is stale', async () => {
     const other = await t.user('CLIENT', 'Crashed');
     await openConversation(t, salon, other);
+    const before = await liveTopics(t.apps[0]!);
     const watch = subscribe<{ presence: { user: { id: string }; online: boolean } }>(connect(salon, 0), 'subscription { presence { user { id } online } }');
-    await sleep(300);
+    await untilLive(t.apps[0]!, before, 1);
     // What a crashed instance leaves behind: its users' entries and a heartbeat that stopped.
     const redis = new Redis(REDIS_URL);
     const dead = `crashed-${other.id}`;

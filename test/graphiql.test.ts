@@ -1,10 +1,12 @@
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
+import { liveTopics, untilLive } from './support/ws.js';
 
 // Debian's Chromium (see .ci/run); the flags keep it off the network this machine does not have.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const t = useTestApp();
 let browser: Browser;
 let salon: TestUser;
@@ -59,14 +61,92 @@ describe('GraphiQL in a real browser', () => {
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.press('Delete');
     await page.keyboard.insertText(JSON.stringify({ authorization: `Bearer ${salon.token}` }));
+    const topicsBefore = await liveTopics(t.app);
     await page.locator('.graphiql-execute-button').click();
-    await page.waitForTimeout(1000);
+    await untilLive(t.app, topicsBefore, 1);
     const client = await t.user('CLIENT', 'Live');
     await send(t, client, await openConversation(t, salon, client, 'Live'), 'Vu dans GraphiQL');
     const result = page.locator('.graphiql-response');
     await expect.poll(() => result.innerText().then((v) => v.replace(/\s+/g, ' ')), { timeout: 15_000 }).toContain('Vu dans GraphiQL');
     await page.close();
   });
+});
+
+/** Replaces the whole text of the editor of GraphiQL's tool pane tab `tool` (Variables, Headers). */
+async function fillTool(page: Page, tool: 'Variables' | 'Headers', text: string) {
+  await page.getByText(tool, { exact: true }).click();
+  await page.locator('.graphiql-editor-tool .graphiql-editor:visible').click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
+
+const flat = (text: string) => text.replace(/\s+/g, ' ');
+
+/** Runs the current tab and returns the id of the message the response shows. */
+async function run(page: Page, previous: string[]): Promise<string> {
+  await page.locator('.graphiql-execute-button').click();
+  const response = page.locator('.graphiql-response');
+  let id = '';
+  await expect
+    .poll(
+      async () => {
+        id = /"id": "([^"]+)"/.exec(flat(await response.innerText()))?.[1] ?? '';
+        return id !== '' && !previous.includes(id);
+      },
+      { timeout: 15_000 },
+    )
+    .toBe(true);
+  expect(flat(await response.innerText())).not.toContain('"errors"');
+  return id;
+}
+
+describe('the preloaded sendMessage tab of GraphiQL', () => {
+  it('sends a new message on every run, across a reload of the page (stored tabs), with a fresh clientMessageId each time', async () => {
+    const conversationId = await openConversation(t, salon, await t.user('CLIENT', 'Nina'), 'Couleur');
+    const page = await browser.newPage();
+    await page.goto(t.app.url());
+    await page.waitForSelector('.graphiql-container', { timeout: 20_000 });
+    const editor = page.locator('.graphiql-query-editor .view-lines');
+    // The tab strip slides into place after load; a click during that motion can miss, so click
+    // until the tab is the active one.
+    await expect
+      .poll(
+        async () => {
+          await page.locator('.graphiql-tab-button[title="Send"]').click();
+          return flat(await editor.innerText());
+        },
+        { timeout: 10_000 },
+      )
+      .toContain('mutation Send');
+
+    // The preloaded variables carry the marker, not an id that would be sent twice.
+    await page.getByText('Variables', { exact: true }).click();
+    const tool = page.locator('.graphiql-editor-tool .graphiql-editor:visible .view-lines');
+    await expect.poll(async () => flat(await tool.innerText()), { timeout: 10_000 }).toContain('"clientMessageId": "$uuid"');
+
+    await fillTool(page, 'Variables', JSON.stringify({ conversationId, clientMessageId: '$uuid' }));
+    await fillTool(page, 'Headers', JSON.stringify({ authorization: `Bearer ${salon.token}` }));
+    const ids = [await run(page, [])];
+    ids.push(await run(page, ids));
+
+    // GraphiQL restores the stored tab, variables and all: the same variables must still send anew.
+    await page.reload();
+    await page.waitForSelector('.graphiql-container', { timeout: 20_000 });
+    await expect.poll(async () => flat(await editor.innerText()), { timeout: 10_000 }).toContain('mutation Send');
+    await fillTool(page, 'Headers', JSON.stringify({ authorization: `Bearer ${salon.token}` }));
+    ids.push(await run(page, ids));
+    await page.close();
+
+    const rows = await t.sql<{ id: string; clientMessageId: string | null }>(
+      `SELECT id, "clientMessageId" FROM "Message" WHERE "conversationId" = $1 AND kind = 'USER' ORDER BY seq`,
+      [conversationId],
+    );
+    expect(rows.map((row) => row.id)).toEqual(ids);
+    const keys = rows.map((row) => row.clientMessageId ?? '');
+    expect(new Set(keys).size).toBe(3);
+    for (const key of keys) expect(key).toMatch(UUID);
+  }, 60_000);
 });
 
 describe('GraphiQL can be switched off', () => {

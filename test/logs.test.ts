@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signToken, TEST_SECRET } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
-import { sleep, wsClient } from './support/ws.js';
+import { metric, wsClient } from './support/ws.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -31,7 +31,7 @@ describe('structured logs of the running server', () => {
       if (server.exitCode === null) server.kill('SIGKILL');
       await database.drop();
     };
-    for (let i = 0; i < 100 && !output.includes('GraphQL API ready'); i++) await sleep(100);
+    await expect.poll(() => output.includes('GraphQL API ready'), { timeout: 30_000 }).toBe(true);
 
     const salonId = crypto.randomUUID();
     const clientId = crypto.randomUUID();
@@ -46,13 +46,14 @@ describe('structured logs of the running server', () => {
     const opened = await call('mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }', { input: { clientUserId: clientId, subject: 'Logs' } }, salon);
     const ws = wsClient(`ws://127.0.0.1:${port}/graphql`, { token: client });
     const dispose = ws.subscribe({ query: 'subscription OnMessage { messageAdded { id } }' }, { next() {}, error() {}, complete() {} });
-    await sleep(300);
+    await expect.poll(() => metric(url, 'salon_live_topic_subscriptions')).toBe(1);
     const secret = 'TOP-SECRET-CONTENT-4711';
     await call('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { conversationId: opened.data.createConversation!.id, content: secret } }, salon);
-    await sleep(200);
+    await expect.poll(() => output.includes('"msg":"message created"')).toBe(true);
     dispose();
     await ws.dispose();
-    await sleep(3500);
+    // Offline is announced after the 3 s grace period.
+    await expect.poll(() => output.includes('"msg":"user fully offline"'), { timeout: 10_000 }).toBe(true);
     server.kill('SIGTERM');
     await new Promise((resolve) => server.once('exit', resolve));
 

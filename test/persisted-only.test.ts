@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../src/persisted.js';
 import { signToken, useTestApp } from './support/app.js';
 import { codes, postJson as post } from './support/fixtures.js';
-import { sleep, subscribe, wsClient } from './support/ws.js';
+import { liveTopics, subscribe, untilLive, wsClient } from './support/ws.js';
 
 const manifest = loadManifest();
 const hashOf = (name: string) => [...manifest].find(([, document]) => new RegExp(`(query|mutation|subscription) ${name}\\b`).test(document))![0];
@@ -28,15 +28,17 @@ describe('persisted operations, PERSISTED_OPERATIONS=only', () => {
     const ws = wsClient(only.app.wsUrl(), { token: jwt });
     const document = subscribe(ws, 'subscription { unreadCount { totalUnread } }');
     const persisted = subscribe(ws, '', {});
-    for (let i = 0; i < 50 && (document.errors.length === 0 || persisted.errors.length === 0); i++) await sleep(100);
+    await expect.poll(() => document.errors.length > 0 && persisted.errors.length > 0).toBe(true);
     expect(JSON.stringify(document.errors)).toContain('PERSISTED_QUERY_ONLY');
     expect(persisted.errors.length).toBeGreaterThan(0);
     const persistedErrors: unknown[] = [];
+    const topicsBefore = await liveTopics(only.app);
     const byHash = ws.subscribe(
       { query: '', extensions: { persistedQuery: { version: 1, sha256Hash: hashOf('OnUnreadCount') } } },
       { next: () => {}, error: (error) => persistedErrors.push(error), complete: () => {} },
     );
-    await sleep(300);
+    // Running: its topic is subscribed, and it was not refused.
+    await untilLive(only.app, topicsBefore, 1);
     expect(persistedErrors).toEqual([]);
     byHash();
     await ws.dispose();

@@ -2,7 +2,7 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken, useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
-import { closeOf, sleep, subscribe, wsClient } from './support/ws.js';
+import { closeOf, liveTopics, sleep, subscribe, untilLive, wsClient } from './support/ws.js';
 
 // In-process bus: a single instance without Redis must deliver every event too.
 const t = useTestApp({ TYPING_TTL_S: '1', JWT_CLOCK_TOLERANCE_S: '0' }, { app: { presence: { graceMs: 200 } } });
@@ -34,6 +34,7 @@ describe('subscriptions deliver to participants only', () => {
   it('messageAdded carries the message with author and attachments; a stranger gets NOT_FOUND or nothing', async () => {
     const salonWs = connect(salon);
     const strangerWs = connect(stranger);
+    const before = await liveTopics(t.app);
     const one = subscribe<{ messageAdded: Record<string, unknown> }>(
       salonWs,
       'subscription($id: ID) { messageAdded(conversationId: $id) { seq content author { id firstName } attachments { url } conversation { id } } }',
@@ -42,7 +43,8 @@ describe('subscriptions deliver to participants only', () => {
     const all = subscribe(salonWs, 'subscription { messageAdded { content } }');
     const denied = subscribe(strangerWs, 'subscription($id: ID) { messageAdded(conversationId: $id) { content } }', { id: conversationId });
     const strangerAll = subscribe(strangerWs, 'subscription { messageAdded { content } }');
-    await sleep(150);
+    // one, all and strangerAll hold a topic; denied is refused before it subscribes any.
+    await untilLive(t.app, before, 3);
     await send(t, client, conversationId, 'live!', { attachments: [{ url: 'https://cdn.example/p.png', type: 'image/png' }] });
     const [event] = await one.waitFor(1);
     expect(event?.messageAdded).toMatchObject({
@@ -62,11 +64,12 @@ describe('subscriptions deliver to participants only', () => {
   it('messageRead, unreadCount, conversationUpdated and messageDeleted follow the mutations', async () => {
     const salonWs = connect(salon);
     const clientWs = connect(client);
+    const topicsBefore = await liveTopics(t.app);
     const reads = subscribe<{ messageRead: Record<string, unknown> }>(salonWs, 'subscription { messageRead { conversationId messageIds readAt reader { id } } }');
     const counts = subscribe<{ unreadCount: Record<string, unknown> }>(clientWs, 'subscription { unreadCount { totalUnread conversationId conversationUnread } }');
     const updates = subscribe<{ conversationUpdated: Record<string, unknown> }>(clientWs, 'subscription { conversationUpdated { id lastMessage { content } } }');
     const deletions = subscribe<{ messageDeleted: Record<string, unknown> }>(clientWs, 'subscription { messageDeleted { conversationId messageId } }');
-    await sleep(150);
+    await untilLive(t.app, topicsBefore, 4);
     const before = await t.gql<{ unreadCount: number }>('{ unreadCount }', {}, client.token);
 
     const sent = await send(t, salon, conversationId, 'please read');
@@ -91,13 +94,14 @@ describe('subscriptions deliver to participants only', () => {
 
   it('typing reaches the other participant and ends by itself after the TTL', async () => {
     const clientWs = connect(client);
+    const before = await liveTopics(t.app);
     const typing = subscribe<{ typing: { user: { id: string }; isTyping: boolean } }>(
       clientWs,
       'subscription($id: ID!) { typing(conversationId: $id) { conversationId user { id } isTyping } }',
       { id: conversationId },
     );
     const denied = subscribe(connect(stranger), 'subscription($id: ID!) { typing(conversationId: $id) { isTyping } }', { id: conversationId });
-    await sleep(150);
+    await untilLive(t.app, before, 1);
     const set = await t.gql('mutation($id: ID!) { setTyping(conversationId: $id, isTyping: true) }', { id: conversationId }, salon.token);
     expect(set.data).toEqual({ setTyping: true });
     // A refresh while typing publishes nothing new.
@@ -115,11 +119,12 @@ describe('subscriptions deliver to participants only', () => {
   it('presence: online on first socket, offline after the last closes (several tabs count once)', async () => {
     const other = await t.user('CLIENT', 'Presence');
     await openConversation(t, salon, other);
+    const before = await liveTopics(t.app);
     const watch = subscribe<{ presence: { user: { id: string }; online: boolean; lastSeenAt: string | null } }>(
       connect(salon),
       'subscription { presence { user { id } online lastSeenAt } }',
     );
-    await sleep(150);
+    await untilLive(t.app, before, 1);
     const tab1 = wsClient(t.app.wsUrl(), { token: other.token });
     const tab2 = wsClient(t.app.wsUrl(), { token: other.token });
     const [online] = await watch.waitFor(1);

@@ -1,4 +1,3 @@
-import { Repeater } from '@graphql-yoga/subscription';
 import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
@@ -14,6 +13,12 @@ export interface EventBus {
    * can subscribe first and read the database second without missing what falls in between.
    */
   subscribe<T extends Topic>(topic: T): Promise<AsyncIterableIterator<TopicMap[T]>>;
+  /**
+   * Topic subscriptions live on this instance (subscribed and not yet released): the
+   * `salon_live_topic_subscriptions` gauge. It comes back to its level when sockets go, and
+   * tests wait on it to know a subscription can receive.
+   */
+  liveSubscriptions(): number;
   close(): Promise<void>;
 }
 
@@ -25,36 +30,55 @@ function reviveDates(key: string, value: unknown): unknown {
 }
 
 function busOver(engine: PubSubEngine, onClose: () => Promise<void>): EventBus {
+  let live = 0;
   return {
+    liveSubscriptions: () => live,
     publish: (topic, payload) => engine.publish(topic, payload),
     async subscribe<T extends Topic>(topic: T) {
       const queue: TopicMap[T][] = [];
-      let wake: (() => void) | undefined;
+      let waiting: ((result: IteratorResult<TopicMap[T]>) => void) | undefined;
+      let finished = false;
       const id = await engine.subscribe(
         topic,
         (payload: TopicMap[T]) => {
-          queue.push(payload);
-          wake?.();
+          if (finished) return;
+          const waiter = waiting;
+          waiting = undefined;
+          if (waiter) waiter({ value: payload, done: false });
+          else queue.push(payload);
         },
         {},
       );
-      return new Repeater<TopicMap[T]>(async (push, stop) => {
-        let stopped = false;
-        void stop.then(() => {
-          stopped = true;
-          wake?.();
-        });
-        while (!stopped) {
-          const next = queue.shift();
-          if (next !== undefined) {
-            await push(next);
-            continue;
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
+      live++;
+      // Released by return() whether or not next() was ever called: a subscription ended while its
+      // owner was still reading the database (a replay) must not keep its channel.
+      const finish = () => {
+        if (finished) return;
+        finished = true;
         engine.unsubscribe(id);
-      });
+        live--;
+        queue.length = 0;
+        waiting?.({ value: undefined, done: true });
+        waiting = undefined;
+      };
+      const iterator: AsyncIterableIterator<TopicMap[T]> = {
+        next() {
+          const next = queue.shift();
+          if (next !== undefined) return Promise.resolve({ value: next, done: false });
+          if (finished) return Promise.resolve({ value: undefined, done: true });
+          return new Promise((resolve) => (waiting = resolve));
+        },
+        async return() {
+          finish();
+          return { value: undefined, done: true };
+        },
+        async throw(error: unknown) {
+          finish();
+          throw error;
+        },
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      return iterator;
     },
     close: onClose,
   };

@@ -22,6 +22,7 @@ export function scopeBus(bus: EventBus, scope: BusScope): EventBus {
   return {
     redis: bus.redis,
     publish: (topic, payload) => bus.publish(topic, payload),
+    liveSubscriptions: () => bus.liveSubscriptions(),
     async subscribe<T extends Topic>(topic: T) {
       return until(await bus.subscribe(topic), scope);
     },

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { Socket } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
@@ -159,4 +160,16 @@ export async function rawSocket(
     closed,
     subscribe: (id, query, variables = {}) => socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } })),
   };
+}
+
+/** Event-bus topic subscriptions live on an instance (`salon_live_topic_subscriptions`). */
+export const liveTopics = (app: { url(): string }) => metric(app.url(), 'salon_live_topic_subscriptions');
+
+/**
+ * Waits until `count` more topic subscriptions than `before` (read before subscribing) are live on
+ * the instance: the subscriptions just opened can now receive. A subscription's resolver only
+ * subscribes its topic once graphql-ws starts reading it, so nothing the client sees says when.
+ */
+export async function untilLive(app: { url(): string }, before: number, count: number): Promise<void> {
+  await expect.poll(() => liveTopics(app)).toBeGreaterThanOrEqual(before + count);
 }
