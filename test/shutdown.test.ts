@@ -30,7 +30,8 @@ interface Running {
 async function startServer(command: string, args: string[]): Promise<Running> {
   const child = spawn(command, args, {
     cwd: process.cwd(),
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET },
+    // The test holds a row lock on purpose: no statement timeout may end the request it holds up.
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET, DATABASE_STATEMENT_TIMEOUT_MS: '60000' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -98,6 +99,12 @@ async function shutdownScenario(command: string, args: string[], deliver: (child
     ws.subscribe({ query: 'subscription { messageAdded { id } }' }, { next() {}, error: reject, complete() {} });
   });
 
+  // A first send, answered at once: the process has compiled this path before the one that matters.
+  const first = await gql(port, salon, 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', {
+    input: { conversationId, content: 'Premier message' },
+  });
+  expect(first.body.errors).toBeUndefined();
+
   // A request really in flight: the test holds the conversation's row lock, so the server's
   // sendMessage waits inside its transaction until the test lets it go.
   const locker = new pg.Client({ connectionString: database.url });
@@ -111,12 +118,15 @@ async function shutdownScenario(command: string, args: string[], deliver: (child
     'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id content } }',
     { input: { conversationId, content: 'Dernier message avant l’arrêt' } },
   );
+  let settled: unknown;
+  void inFlight.then((answer) => (settled = answer));
   await expect
     .poll(async () => {
+      if (settled) return `answered before the lock was released: ${JSON.stringify(settled)}`;
       const waiting = await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
-      return waiting.rowCount;
-    })
-    .toBeGreaterThan(0);
+      return waiting.rowCount! > 0 ? 'waiting on the lock' : 'not there yet';
+    }, { timeout: 20_000 })
+    .toBe('waiting on the lock');
 
   const signalled = Date.now();
   deliver(server.child);
