@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnPresenceDocument } from '../operations/generated/graphql.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
-import { metric, subscribe, wsClient } from './support/ws.js';
+import { liveTopics, metric, subscribe, wsClient } from './support/ws.js';
 
 // Debian's Chromium (see .ci/run); the flags keep it off the network this machine does not have.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -47,12 +47,13 @@ function clientApp({ wsUrl, token }: { wsUrl: string; token: string }) {
 describe('a browser tab', () => {
   it('closed with a live subscription: the other participant sees it go offline within 10 s', async () => {
     const presence = subscribe(wsClient(t.app.wsUrl(), { authorization: `Bearer ${salon.token}` }), OnPresenceDocument);
-    await expect.poll(() => metric(t.app.url(), 'salon_active_subscriptions')).toBe(1);
+    // Live: each subscription's topic is subscribed, so what is published from here on reaches it.
+    await expect.poll(() => liveTopics(t.app)).toBe(1);
 
     const page = await browser.newPage();
     await page.goto(new URL('/health', t.app.url()).toString());
     await page.evaluate(clientApp, { wsUrl: t.app.wsUrl(), token: client.token });
-    await expect.poll(() => metric(t.app.url(), 'salon_active_subscriptions')).toBe(3);
+    await expect.poll(() => liveTopics(t.app)).toBe(3);
     await presence.waitFor(1);
     expect(presence.events[0]?.presence).toMatchObject({ user: { id: client.id }, online: true });
     await send(t, salon, conversationId, 'Bonjour depuis le salon');
@@ -65,6 +66,7 @@ describe('a browser tab', () => {
     expect(Date.now() - closedAt).toBeLessThan(10_000);
     expect(await metric(t.app.url(), 'salon_ws_open_sockets')).toBe(1);
     expect(await metric(t.app.url(), 'salon_active_subscriptions')).toBe(1);
+    expect(await liveTopics(t.app)).toBe(1);
     const online = await t.gql<{ conversation: { client: { online: boolean } } }>(
       'query($id: ID!) { conversation(id: $id) { client { online } } }',
       { id: conversationId },

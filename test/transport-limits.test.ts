@@ -8,7 +8,7 @@ import { OnMessageAddedDocument } from '../operations/generated/graphql.js';
 import { signToken, useTestApp, type TestUser } from './support/app.js';
 import { withDatabase } from './support/database.js';
 import { openConversation, postJson, send } from './support/fixtures.js';
-import { closeOf, metric, rawSocket, subscribe, wsClient } from './support/ws.js';
+import { closeOf, liveTopics, metric, rawSocket, subscribe, wsClient } from './support/ws.js';
 
 const MAX_BYTES = 65_536;
 const t = useTestApp({ MAX_REQUEST_BYTES: String(MAX_BYTES), JWT_CLOCK_TOLERANCE_S: '0' });
@@ -28,7 +28,7 @@ describe('a refused operation over WebSocket errors that operation only', () => 
   it('limits, validation, page sizes and unknown hashes: an error with the code HTTP gives, the other subscription runs on', async () => {
     const ws = wsClient(t.app.wsUrl(), { authorization: `Bearer ${client.token}` });
     const running = subscribe(ws, OnMessageAddedDocument, {});
-    await expect.poll(() => metric(t.app.url(), 'salon_active_subscriptions')).toBe(1);
+    await expect.poll(() => liveTopics(t.app)).toBe(1);
 
     const refused: Record<string, Record<string, unknown>> = {
       depth: { query: `subscription { messageAdded { ${'conversation { messages(first: 1) { edges { node { '.repeat(4)}id${' } } } }'.repeat(4)} } }` },
@@ -68,7 +68,7 @@ describe('a refused operation over WebSocket errors that operation only', () => 
       payload: [{ extensions: { code: 'UNAUTHENTICATED' } }],
     });
     raw.socket.send(JSON.stringify({ id: 'good', type: 'subscribe', payload: { query: 'subscription { unreadCount { totalUnread } }', extensions: { headers: { authorization: `Bearer ${client.token}` } } } }));
-    await expect.poll(() => metric(t.app.url(), 'salon_active_subscriptions')).toBe(1);
+    await expect.poll(() => liveTopics(t.app)).toBe(1);
     await send(t, salon, conversationId, 'to the GraphiQL tab');
     await expect.poll(() => raw.messages.find((message) => message.id === 'good')).toMatchObject({ type: 'next' });
     raw.socket.close();
