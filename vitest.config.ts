@@ -8,7 +8,9 @@ export default defineConfig({
     globalSetup: ['./test/support/global-setup.ts'],
     // test/canary/ fails on purpose: .ci/run checks that `npm test` exits non-zero on it.
     include: process.env.TEST_CANARY ? ['test/canary/*.canary.ts'] : ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    // A guard against hangs, not a speed check: tests that start real processes (the server, the
+    // scripts, Chromium) take several times longer when the machine is busy.
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     env: { NODE_ENV: 'test' },
     // expect.poll waits for a condition, not a duration: its default second is too short when the
