@@ -1,12 +1,11 @@
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnPresenceDocument } from '../operations/generated/graphql.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { liveTopics, metric, subscribe, wsClient } from './support/ws.js';
 
-// Debian's Chromium (see .ci/run); the flags keep it off the network this machine does not have.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The default presence grace period: this checks SPEC's "offline within 10 s" as deployed.
 const t = useTestApp();
 let browser: Browser;
@@ -15,10 +14,7 @@ let client: TestUser;
 let conversationId: string;
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   salon = await t.user('SALON', 'Atelier');
   client = await t.user('CLIENT', 'Nina');
   conversationId = await openConversation(t, salon, client);

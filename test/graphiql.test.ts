@@ -1,21 +1,17 @@
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { liveTopics, untilLive } from './support/ws.js';
 
-// Debian's Chromium (see .ci/run); the flags keep it off the network this machine does not have.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const t = useTestApp();
 let browser: Browser;
 let salon: TestUser;
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   salon = await t.user('SALON', 'Atelier');
   const client = await t.user('CLIENT', 'Nina');
   await send(t, client, await openConversation(t, salon, client, 'Balayage'), 'Bonjour');

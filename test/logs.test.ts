@@ -1,18 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signToken, TEST_SECRET } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import { metric, wsClient } from './support/ws.js';
+import { freePort } from '../src/db/embedded.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let cleanup: (() => Promise<void>) | undefined;
 afterAll(async () => cleanup?.());

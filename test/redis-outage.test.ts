@@ -1,23 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { requireRedis } from './support/redis.js';
 import { sleep, subscribe, wsClient } from './support/ws.js';
+import { freePort } from '../src/db/embedded.js';
 
-/**
- * A Redis server of this file's own, so stopping it does not disturb the other test files.
- * It is a real redis-server process, stopped and started again on the same port.
- */
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const port = await freePort();
 const url = `redis://127.0.0.1:${port}`;

@@ -62,7 +62,8 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-function anyFreePort(): Promise<number> {
+/** A port nothing listens on right now (the kernel's pick). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
       .once('error', reject)
@@ -109,7 +110,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   let port = options.port ?? DEFAULT_PORT;
   if (!(await portIsFree(port))) {
     const taken = port;
-    port = await anyFreePort();
+    port = await freePort();
     log(`port ${taken} is taken: the embedded PostgreSQL uses port ${port}`);
   }
   const { adminUrl, url } = urls(port);
