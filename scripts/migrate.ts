@@ -11,7 +11,7 @@ let url = process.env.DATABASE_URL;
 let stop: (() => Promise<void>) | undefined;
 if (!url) {
   const port = process.env.EMBEDDED_POSTGRES_PORT ? Number(process.env.EMBEDDED_POSTGRES_PORT) : undefined;
-  const embedded = await startEmbeddedPostgres({ port });
+  const embedded = await startEmbeddedPostgres({ port, dataDir: process.env.EMBEDDED_POSTGRES_DIR || undefined });
   url = embedded.url;
   stop = embedded.stop;
 }

@@ -23,7 +23,7 @@ const config = loadConfig();
 let databaseUrl = config.databaseUrl;
 let stopEmbedded: (() => Promise<void>) | undefined;
 if (!databaseUrl) {
-  const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort });
+  const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort, dataDir: config.embeddedPostgresDir });
   databaseUrl = embedded.url;
   stopEmbedded = embedded.stop;
 }

@@ -45,7 +45,7 @@ async function storedUser(): Promise<{ id: string; role: Role } | undefined> {
   if (!url) {
     // Only an embedded PostgreSQL that runs already: starting one for a token is not worth 2 s.
     if (!existsSync(join(PROJECT_ROOT, '.data', 'postgres', 'postmaster.pid'))) return undefined;
-    const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort });
+    const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort, dataDir: config.embeddedPostgresDir });
     url = embedded.url;
     stop = embedded.stop;
   }

@@ -17,6 +17,8 @@ export interface Config {
   databaseStatementTimeoutMs: number;
   /** Port the embedded PostgreSQL tries first (a free one when it is taken). */
   embeddedPostgresPort: number;
+  /** Data folder of the embedded PostgreSQL, relative to the project or absolute. */
+  embeddedPostgresDir: string;
   /** Unset: in-process event bus and presence. */
   redisUrl: string | undefined;
   jwt: {
@@ -162,6 +164,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
     databaseStatementTimeoutMs: intVar(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     embeddedPostgresPort: intVar(env, 'EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
+    embeddedPostgresDir: env.EMBEDDED_POSTGRES_DIR?.trim() || '.data/postgres',
     redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
     jwt: {
       secret,

@@ -42,8 +42,13 @@ async function main() {
 
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
-    logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL (data in .data/postgres)');
-    const embedded = await startEmbeddedPostgres({ port: config.embeddedPostgresPort, log: (msg) => logger.debug(msg) });
+    logger.info(`DATABASE_URL is not set: starting the embedded PostgreSQL (data in ${config.embeddedPostgresDir})`);
+    const embedded = await startEmbeddedPostgres({
+      port: config.embeddedPostgresPort,
+      dataDir: config.embeddedPostgresDir,
+      log: (msg) => logger.debug(msg),
+      notice: (msg) => logger.warn(msg),
+    });
     databaseUrl = embedded.url;
     stopEmbedded = embedded.stop;
   }

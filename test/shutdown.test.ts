@@ -1,8 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canConnect, freePort } from '../src/db/embedded.js';
 import { signToken, TEST_SECRET } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import { wsClient } from './support/ws.js';
@@ -27,11 +31,13 @@ interface Running {
   output: string[];
 }
 
-async function startServer(command: string, args: string[]): Promise<Running> {
+async function startServer(command: string, args: string[], env: Record<string, string | undefined>): Promise<Running> {
   const child = spawn(command, args, {
     cwd: process.cwd(),
     // The test holds a row lock on purpose: no statement timeout may end the request it holds up.
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET, DATABASE_STATEMENT_TIMEOUT_MS: '60000' },
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', JWT_SECRET: TEST_SECRET, DATABASE_STATEMENT_TIMEOUT_MS: '60000', ...env },
+    // Its own process group, so that a test can do what a terminal's Ctrl-C does: signal the group.
+    detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -75,8 +81,17 @@ async function gql<T>(port: number, token: string, query: string, variables: Rec
   return { status: response.status, body: (await response.json()) as { data?: T; errors?: unknown[] } };
 }
 
-async function shutdownScenario(command: string, args: string[], deliver: (child: ChildProcess) => void) {
-  const server = await startServer(command, args);
+interface Scenario {
+  command: string;
+  args: string[];
+  deliver: (child: ChildProcess) => void;
+  /** The database the server uses; the embedded one when `env` leaves DATABASE_URL unset. */
+  databaseUrl: string;
+  env: Record<string, string | undefined>;
+}
+
+async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Scenario) {
+  const server = await startServer(command, args, env);
   const { port } = server;
   const salonId = crypto.randomUUID();
   const clientId = crypto.randomUUID();
@@ -107,7 +122,7 @@ async function shutdownScenario(command: string, args: string[], deliver: (child
 
   // A request really in flight: the test holds the conversation's row lock, so the server's
   // sendMessage waits inside its transaction until the test lets it go.
-  const locker = new pg.Client({ connectionString: database.url });
+  const locker = new pg.Client({ connectionString: databaseUrl });
   locker.on('error', () => {});
   await locker.connect();
   await locker.query('BEGIN');
@@ -151,10 +166,44 @@ async function shutdownScenario(command: string, args: string[], deliver: (child
 
 describe('graceful shutdown of the real process', () => {
   it('SIGTERM to `node --import tsx src/server.ts` (the Dockerfile command) answers the request in flight and exits 0', async () => {
-    await shutdownScenario(process.execPath, ['--import', 'tsx', 'src/server.ts'], (child) => child.kill('SIGTERM'));
+    await shutdownScenario({
+      command: process.execPath,
+      args: ['--import', 'tsx', 'src/server.ts'],
+      deliver: (child) => child.kill('SIGTERM'),
+      databaseUrl: database.url,
+      env: { DATABASE_URL: database.url },
+    });
   });
 
-  it('SIGINT to the `npm start` process alone (a process manager, or Ctrl-C) reaches the server and does the same', async () => {
-    await shutdownScenario('npm', ['start', '--silent'], (child) => child.kill('SIGINT'));
+  it('SIGINT to the `npm start` process alone (a process manager) reaches the server and does the same', async () => {
+    await shutdownScenario({
+      command: 'npm',
+      args: ['start', '--silent'],
+      deliver: (child) => child.kill('SIGINT'),
+      databaseUrl: database.url,
+      env: { DATABASE_URL: database.url },
+    });
   });
+
+  it('Ctrl-C on `npm start` with the embedded PostgreSQL (SIGINT to the whole group) still answers the request in flight', async () => {
+    // The README's first command: no DATABASE_URL. Ctrl-C reaches every process of the terminal's
+    // group; the embedded PostgreSQL must not be one of them, or it ends the server's connections
+    // before the request in flight is answered.
+    const dataDir = mkdtempSync(join(tmpdir(), 'salon-shutdown-'));
+    chmodSync(dataDir, 0o755);
+    const port = await freePort();
+    try {
+      await shutdownScenario({
+        command: 'npm',
+        args: ['start', '--silent'],
+        deliver: (child) => process.kill(-child.pid!, 'SIGINT'),
+        databaseUrl: `postgresql://postgres:postgres@127.0.0.1:${port}/salon`,
+        env: { DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: join(dataDir, 'pg'), EMBEDDED_POSTGRES_PORT: String(port) },
+      });
+      // Stopped by the server's shutdown, after the answer.
+      expect(await canConnect(`postgresql://postgres:postgres@127.0.0.1:${port}/postgres`)).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

