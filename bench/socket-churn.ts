@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { freePort } from '../src/db/embedded.js';
+import { freePort } from '../src/ports.js';
 import { migrateDatabase } from '../src/db/migrations.js';
 
 const { values } = parseArgs({ options: { sockets: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '4' } } });

@@ -57,9 +57,9 @@ try {
       date.setUTCHours(hour, 0, 0, 0);
       return date;
     };
-    const first = await createAppointment(salon, { clientUserId: camille.id, startsAt: inDays(3, 9), service: 'Coupe et brushing' });
-    await createAppointment(salon, { clientUserId: lucas.id, startsAt: inDays(5, 14), service: 'Coupe homme' });
-    await createAppointment(camille, { salonId: salon.id, startsAt: inDays(20, 10), service: 'Couleur' });
+    const first = await createAppointment(salon, { clientUserId: camille.id, startsAt: inDays(3, 9), service: 'Coupe et brushing' }, config.timeZone);
+    await createAppointment(salon, { clientUserId: lucas.id, startsAt: inDays(5, 14), service: 'Coupe homme' }, config.timeZone);
+    await createAppointment(camille, { salonId: salon.id, startsAt: inDays(20, 10), service: 'Couleur' }, config.timeZone);
 
     const conversation = await db.conversation.findUniqueOrThrow({ where: { appointmentId: first.result.id } });
     const max = config.limits.contentMaxLength;

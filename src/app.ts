@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { connectDb, disconnectDb } from './db.js';
+import { portIsFree } from './ports.js';
 import type { EventBus } from './events/bus.js';
 import { createHttp, type Yoga } from './http.js';
 import type { Metrics } from './observability.js';
@@ -40,6 +41,9 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     bus: runtime.bus,
     metrics: runtime.metrics,
     async start(requested = config.port) {
+      // Said in one line before listening: a listen error would also reach graphql-ws's server,
+      // which prints it with a stack as an internal error.
+      if (requested !== 0 && !(await portIsFree(requested))) throw new ConfigError(`PORT ${requested} is already in use`);
       connectDb(config.databaseUrl, { poolSize: config.databasePoolSize, statementTimeoutMs: config.databaseStatementTimeoutMs });
       connected = true;
       await new Promise<void>((resolve, reject) => {

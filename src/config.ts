@@ -54,6 +54,8 @@ export interface Config {
   /** How often each WebSocket is pinged; a socket that has not answered by the next ping is dropped. */
   wsPingIntervalMs: number;
   logLevel: string;
+  /** The salon's time zone, for dates written in French in SYSTEM messages and subjects. */
+  timeZone: string;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +101,25 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
 function listVar(env: Env, name: string): string[] | undefined {
   const values = (env[name] ?? '').split(',').map((value) => value.trim()).filter(Boolean);
   return values.length > 0 ? values : undefined;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevelVar(env: Env, nodeEnv: string): string {
+  const raw = env.LOG_LEVEL?.trim().toLowerCase();
+  if (!raw) return nodeEnv === 'test' ? 'error' : 'info';
+  if (!LOG_LEVELS.includes(raw)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${env.LOG_LEVEL}")`);
+  return raw;
+}
+
+function timeZoneVar(env: Env): string {
+  const raw = env.APP_TIME_ZONE?.trim() || 'Europe/Paris';
+  try {
+    new Intl.DateTimeFormat('fr-FR', { timeZone: raw });
+  } catch {
+    throw new ConfigError(`APP_TIME_ZONE must be an IANA time zone such as Europe/Paris (got "${raw}")`);
+  }
+  return raw;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -192,6 +213,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
-    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'error' : 'info'),
+    logLevel: logLevelVar(env, nodeEnv),
+    timeZone: timeZoneVar(env),
   };
 }

@@ -11,9 +11,14 @@ const underTestRunner = process.env.VITEST === 'true';
  * Structured JSON logs. Tokens and message content never reach a log line: the redact list is
  * a safety net for objects logged whole by mistake.
  */
+const requested = process.env.LOG_LEVEL?.trim().toLowerCase();
+const fallback = process.env.NODE_ENV === 'test' ? 'error' : 'info';
+
 export const logger = pino(
   {
-    level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'error' : 'info'),
+    // An unknown LOG_LEVEL is the config's to refuse, in one readable line; the logger must not
+    // throw while being imported.
+    level: requested && (requested === 'silent' || requested in pino.levels.values) ? requested : fallback,
     redact: {
       paths: ['authorization', '*.authorization', 'token', '*.token', 'content', '*.content', 'headers.authorization'],
       censor: '[redacted]',

@@ -36,6 +36,7 @@ async function main() {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   const config = loadConfig();
+  logger.level = config.logLevel;
   if (config.jwt.secretIsGenerated) {
     logger.warn('JWT_SECRET is not set: using the development secret kept in .data/dev-jwt-secret (never do this in production)');
   }

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { signToken, TEST_SECRET } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import { metric, wsClient } from './support/ws.js';
-import { freePort } from '../src/db/embedded.js';
+import { freePort } from '../src/ports.js';
 
 
 let cleanup: (() => Promise<void>) | undefined;

@@ -4,7 +4,7 @@ import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { requireRedis } from './support/redis.js';
 import { sleep, subscribe, wsClient } from './support/ws.js';
-import { freePort } from '../src/db/embedded.js';
+import { freePort } from '../src/ports.js';
 
 
 const port = await freePort();

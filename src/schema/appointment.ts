@@ -68,6 +68,6 @@ builder.mutationFields((t) => ({
       'Books an appointment and opens its conversation with a confirmation for the client. The appointment is kept even if the conversation step fails.',
     args: { input: t.arg({ type: CreateAppointmentInput, description: 'The booking.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(ctx, createAppointment(requireViewer(ctx), input)), (args) => db.appointment.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, createAppointment(requireViewer(ctx), input, ctx.config.timeZone)), (args) => db.appointment.findUniqueOrThrow(args)),
   }),
 }));

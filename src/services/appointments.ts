@@ -8,15 +8,23 @@ import { isUniqueViolation, transaction } from './tx.js';
 import { MAX_SERVICE_LENGTH, requireId, requireText } from './validation.js';
 
 /** Salons are in France; the confirmation reads in their local time. */
-const TIME_ZONE = process.env.APP_TIME_ZONE ?? 'Europe/Paris';
-const frenchDate = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'long', timeStyle: 'short', timeZone: TIME_ZONE });
-
-export function appointmentSubject(service: string, startsAt: Date): string {
-  return `Appointment: ${service} — ${frenchDate.format(startsAt)}`;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+/** A date as the salon's clients read it, in the salon's time zone (APP_TIME_ZONE, checked by the config). */
+function frenchDate(date: Date, timeZone: string): string {
+  let formatter = formatters.get(timeZone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'long', timeStyle: 'short', timeZone });
+    formatters.set(timeZone, formatter);
+  }
+  return formatter.format(date);
 }
 
-export function confirmationText(firstName: string, service: string, startsAt: Date): string {
-  return `Bonjour ${firstName}, votre rendez-vous du ${frenchDate.format(startsAt)} pour ${service} est confirmé.`;
+export function appointmentSubject(service: string, startsAt: Date, timeZone: string): string {
+  return `Appointment: ${service} — ${frenchDate(startsAt, timeZone)}`;
+}
+
+export function confirmationText(firstName: string, service: string, startsAt: Date, timeZone: string): string {
+  return `Bonjour ${firstName}, votre rendez-vous du ${frenchDate(startsAt, timeZone)} pour ${service} est confirmé.`;
 }
 
 export interface CreateAppointmentInput {
@@ -30,7 +38,7 @@ export interface CreateAppointmentInput {
  * The appointment's conversation with its French SYSTEM confirmation. Runs after the
  * appointment has committed: a failure here is logged and the appointment stays.
  */
-async function openAppointmentConversation(appointment: Appointment, clientFirstName: string) {
+async function openAppointmentConversation(appointment: Appointment, clientFirstName: string, timeZone: string) {
   try {
     const appended = await transaction(async (tx) => {
       const conversation = await tx.conversation.create({
@@ -38,7 +46,7 @@ async function openAppointmentConversation(appointment: Appointment, clientFirst
           salonId: appointment.salonId,
           clientUserId: appointment.clientUserId,
           appointmentId: appointment.id,
-          subject: appointmentSubject(appointment.service, appointment.startsAt),
+          subject: appointmentSubject(appointment.service, appointment.startsAt, timeZone),
           notifications: { create: [{ userId: appointment.salonId }, { userId: appointment.clientUserId }] },
         },
       });
@@ -46,7 +54,7 @@ async function openAppointmentConversation(appointment: Appointment, clientFirst
         conversationId: conversation.id,
         authorId: null,
         kind: 'SYSTEM',
-        content: confirmationText(clientFirstName, appointment.service, appointment.startsAt),
+        content: confirmationText(clientFirstName, appointment.service, appointment.startsAt, timeZone),
         attachments: [],
         clientMessageId: null,
       });
@@ -60,7 +68,7 @@ async function openAppointmentConversation(appointment: Appointment, clientFirst
   }
 }
 
-export async function createAppointment(viewer: Viewer, input: CreateAppointmentInput): Promise<Outcome<Appointment>> {
+export async function createAppointment(viewer: Viewer, input: CreateAppointmentInput, timeZone: string): Promise<Outcome<Appointment>> {
   const service = requireText(input.service, 'service', MAX_SERVICE_LENGTH);
   if (Number.isNaN(input.startsAt.getTime())) throw badInput('startsAt is not a valid date-time', 'startsAt');
 
@@ -85,6 +93,6 @@ export async function createAppointment(viewer: Viewer, input: CreateAppointment
   const appointment = await db.appointment.create({
     data: { salonId, clientUserId, startsAt: input.startsAt, service },
   });
-  const events = await openAppointmentConversation(appointment, client.firstName);
+  const events = await openAppointmentConversation(appointment, client.firstName, timeZone);
   return { result: appointment, events };
 }
