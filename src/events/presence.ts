@@ -43,8 +43,23 @@ async function announce(bus: EventBus, userId: string, online: boolean) {
   await Promise.all([...contacts].map((contactId) => bus.publish(topics.presence(contactId), { userId, online, lastSeenAt })));
 }
 
-function safely(work: Promise<unknown>) {
-  work.catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
+/**
+ * Work started on behalf of presence (announcements, Redis updates) that `close()` waits for, so
+ * nothing lands in Redis or on the bus after the instance released its users.
+ */
+function createTracker() {
+  const inFlight = new Set<Promise<unknown>>();
+  return {
+    track(work: Promise<unknown>) {
+      inFlight.add(work);
+      work
+        .catch((error: unknown) => logger.error({ err: error }, 'presence update failed'))
+        .finally(() => inFlight.delete(work));
+    },
+    async settle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
 }
 
 /** A socket reopened within the grace period: the pending offline is called off. */
@@ -56,19 +71,36 @@ function cancelPending(pending: Map<string, NodeJS.Timeout>, userId: string): bo
   return true;
 }
 
+/**
+ * Everyone this instance still holds, with an open socket or within the grace period of their
+ * last one. A stopping instance releases them all at once: no timer would be left to do it.
+ */
+function takeHeld(sockets: Map<string, number>, pending: Map<string, NodeJS.Timeout>): string[] {
+  for (const timer of pending.values()) clearTimeout(timer);
+  const users = [...new Set([...sockets.keys(), ...pending.keys()])];
+  sockets.clear();
+  pending.clear();
+  return users;
+}
+
 /** Presence without Redis: this process is the only instance. */
 export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}): Presence {
   const graceMs = options.graceMs ?? 3000;
   const sockets = new Map<string, number>();
   const pending = new Map<string, NodeJS.Timeout>();
+  const { track, settle } = createTracker();
+  let closing = false;
   return {
     async connected(userId) {
+      if (closing) return;
       const reconnected = cancelPending(pending, userId);
       const count = sockets.get(userId) ?? 0;
       sockets.set(userId, count + 1);
-      if (count === 0 && !reconnected) safely(announce(bus, userId, true));
+      if (count === 0 && !reconnected) track(announce(bus, userId, true));
     },
     disconnected(userId) {
+      // A close event after close(): its user was released there already.
+      if (closing) return;
       const count = (sockets.get(userId) ?? 1) - 1;
       if (count > 0) return void sockets.set(userId, count);
       sockets.delete(userId);
@@ -76,22 +108,27 @@ export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}
         userId,
         setTimeout(() => {
           pending.delete(userId);
-          if (!sockets.has(userId)) safely(announce(bus, userId, false));
+          if (!sockets.has(userId)) track(announce(bus, userId, false));
         }, graceMs),
       );
     },
     isOnline: async (userIds) => userIds.map((id) => sockets.has(id) || pending.has(id)),
     async close() {
-      for (const timer of pending.values()) clearTimeout(timer);
-      pending.clear();
+      closing = true;
+      const users = takeHeld(sockets, pending);
+      // An `online` still on its way goes out before the `offline` that follows it.
+      await settle();
+      await Promise.allSettled(users.map((userId) => announce(bus, userId, false)));
     },
   };
 }
 
-// Atomic steps, so two instances changing one user at once agree on who announces.
+// Atomic steps, so two instances changing one user at once agree on who announces. ATTACH also
+// lists the instance: a user is never held by an instance the crash clean-up cannot see.
 const ATTACH = `local before = redis.call('HLEN', KEYS[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return before`;
 const DETACH = `redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
@@ -100,31 +137,62 @@ return redis.call('HLEN', KEYS[1])`;
 const userKey = (userId: string) => `presence:user:${userId}`;
 const instanceUsersKey = (instanceId: string) => `presence:instance:${instanceId}:users`;
 const INSTANCES = 'presence:instances';
+const INSTANCE_USERS = /^presence:instance:(.+):users$/;
 
 /**
  * Presence across instances. Each user has a hash of instance → open sockets there; online means
  * the hash is not empty. Instances heartbeat into a sorted set; a live instance releases the users
- * of one that stopped heartbeating (crashed), so nobody stays online for ever.
+ * of one that stopped heartbeating (crashed), so nobody stays online for ever. A stopping instance
+ * releases its own users and leaves nothing of itself behind.
  */
-export function createRedisPresence(bus: EventBus, redis: Redis, options: PresenceOptions = {}): Presence {
+export function createRedisPresence(bus: EventBus, redis: Redis, options: PresenceOptions = {}): Presence & { instanceId: string } {
   const graceMs = options.graceMs ?? 3000;
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const instanceTtlMs = options.instanceTtlMs ?? 30_000;
   const instanceId = randomUUID();
   const sockets = new Map<string, number>();
   const pending = new Map<string, NodeJS.Timeout>();
+  const { track, settle } = createTracker();
+  let closing = false;
 
+  const attach = (userId: string, count: number) =>
+    redis.eval(ATTACH, 3, userKey(userId), instanceUsersKey(instanceId), INSTANCES, instanceId, String(count), userId, String(Date.now())) as Promise<number>;
+
+  /** Resolves to the number of instances still holding the user. */
+  const unlink = (userId: string, fromInstance: string) =>
+    redis.eval(DETACH, 2, userKey(userId), instanceUsersKey(fromInstance), fromInstance, userId) as Promise<number>;
   const detach = async (userId: string, fromInstance: string) => {
-    const left = (await redis.eval(DETACH, 2, userKey(userId), instanceUsersKey(fromInstance), fromInstance, userId)) as number;
-    if (left === 0) await announce(bus, userId, false);
+    if ((await unlink(userId, fromInstance)) === 0) await announce(bus, userId, false);
   };
 
+  /**
+   * Users held by instances missing from the list (left by versions that unlisted themselves on
+   * stop without releasing everyone): listed as long silent, so the reaping below releases them.
+   */
+  const adoptOrphans = async () => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', instanceUsersKey('*'), 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) {
+        const id = INSTANCE_USERS.exec(key)?.[1];
+        if (id && id !== instanceId) await redis.zadd(INSTANCES, 'NX', 0, id);
+      }
+    } while (cursor !== '0');
+  };
+
+  let adopted = false;
   const beat = async () => {
     const now = Date.now();
     // 1 means we were not in the set: reaped while Redis was unreachable, so re-register below.
     const wasMissing = (await redis.zadd(INSTANCES, now, instanceId)) === 1;
+    if (!adopted) {
+      await adoptOrphans();
+      adopted = true;
+    }
     const dead = await redis.zrangebyscore(INSTANCES, 0, now - instanceTtlMs);
     for (const deadId of dead) {
+      if (closing) return;
       // One live instance reaps each dead one.
       if ((await redis.set(`presence:reap:${deadId}`, instanceId, 'PX', instanceTtlMs, 'NX')) !== 'OK') continue;
       const users = await redis.smembers(instanceUsersKey(deadId));
@@ -136,33 +204,46 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
     if (wasMissing && sockets.size > 0) {
       const pipeline = redis.pipeline();
       for (const [userId, count] of sockets) {
-        pipeline.eval(ATTACH, 2, userKey(userId), instanceUsersKey(instanceId), instanceId, String(count), userId);
+        pipeline.eval(ATTACH, 3, userKey(userId), instanceUsersKey(instanceId), INSTANCES, instanceId, String(count), userId, String(now));
       }
       await pipeline.exec();
     }
   };
-  const heartbeat = setInterval(() => void beat().catch(() => undefined), heartbeatMs);
-  void beat().catch(() => undefined);
+
+  // One beat at a time. The connection refuses commands until it is ready (no offline queue), so
+  // the first beat waits for `ready`, and each reconnection beats at once instead of a period later.
+  let beating: Promise<void> = Promise.resolve();
+  const kick = () => {
+    if (closing || redis.status !== 'ready') return;
+    beating = beating.then(beat).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'presence heartbeat failed'));
+  };
+  const heartbeat = setInterval(kick, heartbeatMs);
+  redis.on('ready', kick);
+  kick();
 
   return {
+    /** This instance's name in Redis (its field in each user's hash, its heartbeat entry). */
+    instanceId,
     async connected(userId) {
+      if (closing) return;
       cancelPending(pending, userId);
       const count = (sockets.get(userId) ?? 0) + 1;
       sockets.set(userId, count);
+      const work = attach(userId, count);
+      track(work.catch(() => undefined));
       try {
-        const before = (await redis.eval(
-          ATTACH, 2, userKey(userId), instanceUsersKey(instanceId), instanceId, String(count), userId,
-        )) as number;
-        if (before === 0 && count === 1) safely(announce(bus, userId, true));
+        if ((await work) === 0 && count === 1) track(announce(bus, userId, true));
       } catch (error) {
         logger.warn({ err: (error as Error).message }, 'presence: redis unavailable on connect');
       }
     },
     disconnected(userId) {
+      // A close event after close(): its user was released there already.
+      if (closing) return;
       const count = (sockets.get(userId) ?? 1) - 1;
       if (count > 0) {
         sockets.set(userId, count);
-        redis.hset(userKey(userId), instanceId, String(count)).catch(() => undefined);
+        track(attach(userId, count).catch(() => undefined));
         return;
       }
       sockets.delete(userId);
@@ -170,7 +251,7 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
         userId,
         setTimeout(() => {
           pending.delete(userId);
-          if (!sockets.has(userId)) safely(detach(userId, instanceId));
+          if (!sockets.has(userId)) track(detach(userId, instanceId));
         }, graceMs),
       );
     },
@@ -182,18 +263,29 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
         const results = (await pipeline.exec()) ?? [];
         return results.map(([, value]) => Number(value) > 0);
       } catch {
-        return userIds.map((id) => sockets.has(id));
+        return userIds.map((id) => sockets.has(id) || pending.has(id));
       }
     },
     async close() {
+      closing = true;
       clearInterval(heartbeat);
-      for (const timer of pending.values()) clearTimeout(timer);
-      pending.clear();
-      // A clean stop releases its users now instead of waiting to be reaped.
-      const users = [...sockets.keys()];
-      sockets.clear();
-      await Promise.all(users.map((userId) => detach(userId, instanceId).catch(() => undefined)));
-      await redis.zrem(INSTANCES, instanceId).catch(() => undefined);
+      redis.off('ready', kick);
+      const users = takeHeld(sockets, pending);
+      // Nothing of ours may land in Redis after the release below (a beat re-listing us, an attach).
+      await beating;
+      await settle();
+      // A clean stop releases its users now, grace period or not: no timer would be left to do it.
+      const released = await Promise.allSettled(users.map((userId) => unlink(userId, instanceId)));
+      await Promise.allSettled(
+        users.filter((_, i) => released[i]?.status === 'fulfilled' && released[i].value === 0).map((userId) => announce(bus, userId, false)),
+      );
+      const failed = released.filter((result) => result.status === 'rejected').length;
+      if (failed > 0) {
+        // Still listed with its last heartbeat: a live instance reaps what could not be released.
+        logger.warn({ instance: instanceId, users: failed }, 'presence: users left for the crash clean-up');
+        return;
+      }
+      await redis.multi().del(instanceUsersKey(instanceId)).zrem(INSTANCES, instanceId).exec().catch(() => undefined);
     },
   };
 }
