@@ -61,30 +61,81 @@ const refusalMessages: Record<DatabaseRefusal, string> = {
   BAD_USER_INPUT: 'A value in this request cannot be stored (a NUL character, a date out of range, a malformed id)',
 };
 
+/** How maskUnexpected answers an error: what the client receives is decided here alone. */
+export type ErrorClass =
+  /** Already carries a client code from the catalogue (ours, yoga's or a plugin's). */
+  | { kind: 'coded'; code: string }
+  /** Pothos refusing an argument (a forged cursor, a page size): the client's input. */
+  | { kind: 'validation'; code: typeof ErrorCode.BAD_USER_INPUT }
+  /**
+   * graphql-js refusing the request itself, not a resolver (a variable of the wrong type): a
+   * GraphQLError with no path and nothing but GraphQLErrors behind it.
+   */
+  | { kind: 'request'; code: typeof ErrorCode.BAD_USER_INPUT }
+  | { kind: 'database'; code: DatabaseRefusal }
+  | { kind: 'unexpected'; code: 'INTERNAL_SERVER_ERROR' };
+
+type Shape = { name?: unknown; path?: unknown; originalError?: unknown; extensions?: { code?: unknown } } | null | undefined;
+
+export function classifyError(error: unknown): ErrorClass {
+  const original: unknown = (error as Shape)?.originalError ?? error;
+  const code = (original as Shape)?.extensions?.code;
+  if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return { kind: 'coded', code };
+  // Checks are by shape and name, not instanceof: a test runner may load a package twice (ESM
+  // and CJS), and instanceof then lies.
+  if (original instanceof Error && original.name === PothosValidationError.name) return { kind: 'validation', code: ErrorCode.BAD_USER_INPUT };
+  const refusal = databaseRefusal(original);
+  if (refusal) return { kind: 'database', code: refusal };
+  if (code === undefined && isRequestRefusal(error)) return { kind: 'request', code: ErrorCode.BAD_USER_INPUT };
+  return { kind: 'unexpected', code: 'INTERNAL_SERVER_ERROR' };
+}
+
+function isRequestRefusal(error: unknown): boolean {
+  if ((error as Shape)?.path) return false;
+  for (let current: unknown = error; current; current = (current as Shape)?.originalError) {
+    if ((current as Shape)?.name !== 'GraphQLError') return false;
+  }
+  return true;
+}
+
+/** The `extensions.code` a client receives for this error, masked or not yet: what logs and metrics count. */
+export const clientCode = (error: unknown): string => classifyError(error).code;
+
+/** Errors maskUnexpected has logged (unexpected, or refused by the database), so nothing logs them twice. */
+const reported = new WeakSet<object>();
+export const alreadyLogged = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && (reported.has(error) || reported.has((error as { originalError?: object }).originalError ?? error));
+
 /**
  * Errors a client caused are shown; anything else is logged with its stack and replaced by a
  * generic message, so no SQL or stack reaches a client.
  */
 export function maskUnexpected(error: unknown, message: string, isDev?: boolean) {
   const original: unknown = (error as { originalError?: unknown }).originalError ?? error;
-  // Checks are by shape and name, not instanceof: a test runner may load a package twice (ESM
-  // and CJS), and instanceof then lies.
-  if (original instanceof Error && original.name === PothosValidationError.name) {
-    const { path, nodes } = error as GraphQLError;
-    return createGraphQLError(original.message, { path, nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
+  const { path, nodes } = (error ?? {}) as Partial<GraphQLError>;
+  const found = classifyError(error);
+  switch (found.kind) {
+    case 'coded':
+      return error as GraphQLError;
+    case 'validation':
+    case 'request':
+      // What the error itself says (a page-size refusal's `field`) stays.
+      return createGraphQLError((found.kind === 'validation' ? (original as Error) : (error as Error)).message, {
+        path,
+        nodes,
+        extensions: { ...(original as GraphQLError).extensions, ...(error as GraphQLError).extensions, code: found.code },
+      });
+    case 'database':
+      // The one place where a database refusal becomes the client's answer: a row deleted by a
+      // concurrent request is NOT_FOUND, a value PostgreSQL cannot store is BAD_USER_INPUT.
+      logger.warn({ err: original, code: found.code }, 'database refused the operation');
+      if (typeof original === 'object' && original) reported.add(original);
+      return createGraphQLError(refusalMessages[found.code], { path, nodes, extensions: { code: found.code } });
+    case 'unexpected':
+      logger.error({ err: original }, 'unexpected error');
+      if (typeof original === 'object' && original) reported.add(original);
+      return maskError(error, message, isDev);
   }
-  const code = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
-  if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return error as GraphQLError;
-  // The one place where a database refusal becomes the client's answer: a row deleted by a
-  // concurrent request is NOT_FOUND, a value PostgreSQL cannot store is BAD_USER_INPUT.
-  const refusal = databaseRefusal(original);
-  if (refusal) {
-    logger.warn({ err: original, code: refusal }, 'database refused the operation');
-    const { path, nodes } = error as Partial<GraphQLError>;
-    return createGraphQLError(refusalMessages[refusal], { path, nodes, extensions: { code: refusal } });
-  }
-  logger.error({ err: original }, 'unexpected error');
-  return maskError(error, message, isDev);
 }
 
 /** The error as it is, when it already has a code; else the same error carrying `code`. */

@@ -6,8 +6,7 @@ import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Context } from './context.js';
 import { ErrorCode, maskUnexpected } from './errors.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
-import { logger } from './logger.js';
-import { metricsPlugins, useReadiness, useRequestLog } from './observability.js';
+import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
 
@@ -46,12 +45,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
     graphiql: config.graphiql ? graphiqlOptions : false,
     renderGraphiQL,
     maskedErrors: { maskError: maskUnexpected },
-    logging: {
-      debug: (...args) => logger.debug(args),
-      info: (...args) => logger.info(args),
-      warn: (...args) => logger.warn(args),
-      error: (...args) => logger.error(args),
-    },
+    logging: yogaLogging(),
     // One factory for both transports: a WebSocket operation arrives with the viewer its
     // connection authenticated; an HTTP request brings its Authorization header, and its
     // subscriptions (SSE) end when the client goes away or the token expires.

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import type { Plugin } from 'graphql-yoga';
+import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { isAsyncIterable, mapAsyncIterator, type Plugin, type YogaLogger } from 'graphql-yoga';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { getDb } from './db.js';
+import { alreadyLogged, classifyError, clientCode } from './errors.js';
 import type { EventBus } from './events/bus.js';
 import { logger } from './logger.js';
 
@@ -34,19 +36,109 @@ export function createMetrics(bus: EventBus) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** HTTP and operation durations from The Guild's plugin, errors counted by code, served at /metrics. */
+/**
+ * HTTP and operation durations from The Guild's plugin, served at /metrics; each HTTP operation's
+ * log line and error counts (see useOperationLog).
+ */
 export function metricsPlugins(metrics: Metrics): Plugin[] {
-  const countErrors: Plugin = {
-    onExecute: () => ({
-      onExecuteDone: ({ result }) => {
-        if (!('errors' in result) || !result.errors) return;
-        for (const error of result.errors) {
-          metrics.errors.inc({ code: String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
-        }
-      },
-    }),
+  return [usePrometheus({ endpoint: '/metrics', registry: metrics.registry }), useOperationLog(metrics)];
+}
+
+/** What the log line of one operation says. Never its variables, message content or tokens. */
+export interface OperationRecord {
+  requestId?: string;
+  operation?: string | null;
+  userId?: string;
+  /** When the operation arrived (performance.now()). */
+  started: number;
+  /** The errors its client receives. */
+  errors?: readonly unknown[];
+}
+
+/**
+ * The one place an operation is logged and its errors counted, by the code its client receives
+ * (classified as maskUnexpected classifies, so an error counted before or after masking counts
+ * the same). HTTP operations come here from useOperationLog, WebSocket ones from src/ws.ts:
+ * refusals before anything runs (parse, validation, limits, variables) included.
+ */
+export function recordOperation(metrics: Metrics, record: OperationRecord, message = 'operation'): void {
+  const errors = (record.errors ?? []).map(clientCode);
+  for (const code of errors) metrics.errors.inc({ code });
+  logger.info(
+    {
+      requestId: record.requestId,
+      operation: record.operation ?? undefined,
+      userId: record.userId,
+      ms: Math.round(performance.now() - record.started),
+      ...(errors.length > 0 ? { errors } : {}),
+    },
+    message,
+  );
+}
+
+interface RequestState {
+  id: string;
+  started: number;
+  operation?: string | null;
+  userId?: string;
+  recorded?: boolean;
+}
+
+/** Per HTTP request, shared by useRequestLog (its id) and useOperationLog (its line). */
+const requests = new WeakMap<Request, RequestState>();
+
+function stateOf(request: Request): RequestState {
+  let state = requests.get(request);
+  if (!state) {
+    const given = request.headers.get('x-request-id');
+    state = { id: given && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID(), started: performance.now() };
+    requests.set(request, state);
+  }
+  return state;
+}
+
+/**
+ * One log line per HTTP GraphQL request and its errors counted, from the result yoga is about to
+ * send (`onResultProcess` sees every result, masked, refusals included); a subscription's line is
+ * written when it starts, and the errors of its events are counted as they are sent.
+ */
+function useOperationLog(metrics: Metrics): Plugin {
+  const learn = ({ args }: { args: ExecutionArgs }) => {
+    const context = args.contextValue as { request?: Request; viewer?: { id: string } | null };
+    // A WebSocket operation has no request: src/ws.ts records it.
+    if (!context.request) return;
+    const state = stateOf(context.request);
+    state.userId = context.viewer?.id;
+    state.operation = getOperationAST(args.document, args.operationName)?.name?.value ?? args.operationName;
   };
-  return [usePrometheus({ endpoint: '/metrics', registry: metrics.registry }), countErrors];
+  return {
+    onRequest({ request }) {
+      stateOf(request);
+    },
+    onParams({ params, request }) {
+      stateOf(request).operation = params.operationName;
+    },
+    onExecute: learn,
+    onSubscribe: learn,
+    onResultProcess({ request, result, setResult }) {
+      const state = stateOf(request);
+      if (state.recorded) return;
+      state.recorded = true;
+      const record = { requestId: state.id, operation: state.operation, userId: state.userId, started: state.started };
+      if (isAsyncIterable(result)) {
+        recordOperation(metrics, record);
+        setResult(
+          mapAsyncIterator(result, (event: ExecutionResult) => {
+            for (const error of event.errors ?? []) metrics.errors.inc({ code: clientCode(error) });
+            return event;
+          }),
+        );
+        return;
+      }
+      const results = Array.isArray(result) ? result : [result];
+      recordOperation(metrics, { ...record, errors: results.flatMap((one) => one.errors ?? []) });
+    },
+  };
 }
 
 /** /ready answers 200 only when PostgreSQL (and Redis, when configured) answer. */
@@ -77,39 +169,55 @@ export function useReadiness(bus: EventBus): Plugin {
 }
 
 /**
- * One structured log line per operation, tied to its request by `x-request-id` (taken from the
- * caller or generated, and echoed in the response). Never the document's variables, message
- * content or tokens.
+ * Every HTTP request gets an `x-request-id` (taken from the caller or generated, and echoed in the
+ * response) that its operation's log line carries.
  */
 export function useRequestLog(): Plugin {
-  const ids = new WeakMap<Request, string>();
   return {
     onRequest({ request }) {
-      const given = request.headers.get('x-request-id');
-      ids.set(request, given && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID());
+      stateOf(request);
     },
     onResponse({ request, response }) {
-      const id = ids.get(request);
-      if (id) response.headers.set('x-request-id', id);
+      const state = requests.get(request);
+      if (state) response.headers.set('x-request-id', state.id);
     },
-    onExecute({ args }) {
-      const started = performance.now();
-      const context = args.contextValue as { request?: Request; viewer?: { id: string } | null };
-      return {
-        onExecuteDone({ result }) {
-          const errors = 'errors' in result && result.errors ? result.errors.map((e) => e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') : [];
-          logger.info(
-            {
-              requestId: context.request ? ids.get(context.request) : undefined,
-              operation: args.operationName ?? undefined,
-              userId: context.viewer?.id,
-              ms: Math.round(performance.now() - started),
-              ...(errors.length > 0 ? { errors } : {}),
-            },
-            'operation',
-          );
-        },
-      };
+  };
+}
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+const isError = (value: unknown): value is Error =>
+  value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string');
+
+function yogaLine(level: Level, args: unknown[]): void {
+  const err = args.find(isError);
+  const text = args
+    .filter((arg) => arg !== err)
+    .map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg)))
+    .join(' ');
+  if (err) logger[level]({ err }, text || err.message);
+  else logger[level](text);
+}
+
+/**
+ * yoga's own log lines as pino lines: a message, and an error under `err`. Yoga logs, at error
+ * level, each error its masking replaced, taking a replacement for an unexpected error. Here
+ * masking also rewrites errors a client caused (a forged cursor becomes BAD_USER_INPUT): those
+ * are debug lines. The unexpected ones maskUnexpected has already logged with their stack.
+ */
+export function yogaLogging(): YogaLogger {
+  return {
+    debug: (...args: unknown[]) => yogaLine('debug', args),
+    info: (...args: unknown[]) => yogaLine('info', args),
+    warn: (...args: unknown[]) => yogaLine('warn', args),
+    error: (...args: unknown[]) => {
+      const err = args.find(isError);
+      if (err && alreadyLogged(err)) return;
+      if (err && classifyError(err).kind !== 'unexpected') {
+        logger.debug({ err, code: clientCode(err) }, 'client error reworded for the client');
+        return;
+      }
+      yogaLine('error', args);
     },
   };
 }

@@ -1,13 +1,14 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
-import { CloseCode } from 'graphql-ws';
+import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
+import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { whenTokenExpires } from './auth/expiry.js';
 import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
-import { ErrorCode, maskUnexpected, unauthenticated, withCode } from './errors.js';
+import { appError, ErrorCode, maskUnexpected, unauthenticated, withCode } from './errors.js';
 import type { SocketOperationContext, Yoga } from './http.js';
 import { logger } from './logger.js';
+import { recordOperation } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { originPolicy } from './security.js';
 
@@ -50,6 +51,26 @@ function asGraphQLError(error: Error): GraphQLError {
 }
 
 /**
+ * An error as HTTP sends it: `http` (the status yoga gives an HTTP response) and `unexpected` are
+ * yoga's HTTP-side details, which its HTTP result processor drops too.
+ */
+function forSocket(error: GraphQLError): GraphQLFormattedError {
+  const formatted = error.toJSON();
+  if (!formatted.extensions) return formatted;
+  const extensions: Record<string, unknown> = { ...formatted.extensions };
+  delete extensions.http;
+  delete extensions.unexpected;
+  const { extensions: _dropped, ...rest } = formatted;
+  return Object.keys(extensions).length > 0 ? { ...rest, extensions } : rest;
+}
+
+/** When an operation arrived and whose it is, for its log line (keyed by graphql-ws's payload object). */
+interface Arrival {
+  started: number;
+  userId?: string;
+}
+
+/**
  * graphql-ws on the HTTP server's `/graphql`: connection auth, presence and gauges tied to the
  * socket's own `close` event (whatever ended it), operations run through yoga's envelop.
  */
@@ -66,6 +87,13 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       origin === `http://${req.headers.host}` || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
   });
   const sockets = new Map<WebSocket, SocketState>();
+  const arrivals = new WeakMap<SubscribePayload, Arrival>();
+  const operationName = (payload: SubscribePayload, args?: ExecutionArgs) =>
+    payload.operationName ?? (args ? getOperationAST(args.document, args.operationName)?.name?.value : undefined);
+  const record = (payload: SubscribePayload, errors: readonly GraphQLError[], args?: ExecutionArgs, message?: string) => {
+    const arrival = arrivals.get(payload);
+    recordOperation(metrics, { operation: operationName(payload, args), userId: arrival?.userId, started: arrival?.started ?? performance.now(), errors }, message);
+  };
 
   const endOperation = (state: SocketState, id: string) => {
     const operation = state.operations.get(id);
@@ -137,6 +165,8 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       onSubscribe: async (ctx, id, payload) => {
         const socket = ctx.extra.socket;
         const state = sockets.get(socket);
+        const arrival: Arrival = { started: performance.now(), userId: state?.viewer?.id };
+        arrivals.set(payload, arrival);
         if (!state) return [unauthenticated()];
         try {
           let viewer = state.viewer;
@@ -144,6 +174,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
             const headers = (payload.extensions?.headers ?? {}) as { authorization?: unknown };
             viewer = await viewerFromCredentials(verifier, { authorization: headers.authorization });
             if (!viewer) return [unauthenticated()];
+            arrival.userId = viewer.id;
             state.cancelExpiry ??= expireSocket(socket, viewer);
           }
           const query = await persisted.resolveSocketDocument(payload);
@@ -167,6 +198,9 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
           }
           const errors = validate(schema, document);
           if (errors.length > 0) return errors.map((error: GraphQLError) => withCode(asGraphQLError(error), ErrorCode.GRAPHQL_VALIDATION_FAILED));
+          if (!getOperationAST(document, payload.operationName)) {
+            return [appError(ErrorCode.OPERATION_RESOLUTION_FAILURE, 'Could not determine what operation to execute.')];
+          }
           const args: ExecutionArgs = {
             schema,
             operationName: payload.operationName,
@@ -180,7 +214,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
             end.abort();
             return [unauthenticated('Socket closed')];
           }
-          logger.info({ userId: viewer.id, operation: payload.operationName, variables: payload.variables }, 'subscription joined');
+          logger.info({ userId: viewer.id, operation: operationName(payload, args) }, 'subscription joined');
           metrics.activeSubscriptions.inc();
           state.operations.set(id, { name: payload.operationName, end });
           return args;
@@ -197,14 +231,28 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
         if (!operation || !(Symbol.asyncIterator in result)) return undefined;
         return endingWith(result, operation.end);
       },
-      // Errors thrown while a subscription streams reach here wrapped by graphql-ws: keep the
-      // original's code, mask anything unexpected.
-      onError: (_ctx, _id, _payload, errors): GraphQLFormattedError[] =>
-        errors.map((error) => {
+      // A single result (a query or mutation) ends its operation: its line. A subscription's
+      // events count the errors they carry.
+      onNext: (_ctx, _id, payload, args, result) => {
+        const subscription = getOperationAST(args.document, args.operationName)?.operation === 'subscription';
+        if (!subscription) record(payload, result.errors ?? [], args);
+        else if (result.errors) record(payload, result.errors, args, 'subscription event');
+        if (!result.errors) return undefined;
+        return { ...result, errors: result.errors.map(forSocket) };
+      },
+      // An operation refused before it ran (onSubscribe's errors, validation), or a subscription
+      // whose stream threw (wrapped by graphql-ws: keep the original's code, mask anything
+      // unexpected). Either ends the operation.
+      onError: (_ctx, _id, payload, errors): GraphQLFormattedError[] => {
+        const sent = errors.map((error) => {
+          // A refusal with its own code (a variable's, with its location) stays as it is.
           const original = error.originalError;
-          const source = original && clientCaused(original) ? (original as GraphQLError) : error;
-          return asGraphQLError(maskUnexpected(source, MASKED)).toJSON();
-        }),
+          const source = !clientCaused(error) && original && clientCaused(original) ? (original as GraphQLError) : error;
+          return asGraphQLError(maskUnexpected(source, MASKED));
+        });
+        record(payload, sent);
+        return sent.map(forSocket);
+      },
       onComplete: (ctx, id) => {
         const state = sockets.get(ctx.extra.socket);
         if (state) endOperation(state, id);
