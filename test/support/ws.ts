@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 export interface Subscription<T> {
   /** Every event received so far. */
   events: T[];
-  /** Resolves once `count` events have arrived in total (rejects after `timeoutMs`). */
+  /** Resolves once `count` events have arrived in total (rejects after `timeoutMs`, a hang guard sized for a busy machine). */
   waitFor(count: number, timeoutMs?: number): Promise<T[]>;
   errors: unknown[];
   dispose(): void;
@@ -55,7 +55,7 @@ export function subscribe<T = Record<string, unknown>, V = Record<string, unknow
     events,
     errors,
     dispose,
-    waitFor(count, timeoutMs = 5000) {
+    waitFor(count, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (events.length >= count) {
