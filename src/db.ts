@@ -54,6 +54,9 @@ function createClient(databaseUrl: string, options: DbOptions) {
 
 export type Db = ReturnType<typeof createClient>;
 
+/** The client inside an interactive transaction (the last `$transaction` overload's argument). */
+export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
+
 let client: Db | undefined;
 let clientUrl: string | undefined;
 let users = 0;

@@ -1,8 +1,8 @@
 import type { EventBus } from './bus.js';
 import { topics } from './topics.js';
-import type { AppEvent, EventSink } from './types.js';
+import { recipientsOf, type AppEvent, type EventSink } from './types.js';
 
-/** Turns what a service did into topic messages: one per event per interested user. */
+/** Turns what a service did into topic messages: one per event per recipient (recipientsOf). */
 export function busSink(bus: EventBus): EventSink {
   return {
     async publish(events) {
@@ -12,28 +12,29 @@ export function busSink(bus: EventBus): EventSink {
 }
 
 function publishOne(bus: EventBus, event: AppEvent): Promise<void>[] {
+  const recipients = recipientsOf(event);
   switch (event.kind) {
     case 'messageAdded':
-      return event.participantIds.map((userId) => bus.publish(topics.messageAdded(userId), event.message));
+      return recipients.map((userId) => bus.publish(topics.messageAdded(userId), event.message));
     case 'messageRead': {
       const { conversationId, messageIds, readAt, readerId } = event;
-      return event.participantIds.map((userId) =>
-        bus.publish(topics.messageRead(userId), { conversationId, messageIds, readAt, readerId }),
-      );
+      return recipients.map((userId) => bus.publish(topics.messageRead(userId), { conversationId, messageIds, readAt, readerId }));
     }
     case 'messageDeleted':
-      return event.participantIds.map((userId) =>
+      return recipients.map((userId) =>
         bus.publish(topics.messageDeleted(userId), { conversationId: event.conversationId, messageId: event.messageId }),
       );
-    case 'unreadCount':
-      return [
-        bus.publish(topics.unreadCount(event.userId), {
-          totalUnread: event.totalUnread,
-          conversationId: event.conversationId,
-          conversationUnread: event.conversationUnread,
-        }),
-      ];
+    case 'unreadCount': {
+      const { totalUnread, conversationId, conversationUnread } = event;
+      return recipients.map((userId) => bus.publish(topics.unreadCount(userId), { totalUnread, conversationId, conversationUnread }));
+    }
+    // A new conversation has always reached inboxes as `conversationUpdated`; clients rely on it.
+    case 'conversationCreated':
     case 'conversationUpdated':
-      return event.participantIds.map((userId) => bus.publish(topics.conversationUpdated(userId), event.conversation));
+      return recipients.map((userId) => bus.publish(topics.conversationUpdated(userId), event.conversation));
+    // No per-type subscription carries these: they reach clients through the event log only.
+    case 'conversationDeleted':
+    case 'appointmentCreated':
+      return [];
   }
 }
