@@ -25,6 +25,11 @@ export interface TypingPayload {
   isTyping: boolean;
 }
 
+/** A wake-up: the user's event log has grown to `position` (a decimal string: JSON has no bigint). */
+export interface EventsWakeUp {
+  position: string;
+}
+
 export interface PresencePayload {
   userId: string;
   online: boolean;
@@ -43,6 +48,7 @@ export interface TopicMap {
   [topic: `user:${string}:unread-count`]: UnreadCountPayload;
   [topic: `user:${string}:conversation-updated`]: Conversation;
   [topic: `user:${string}:presence`]: PresencePayload;
+  [topic: `user:${string}:events`]: EventsWakeUp;
   [topic: `conversation:${string}:typing`]: TypingPayload;
 }
 
@@ -55,5 +61,6 @@ export const topics = {
   unreadCount: (userId: string) => `user:${userId}:unread-count` as const,
   conversationUpdated: (userId: string) => `user:${userId}:conversation-updated` as const,
   presence: (userId: string) => `user:${userId}:presence` as const,
+  userEvents: (userId: string) => `user:${userId}:events` as const,
   typing: (conversationId: string) => `conversation:${conversationId}:typing` as const,
 };

@@ -11,7 +11,7 @@ import {
   participantIds,
   recipientOf,
 } from './access.js';
-import { isUniqueViolation, transaction, type Tx } from './tx.js';
+import { change, isUniqueViolation, unchanged, type Outcome, type Tx } from './tx.js';
 import {
   optionalClientMessageId,
   requireAttachments,
@@ -19,12 +19,6 @@ import {
   requireText,
   type AttachmentInput,
 } from './validation.js';
-
-export interface Outcome<T> {
-  result: T;
-  /** To publish once the transaction has committed. */
-  events: AppEvent[];
-}
 
 interface AppendInput {
   conversationId: string;
@@ -75,11 +69,12 @@ interface AppendedRow {
  * Appends a message in ONE statement: take the conversation row's lock and its next `seq`
  * (UPDATE … RETURNING, so `seq` order is commit order with no gap — SPEC §1 "Order"), insert the
  * message and its attachments, bump the recipient's counter and read their total. One round
- * trip keeps the row lock for about a millisecond, which is what lets one busy conversation take
- * hundreds of messages a second. clock_timestamp(), not now(): now() is the transaction's start,
- * which can precede a message that committed while we waited for the lock.
+ * trip; the row lock is then held only for the event log's statement and the commit (see
+ * `change` in tx.ts), which is what lets one busy conversation take hundreds of messages a second.
+ * clock_timestamp(), not now(): now() is the transaction's start, which can precede a message
+ * that committed while we waited for the lock.
  */
-async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewerId: string | null }) {
+async function appendStatement(tx: Tx, input: AppendInput & { viewerId: string | null }) {
   const urls = input.attachments.map((a) => a.url);
   const types = input.attachments.map((a) => a.type);
   // The id is chosen here so the conversation row can point at its newest message in the same
@@ -127,8 +122,8 @@ async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewer
 
 const toDate = (value: string) => new Date(value);
 
-/** Appends a message (inside the caller's transaction, or on its own): see appendStatement. */
-export async function appendMessage(tx: Tx | typeof db, input: AppendInput, viewerId: string | null = null) {
+/** Appends a message inside the caller's transaction (a `change`, which records its events): see appendStatement. */
+export async function appendMessage(tx: Tx, input: AppendInput, viewerId: string | null = null) {
   const row = await appendStatement(tx, { ...input, viewerId });
   if (!row) {
     // Nothing was updated: say why, without revealing a conversation the viewer is not part of.
@@ -207,20 +202,22 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
 
   if (clientMessageId) {
     const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
-    if (replay) return { result: replay, events: [] };
+    if (replay) return unchanged(replay);
   }
   try {
-    const appended = await appendMessage(
-      db,
-      { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId },
-      viewer.id,
-    );
-    return { result: appended.message, events: messageAddedEvents(appended) };
+    return await change(async (tx) => {
+      const appended = await appendMessage(
+        tx,
+        { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId },
+        viewer.id,
+      );
+      return { result: appended.message, events: messageAddedEvents(appended) };
+    });
   } catch (error) {
     // Two sends with one key at once: the loser's insert hits the unique index and rolls back.
     if (clientMessageId && isUniqueViolation(error)) {
       const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
-      if (replay) return { result: replay, events: [] };
+      if (replay) return unchanged(replay);
     }
     throw error;
   }
@@ -231,7 +228,7 @@ export async function markMessageRead(viewer: Viewer, id: string): Promise<Outco
   if (recipientOf(found, found.conversation) !== viewer.id) {
     throw forbidden('Only the recipient of a message can mark it read');
   }
-  return transaction(async (tx) => {
+  return change(async (tx) => {
     await lockCounter(tx, found.conversationId, viewer.id);
     const updated = await tx.$queryRaw<{ readAt: Date }[]>`
       UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
@@ -263,7 +260,7 @@ export async function markMessageRead(viewer: Viewer, id: string): Promise<Outco
 export async function markConversationRead(viewer: Viewer, id: string): Promise<Outcome<Conversation>> {
   const conversation = await conversationForViewer(viewer, id);
   const isClient = conversation.clientUserId === viewer.id;
-  return transaction(async (tx) => {
+  return change(async (tx) => {
     await lockCounter(tx, conversation.id, viewer.id);
     const updated = await tx.$queryRaw<{ id: string; readAt: Date }[]>`
       UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
@@ -300,7 +297,7 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
     throw forbidden('Only the author of a message can delete it');
   }
   const recipientId = recipientOf(found, found.conversation);
-  return transaction(async (tx) => {
+  return change(async (tx) => {
     await lockCounter(tx, found.conversationId, recipientId);
     const updated = await tx.$queryRaw<{ readAt: Date | null }[]>`
       UPDATE "Message" SET "isDeleted" = true, "content" = '', "updatedAt" = clock_timestamp()

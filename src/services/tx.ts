@@ -1,8 +1,9 @@
-import { db, type Db } from '../db.js';
+import { db, type Tx } from '../db.js';
 import { prismaCode, sqlState } from '../db/errors.js';
+import { recordEvents } from '../events/log.js';
+import type { AppEvent } from '../events/types.js';
 
-/** The client inside an interactive transaction (the last `$transaction` overload's argument). */
-export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
+export type { Tx };
 
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
@@ -21,4 +22,54 @@ export async function transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
     }
   }
+}
+
+declare const recorded: unique symbol;
+
+/**
+ * What a service returns: its result, the events it reported and where they landed in each
+ * recipient's log. Only `change` and `unchanged` make one, so an event cannot reach the bus
+ * without having been recorded in the transaction that caused it.
+ */
+export interface Outcome<T> {
+  readonly result: T;
+  readonly events: readonly AppEvent[];
+  /** Each recipient's last log position once this change committed (for the wake-ups). */
+  readonly positions: ReadonlyMap<string, bigint>;
+  readonly [recorded]: true;
+}
+
+function seal<T>(outcome: Omit<Outcome<T>, typeof recorded>): Outcome<T> {
+  return outcome as Outcome<T>;
+}
+
+/** What the work of a `change` returns: its result and the events to record with it. */
+export interface Reported<T> {
+  result: T;
+  events: readonly AppEvent[];
+}
+
+/**
+ * The transaction of every change users must learn of: the work reports its events, and they
+ * are recorded in the event log (src/events/log.ts) inside the same transaction, as its last
+ * statement, so a change and its events commit or roll back together.
+ */
+export async function change<T>(work: (tx: Tx) => Promise<Reported<T>>): Promise<Outcome<T>> {
+  const { result, events, positions } = await transaction(async (tx) => {
+    const reported = await work(tx);
+    return { ...reported, positions: await recordEvents(tx, reported.events) };
+  });
+  return seal({ result, events, positions });
+}
+
+/** A call that changed nothing (an idempotent replay, a no-op): nothing to record or announce. */
+export function unchanged<T>(result: T): Outcome<T> {
+  return seal({ result, events: [], positions: new Map() });
+}
+
+/** `first`, with the events of a change made after it committed (positions: the later ones win). */
+export function thenAlso<T>(first: Outcome<T>, later: Outcome<unknown>): Outcome<T> {
+  const positions = new Map(first.positions);
+  for (const [userId, position] of later.positions) positions.set(userId, position);
+  return seal({ result: first.result, events: [...first.events, ...later.events], positions });
 }
