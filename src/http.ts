@@ -10,6 +10,7 @@ import { logger } from './logger.js';
 import { metricsPlugins, useReadiness, useRequestLog } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
+import { useEventCursorFirst } from './schema/events.js';
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -42,6 +43,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       ...metricsPlugins(metrics),
       ...persisted.plugins,
       ...limitPlugins(config),
+      useEventCursorFirst(),
     ],
     graphiql: config.graphiql ? graphiqlOptions : false,
     renderGraphiQL,

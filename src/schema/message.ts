@@ -130,7 +130,7 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-const MessageReadEvent = builder.objectRef<MessageReadPayload>('MessageReadEvent').implement({
+export const MessageReadEvent = builder.objectRef<MessageReadPayload>('MessageReadEvent').implement({
   description: 'Messages were read by their recipient.',
   fields: (t) => ({
     conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
@@ -144,7 +144,7 @@ const MessageReadEvent = builder.objectRef<MessageReadPayload>('MessageReadEvent
   }),
 });
 
-const MessageDeletedEvent = builder.objectRef<MessageDeletedPayload>('MessageDeletedEvent').implement({
+export const MessageDeletedEvent = builder.objectRef<MessageDeletedPayload>('MessageDeletedEvent').implement({
   description: 'A message was deleted by its author.',
   fields: (t) => ({
     conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),

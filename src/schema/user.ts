@@ -62,7 +62,7 @@ const PresenceEvent = builder.objectRef<PresencePayload>('PresenceEvent').implem
   }),
 });
 
-const UnreadCountEvent = builder.objectRef<UnreadCountPayload>('UnreadCountEvent').implement({
+export const UnreadCountEvent = builder.objectRef<UnreadCountPayload>('UnreadCountEvent').implement({
   description: "The viewer's unread counts changed.",
   fields: (t) => ({
     totalUnread: t.exposeInt('totalUnread', { description: 'Unread messages across all conversations.' }),
