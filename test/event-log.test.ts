@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pruneEvents, readEvents, streamState } from '../src/events/log.js';
+import { topics } from '../src/events/topics.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
 
@@ -249,6 +250,24 @@ describe('the user event log', () => {
     // New events continue after the pruned ones.
     await send(t, client, conversationId, 'new');
     expect((await readEvents(client.id, 4n, 100))[3]).toMatchObject({ position: 8n, type: 'message.created', conversationId });
+  });
+
+  it('after commit, each recipient is woken on user:<id>:events with its new last position', async () => {
+    const salon = await t.user('SALON');
+    const client = await t.user('CLIENT');
+    const conversationId = await openConversation(t, salon, client);
+    const salonWakeUps = await t.app.bus.subscribe(topics.userEvents(salon.id));
+    const clientWakeUps = await t.app.bus.subscribe(topics.userEvents(client.id));
+    try {
+      await send(t, client, conversationId, 'Réveil');
+      const [salonNext, clientNext] = await Promise.all([salonWakeUps.next(), clientWakeUps.next()]);
+      expect(salonNext.value).toEqual({ position: String(await lastPosition(salon)) });
+      expect(clientNext.value).toEqual({ position: String(await lastPosition(client)) });
+      expect(await lastPosition(salon)).toBe(4);
+    } finally {
+      await salonWakeUps.return?.();
+      await clientWakeUps.return?.();
+    }
   });
 
   it('readEvents returns typed payloads; streamState is 0n, 0n for a user with no event', async () => {
