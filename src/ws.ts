@@ -64,6 +64,9 @@ function forSocket(error: GraphQLError): GraphQLFormattedError {
   return Object.keys(extensions).length > 0 ? { ...rest, extensions } : rest;
 }
 
+/** A socket opened by the API's own pages (GraphiQL): its Origin is the host it connects to. */
+const fromOwnPage = (request: IncomingMessage) => request.headers.origin === `http://${request.headers.host}`;
+
 /** When an operation arrived and whose it is, for its log line (keyed by graphql-ws's payload object). */
 interface Arrival {
   started: number;
@@ -84,7 +87,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
     maxPayload: config.limits.requestBytes,
     // Cross-site WebSocket hijacking: a browser page from an unlisted origin cannot open a socket.
     verifyClient: ({ origin, req }, done) =>
-      origin === `http://${req.headers.host}` || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
+      fromOwnPage(req) || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
   });
   const sockets = new Map<WebSocket, SocketState>();
   const arrivals = new WeakMap<SubscribePayload, Arrival>();
@@ -146,7 +149,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
         if (!viewer) {
           // GraphiQL cannot send connectionParams: its sockets, from the API's own origin only,
           // carry the Headers tab in each operation's extensions and are checked per operation.
-          const ownPage = config.graphiql && ctx.extra.request.headers.origin === `http://${ctx.extra.request.headers.host}`;
+          const ownPage = config.graphiql && fromOwnPage(ctx.extra.request);
           const sentCredentials = params.authorization !== undefined || params.Authorization !== undefined || params.token !== undefined;
           if (ownPage && !sentCredentials) {
             sockets.set(socket, { viewer: null, counted: false, operations: new Map() });
