@@ -53,6 +53,10 @@ export interface Config {
   };
   /** How often each WebSocket is pinged; a socket that has not answered by the next ping is dropped. */
   wsPingIntervalMs: number;
+  /** Events of the user event log older than this (days) are pruned; older cursors get CURSOR_EXPIRED. */
+  eventRetentionDays: number;
+  /** How often event readers re-check the log without a wake-up (a lost Redis message only delays). */
+  eventPollMs: number;
   logLevel: string;
   /** The salon's time zone, for dates written in French in SYSTEM messages and subjects. */
   timeZone: string;
@@ -213,6 +217,8 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
+    eventRetentionDays: intVar(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
+    eventPollMs: intVar(env, 'EVENT_POLL_MS', 5000, 50, 600_000),
     logLevel: logLevelVar(env, nodeEnv),
     timeZone: timeZoneVar(env),
   };

@@ -34,6 +34,9 @@ function createClient(databaseUrl: string, options: DbOptions) {
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
     statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    // Columns are `timestamp` without zone holding UTC (Prisma's convention); raw SQL that stamps
+    // clock_timestamp() into them and reads them back as JSON relies on the session being UTC too.
+    options: '-c TimeZone=UTC',
   });
   const base = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
   base.$on('query', (event) => {
@@ -53,6 +56,9 @@ function createClient(databaseUrl: string, options: DbOptions) {
 }
 
 export type Db = ReturnType<typeof createClient>;
+
+/** The client inside an interactive transaction (the last `$transaction` overload's argument). */
+export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
 let client: Db | undefined;
 let clientUrl: string | undefined;

@@ -33,6 +33,8 @@ export const ErrorCode = {
   GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
   /** Several operations in the document and no `operationName` saying which one to run. */
   OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
+  /** An event cursor older than the event retention (`EVENT_RETENTION_DAYS`): reload, then take a new `eventCursor`. */
+  CURSOR_EXPIRED: 'CURSOR_EXPIRED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

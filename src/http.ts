@@ -9,6 +9,7 @@ import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
+import { useEventCursorFirst } from './schema/events.js';
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -41,6 +42,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       ...metricsPlugins(metrics),
       ...persisted.plugins,
       ...limitPlugins(config),
+      useEventCursorFirst(),
     ],
     graphiql: config.graphiql ? graphiqlOptions : false,
     renderGraphiQL,

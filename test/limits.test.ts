@@ -74,6 +74,7 @@ afterAll(async () => {
 describe('query cost counts page sizes', () => {
   it('runs every operation of operations/ with every page size at 100', async () => {
     const fromSalon = await send(t, salon, conversationId, 'to be read');
+    const cursor = (await t.gql<{ eventCursor: string }>('{ eventCursor }', {}, client.token)).data!.eventCursor;
     const variables: Record<string, Record<string, unknown>> = {
       ConversationView: { id: conversationId },
       Me: {},
@@ -89,6 +90,9 @@ describe('query cost counts page sizes', () => {
       OnUnreadCount: {},
       OnPresence: {},
       OnConversationUpdated: {},
+      EventCursor: {},
+      Events: { after: cursor },
+      OnEvents: { after: cursor },
     };
     // A new operation must be added here, so that it is checked too.
     expect(Object.keys(variables).sort()).toEqual(documents.map((d) => d.name).sort());

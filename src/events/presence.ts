@@ -22,25 +22,24 @@ export interface PresenceOptions {
   instanceTtlMs?: number;
 }
 
-/** Tells everyone who shares a conversation with the user, and records lastSeenAt when leaving. */
+/** Whose presence a user sees, and who sees theirs: everyone who shares a conversation with them. */
+export async function contactsOf(userId: string): Promise<{ id: string; lastSeenAt: Date | null }[]> {
+  return db.user.findMany({
+    where: { OR: [{ salonConversations: { some: { clientUserId: userId } } }, { clientConversations: { some: { salonId: userId } } }] },
+    select: { id: true, lastSeenAt: true },
+  });
+}
+
+/** Tells every contact (contactsOf), and records lastSeenAt when leaving. */
 async function announce(bus: EventBus, userId: string, online: boolean) {
-  // One statement fetches the user's contacts (and stamps lastSeenAt when leaving).
-  const select = {
-    lastSeenAt: true,
-    salonConversations: { select: { clientUserId: true } },
-    clientConversations: { select: { salonId: true } },
-  } as const;
   const user = online
-    ? await db.user.findUnique({ where: { id: userId }, select })
-    : await db.user.update({ where: { id: userId }, data: { lastSeenAt: new Date() }, select }).catch(() => null);
+    ? await db.user.findUnique({ where: { id: userId }, select: { lastSeenAt: true } })
+    : await db.user.update({ where: { id: userId }, data: { lastSeenAt: new Date() }, select: { lastSeenAt: true } }).catch(() => null);
   if (!user) return;
-  const contacts = new Set([
-    ...user.salonConversations.map((c) => c.clientUserId),
-    ...user.clientConversations.map((c) => c.salonId),
-  ]);
+  const contacts = await contactsOf(userId);
   logger.info({ userId, online }, online ? 'user online' : 'user fully offline');
   const lastSeenAt = user.lastSeenAt;
-  await Promise.all([...contacts].map((contactId) => bus.publish(topics.presence(contactId), { userId, online, lastSeenAt })));
+  await Promise.all(contacts.map((contact) => bus.publish(topics.presence(contact.id), { userId, online, lastSeenAt })));
 }
 
 /**

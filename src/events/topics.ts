@@ -1,28 +1,26 @@
 import type { Conversation } from '../generated/prisma/client.js';
-import type { MessageWithAttachments } from './types.js';
-
-export interface MessageReadPayload {
-  conversationId: string;
-  messageIds: string[];
-  readAt: Date;
-  readerId: string;
-}
-
-export interface MessageDeletedPayload {
-  conversationId: string;
-  messageId: string;
-}
-
-export interface UnreadCountPayload {
-  totalUnread: number;
-  conversationId: string;
-  conversationUnread: number;
-}
+import type { MessageWithAttachments } from './publish.js';
 
 export interface TypingPayload {
   conversationId: string;
   userId: string;
   isTyping: boolean;
+}
+
+/** One row of a user's event log on the wire (position as a decimal string: JSON has no bigint). */
+export interface WireEvent {
+  position: string;
+  type: string;
+  conversationId: string | null;
+  payload: unknown;
+  occurredAt: Date;
+}
+
+/** A wake-up: the user's new log rows of one committed change, and their subjects as committed. */
+export interface EventsWakeUp {
+  events: WireEvent[];
+  messages: MessageWithAttachments[];
+  conversations: Conversation[];
 }
 
 export interface PresencePayload {
@@ -37,23 +35,15 @@ export interface PresencePayload {
  * after a membership check.
  */
 export interface TopicMap {
-  [topic: `user:${string}:message-added`]: MessageWithAttachments;
-  [topic: `user:${string}:message-read`]: MessageReadPayload;
-  [topic: `user:${string}:message-deleted`]: MessageDeletedPayload;
-  [topic: `user:${string}:unread-count`]: UnreadCountPayload;
-  [topic: `user:${string}:conversation-updated`]: Conversation;
   [topic: `user:${string}:presence`]: PresencePayload;
+  [topic: `user:${string}:events`]: EventsWakeUp;
   [topic: `conversation:${string}:typing`]: TypingPayload;
 }
 
 export type Topic = keyof TopicMap;
 
 export const topics = {
-  messageAdded: (userId: string) => `user:${userId}:message-added` as const,
-  messageRead: (userId: string) => `user:${userId}:message-read` as const,
-  messageDeleted: (userId: string) => `user:${userId}:message-deleted` as const,
-  unreadCount: (userId: string) => `user:${userId}:unread-count` as const,
-  conversationUpdated: (userId: string) => `user:${userId}:conversation-updated` as const,
   presence: (userId: string) => `user:${userId}:presence` as const,
+  userEvents: (userId: string) => `user:${userId}:events` as const,
   typing: (conversationId: string) => `conversation:${conversationId}:typing` as const,
 };

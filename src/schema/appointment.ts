@@ -1,6 +1,6 @@
 import { requireViewer } from '../context.js';
 import { db } from '../db.js';
-import { committed } from '../events/sink.js';
+import { committed } from './live.js';
 import { createAppointment } from '../services/appointments.js';
 import { withSelection } from './selection.js';
 import { builder, pageComplexity, pageLimit } from './builder.js';

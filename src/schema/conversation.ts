@@ -1,6 +1,5 @@
 import { requireViewer } from '../context.js';
 import { db } from '../db.js';
-import { committed } from '../events/sink.js';
 import { conversationForViewer, visibleConversationWhere } from '../services/access.js';
 import {
   archiveConversation,
@@ -15,7 +14,8 @@ import { builder, pageComplexity, pageLimit } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
 import { MessageConnection } from './message.js';
 import { topics, type TypingPayload } from '../events/topics.js';
-import { filterLive } from './live.js';
+import { conversationsOf } from '../services/event-stream.js';
+import { committed, fromLog } from './live.js';
 import { UserRef } from './user.js';
 
 
@@ -204,7 +204,7 @@ builder.subscriptionFields((t) => ({
   conversationUpdated: t.field({
     type: ConversationRef,
     description: "Any change to one of the viewer's conversations: new message, read, subject, status.",
-    subscribe: (_root, _args, ctx) => filterLive(ctx, topics.conversationUpdated, null),
+    subscribe: (_root, _args, ctx) => fromLog(ctx, null, conversationsOf),
     resolve: (conversation) => conversation,
   }),
   typing: t.field({

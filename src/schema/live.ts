@@ -1,28 +1,38 @@
 import type { Context } from '../context.js';
 import { requireViewer } from '../context.js';
-import type { TopicMap } from '../events/topics.js';
-import { conversationForViewer } from '../services/access.js';
-
-type UserTopic = `user:${string}:${string}` & keyof TopicMap;
+import { announce } from '../events/publish.js';
+import { logger } from '../logger.js';
+import { followLog, type FollowedEvent } from '../services/event-stream.js';
+import type { Outcome } from '../services/tx.js';
 
 /**
- * A per-viewer topic, optionally narrowed to one conversation after checking the viewer takes
- * part in it: the topic comes from the viewer, never from an argument.
+ * Runs a service call and, once it has committed, announces it (events/publish.ts): the one
+ * way resolvers publish. Also counts and logs each message sent.
  */
-export async function* filterLive<T extends UserTopic>(
+export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): Promise<T> {
+  const done = await outcome;
+  for (const event of done.events) {
+    if (event.kind !== 'messageAdded') continue;
+    ctx.metrics.messagesSent.inc();
+    const { id, conversationId, seq, authorId, kind } = event.message;
+    logger.info({ messageId: id, conversationId, seq, authorId, kind }, 'message created');
+  }
+  await announce(ctx.bus, done);
+  return done.result;
+}
+
+/**
+ * A per-type subscription over the viewer's event log from `from` (null: from now): `pick` keeps
+ * and shapes the events its field delivers. Being a view of the log, it is as gapless as
+ * `Subscription.events`.
+ */
+export async function* fromLog<T>(
   ctx: Context,
-  topicOf: (userId: string) => T,
-  conversationId: string | null | undefined,
-): AsyncGenerator<TopicMap[T]> {
+  from: bigint | null,
+  pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>,
+): AsyncGenerator<T> {
   const viewer = requireViewer(ctx);
-  const only = conversationId ? (await conversationForViewer(viewer, conversationId)).id : null;
-  const live = await ctx.bus.subscribe(topicOf(viewer.id));
-  try {
-    for await (const event of live) {
-      if (only && (event as { conversationId?: string; id?: string }).conversationId !== only) continue;
-      yield event;
-    }
-  } finally {
-    await live.return?.();
+  for await (const batch of followLog(ctx.bus, viewer.id, from, ctx.config.eventPollMs)) {
+    for (const item of await pick(batch)) yield item;
   }
 }

@@ -1,11 +1,18 @@
-import { requireViewer } from '../context.js';
+import { requireViewer, type Context } from '../context.js';
 import { db } from '../db.js';
-import { committed } from '../events/sink.js';
-import { conversationForViewer } from '../services/access.js';
-import { liveMessages } from '../services/live-messages.js';
+import { badInput } from '../errors.js';
+import { logger } from '../logger.js';
+import { conversationForViewer, messageForViewer } from '../services/access.js';
+import {
+  deletionsOf,
+  messagesOf,
+  positionOfMessage,
+  readsOf,
+  type MessageDeletedShape,
+  type MessageReadShape,
+} from '../services/event-stream.js';
 import { deleteMessage, markMessageRead, sendMessage } from '../services/messages.js';
-import { topics, type MessageDeletedPayload, type MessageReadPayload } from '../events/topics.js';
-import { filterLive } from './live.js';
+import { committed, fromLog } from './live.js';
 import { UserRef } from './user.js';
 import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
 import { withSelection } from './selection.js';
@@ -113,7 +120,12 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const viewer = requireViewer(ctx);
       await ctx.limiter.hit('send', viewer.id, ctx.config.limits.sendsPerMin);
-      return withSelection(query, await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength)), (args) => db.message.findUniqueOrThrow(args));
+      const message = await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength));
+      // Sending ends the author's typing state, as in every chat app; the message is already stored.
+      await ctx.typing.set(message.conversationId, viewer.id, false).catch((error: unknown) => {
+        logger.warn({ err: error, conversationId: message.conversationId }, 'typing state not ended after a send');
+      });
+      return withSelection(query, message, (args) => db.message.findUniqueOrThrow(args));
     },
   }),
   markMessageRead: t.prismaField({
@@ -130,7 +142,7 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-const MessageReadEvent = builder.objectRef<MessageReadPayload>('MessageReadEvent').implement({
+export const MessageReadEvent = builder.objectRef<MessageReadShape>('MessageReadEvent').implement({
   description: 'Messages were read by their recipient.',
   fields: (t) => ({
     conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
@@ -144,7 +156,7 @@ const MessageReadEvent = builder.objectRef<MessageReadPayload>('MessageReadEvent
   }),
 });
 
-const MessageDeletedEvent = builder.objectRef<MessageDeletedPayload>('MessageDeletedEvent').implement({
+export const MessageDeletedEvent = builder.objectRef<MessageDeletedShape>('MessageDeletedEvent').implement({
   description: 'A message was deleted by its author.',
   fields: (t) => ({
     conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
@@ -152,16 +164,28 @@ const MessageDeletedEvent = builder.objectRef<MessageDeletedPayload>('MessageDel
   }),
 });
 
+/** The conversation a subscription is narrowed to, after checking the viewer takes part in it. */
+async function onlyConversation(ctx: Context, conversationId: string | null | undefined): Promise<string | null> {
+  return conversationId ? (await conversationForViewer(requireViewer(ctx), conversationId)).id : null;
+}
+
 builder.subscriptionFields((t) => ({
   messageAdded: t.field({
     type: MessageRef,
     description:
-      'New messages. With `after` (the id of the last message held) it first replays, oldest first, everything after it, then goes live: no gap, no duplicate.',
+      'New messages, in the order they committed. With `after` (the id of the last message held) it first replays, oldest first, every message committed after it in the viewer\'s conversations (or the one named), then goes live: no gap, no duplicate, across reconnects, instances and Redis outages. A message older than the event retention is CURSOR_EXPIRED: reload the conversation.',
     args: {
       conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }),
       after: t.arg.id({ required: false, description: 'Resume after this message id (replay, then live).' }),
     },
-    subscribe: (_root, args, ctx) => liveMessages(ctx.bus, requireViewer(ctx), args),
+    subscribe: async (_root, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const only = args.conversationId ? (await conversationForViewer(viewer, args.conversationId)).id : null;
+      const after = args.after ? await messageForViewer(viewer, args.after) : null;
+      if (only && after && after.conversationId !== only) throw badInput('`after` is not a message of this conversation', 'after');
+      const from = after ? await positionOfMessage(viewer.id, after) : null;
+      return fromLog(ctx, from, (batch) => messagesOf(batch, only));
+    },
     resolve: (message, _args, ctx) => {
       const age = (Date.now() - new Date(message.createdAt).getTime()) / 1000;
       // Replayed messages are old; only live ones say how fast fan-out is.
@@ -173,14 +197,20 @@ builder.subscriptionFields((t) => ({
     type: MessageReadEvent,
     description: 'Read receipts in the viewer\'s conversations.',
     args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },
-    subscribe: (_root, args, ctx) => filterLive(ctx, topics.messageRead, args.conversationId),
+    subscribe: async (_root, args, ctx) => {
+      const only = await onlyConversation(ctx, args.conversationId);
+      return fromLog(ctx, null, (batch) => readsOf(batch, only));
+    },
     resolve: (event) => event,
   }),
   messageDeleted: t.field({
     type: MessageDeletedEvent,
     description: 'Messages deleted in the viewer\'s conversations.',
     args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },
-    subscribe: (_root, args, ctx) => filterLive(ctx, topics.messageDeleted, args.conversationId),
+    subscribe: async (_root, args, ctx) => {
+      const only = await onlyConversation(ctx, args.conversationId);
+      return fromLog(ctx, null, (batch) => deletionsOf(batch, only));
+    },
     resolve: (event) => event,
   }),
 }));

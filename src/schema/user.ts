@@ -2,8 +2,10 @@ import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { builder } from './builder.js';
 import { RoleEnum } from './enums.js';
-import { topics, type PresencePayload, type UnreadCountPayload } from '../events/topics.js';
-import { filterLive } from './live.js';
+import { contactsOf } from '../events/presence.js';
+import { topics, type PresencePayload } from '../events/topics.js';
+import { unreadCountsOf, type UnreadCountShape } from '../services/event-stream.js';
+import { fromLog } from './live.js';
 
 export const UserRef = builder.prismaObject('User', {
   description: 'A person or business using the API: a salon or one of its clients.',
@@ -62,7 +64,7 @@ const PresenceEvent = builder.objectRef<PresencePayload>('PresenceEvent').implem
   }),
 });
 
-const UnreadCountEvent = builder.objectRef<UnreadCountPayload>('UnreadCountEvent').implement({
+export const UnreadCountEvent = builder.objectRef<UnreadCountShape>('UnreadCountEvent').implement({
   description: "The viewer's unread counts changed.",
   fields: (t) => ({
     totalUnread: t.exposeInt('totalUnread', { description: 'Unread messages across all conversations.' }),
@@ -74,14 +76,29 @@ const UnreadCountEvent = builder.objectRef<UnreadCountPayload>('UnreadCountEvent
 builder.subscriptionFields((t) => ({
   presence: t.field({
     type: PresenceEvent,
-    description: 'Online/offline changes of everyone who shares a conversation with the viewer.',
-    subscribe: (_root, _args, ctx) => filterLive(ctx, topics.presence, null),
+    description:
+      'Everyone who shares a conversation with the viewer: first one event per contact online now (`online: true`), then each change as it happens.',
+    subscribe: async function* (_root, _args, ctx) {
+      const viewer = requireViewer(ctx);
+      // Subscribed before the current state is read: a change in between comes after it, never lost.
+      const live = await ctx.bus.subscribe(topics.presence(viewer.id));
+      try {
+        const contacts = await contactsOf(viewer.id);
+        const online = await ctx.presence.isOnline(contacts.map((contact) => contact.id));
+        for (const [i, contact] of contacts.entries()) {
+          if (online[i]) yield { userId: contact.id, online: true, lastSeenAt: contact.lastSeenAt } satisfies PresencePayload;
+        }
+        yield* live;
+      } finally {
+        await live.return?.();
+      }
+    },
     resolve: (event) => event,
   }),
   unreadCount: t.field({
     type: UnreadCountEvent,
     description: "The viewer's unread counts, whenever they change.",
-    subscribe: (_root, _args, ctx) => filterLive(ctx, topics.unreadCount, null),
+    subscribe: (_root, _args, ctx) => fromLog(ctx, null, unreadCountsOf),
     resolve: (event) => event,
   }),
 }));

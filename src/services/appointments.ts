@@ -3,8 +3,10 @@ import { db } from '../db.js';
 import { badInput } from '../errors.js';
 import type { Appointment } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
-import { appendMessage, messageAddedEvents, type Outcome } from './messages.js';
-import { isUniqueViolation, transaction } from './tx.js';
+import { participantIds } from './access.js';
+import { openedEvents } from './conversations.js';
+import { appendMessage } from './messages.js';
+import { change, isUniqueViolation, thenAlso, unchanged, type Outcome } from './tx.js';
 import { MAX_SERVICE_LENGTH, requireId, requireText } from './validation.js';
 
 /** Salons are in France; the confirmation reads in their local time. */
@@ -38,9 +40,13 @@ export interface CreateAppointmentInput {
  * The appointment's conversation with its French SYSTEM confirmation. Runs after the
  * appointment has committed: a failure here is logged and the appointment stays.
  */
-async function openAppointmentConversation(appointment: Appointment, clientFirstName: string, timeZone: string) {
+async function openAppointmentConversation(
+  appointment: Appointment,
+  clientFirstName: string,
+  timeZone: string,
+): Promise<Outcome<unknown>> {
   try {
-    const appended = await transaction(async (tx) => {
+    return await change(async (tx) => {
       const conversation = await tx.conversation.create({
         data: {
           salonId: appointment.salonId,
@@ -50,7 +56,7 @@ async function openAppointmentConversation(appointment: Appointment, clientFirst
           notifications: { create: [{ userId: appointment.salonId }, { userId: appointment.clientUserId }] },
         },
       });
-      return appendMessage(tx, {
+      const appended = await appendMessage(tx, {
         conversationId: conversation.id,
         authorId: null,
         kind: 'SYSTEM',
@@ -58,13 +64,13 @@ async function openAppointmentConversation(appointment: Appointment, clientFirst
         attachments: [],
         clientMessageId: null,
       });
+      return { result: appended.conversation, events: openedEvents(conversation, appended) };
     });
-    return messageAddedEvents(appended);
   } catch (error) {
     if (!isUniqueViolation(error)) {
       logger.error({ err: error, appointmentId: appointment.id }, 'appointment conversation step failed');
     }
-    return [];
+    return unchanged(null);
   }
 }
 
@@ -90,9 +96,14 @@ export async function createAppointment(viewer: Viewer, input: CreateAppointment
   if (!salon || salon.role !== 'SALON') throw badInput('salonId does not name a salon', 'salonId');
   if (!client || client.role !== 'CLIENT') throw badInput('clientUserId does not name a client', 'clientUserId');
 
-  const appointment = await db.appointment.create({
-    data: { salonId, clientUserId, startsAt: input.startsAt, service },
+  const created = await change(async (tx) => {
+    const appointment = await tx.appointment.create({
+      data: { salonId, clientUserId, startsAt: input.startsAt, service },
+    });
+    return {
+      result: appointment,
+      events: [{ kind: 'appointmentCreated', appointment, participantIds: participantIds(appointment) }] as const,
+    };
   });
-  const events = await openAppointmentConversation(appointment, client.firstName, timeZone);
-  return { result: appointment, events };
+  return thenAlso(created, await openAppointmentConversation(created.result, client.firstName, timeZone));
 }

@@ -1,11 +1,11 @@
 import type { Viewer } from '../auth/viewer.js';
 import { db } from '../db.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
-import type { AppEvent } from '../events/types.js';
+import type { AppEvent } from '../events/publish.js';
 import type { Conversation, ConversationStatus } from '../generated/prisma/client.js';
 import { conversationForViewer, participantIds } from './access.js';
-import { appendMessage, messageAddedEvents, type Outcome } from './messages.js';
-import { isUniqueViolation, transaction } from './tx.js';
+import { appendMessage, messageAddedEvents } from './messages.js';
+import { change, isUniqueViolation, unchanged, type Outcome } from './tx.js';
 import { MAX_SUBJECT_LENGTH, requireId, requireText } from './validation.js';
 
 function requireSalon(viewer: Viewer, action: string) {
@@ -20,6 +20,24 @@ async function requireSalonOf(viewer: Viewer, id: string, action: string): Promi
 
 function updatedEvents(conversation: Conversation): AppEvent[] {
   return [{ kind: 'conversationUpdated', conversation, participantIds: participantIds(conversation) }];
+}
+
+/**
+ * A new conversation (by the salon, or an appointment's) and its first message if it has one.
+ * The created event carries the conversation as it stands after that message, so the message's
+ * own conversationUpdated would say nothing new.
+ */
+export function openedEvents(
+  conversation: Conversation,
+  appended: Awaited<ReturnType<typeof appendMessage>> | null,
+): AppEvent[] {
+  const created: AppEvent = {
+    kind: 'conversationCreated',
+    conversation: appended?.conversation ?? conversation,
+    participantIds: participantIds(conversation),
+  };
+  if (!appended) return [created];
+  return [created, ...messageAddedEvents(appended).filter((event) => event.kind !== 'conversationUpdated')];
 }
 
 export interface CreateConversationInput {
@@ -55,7 +73,7 @@ export async function createConversation(
   }
 
   try {
-    return await transaction(async (tx) => {
+    return await change(async (tx) => {
       const created = await tx.conversation.create({
         data: {
           salonId: viewer.id,
@@ -65,7 +83,7 @@ export async function createConversation(
           notifications: { create: [{ userId: viewer.id }, { userId: clientUserId }] },
         },
       });
-      if (!firstMessage) return { result: created, events: updatedEvents(created) };
+      if (!firstMessage) return { result: created, events: openedEvents(created, null) };
       const appended = await appendMessage(tx, {
         conversationId: created.id,
         authorId: viewer.id,
@@ -74,7 +92,7 @@ export async function createConversation(
         attachments: [],
         clientMessageId: null,
       });
-      return { result: appended.conversation, events: messageAddedEvents(appended) };
+      return { result: appended.conversation, events: openedEvents(created, appended) };
     });
   } catch (error) {
     // The pre-check above and a concurrent create can both pass; the unique index decides.
@@ -97,37 +115,46 @@ export async function updateConversation(
   const data: { subject?: string; status?: ConversationStatus } = {};
   if (input.subject != null) data.subject = requireText(input.subject, 'subject', MAX_SUBJECT_LENGTH);
   if (input.status != null) data.status = input.status;
-  if (Object.keys(data).length === 0) return { result: conversation, events: [] };
-  const updated = await db.conversation.update({ where: { id: conversation.id }, data });
-  return { result: updated, events: updatedEvents(updated) };
+  if (Object.keys(data).length === 0) return unchanged(conversation);
+  return change(async (tx) => {
+    const updated = await tx.conversation.update({ where: { id: conversation.id }, data });
+    return { result: updated, events: updatedEvents(updated) };
+  });
 }
 
 export async function archiveConversation(viewer: Viewer, id: string): Promise<Outcome<Conversation>> {
   const conversation = await requireSalonOf(viewer, id, 'archive');
-  if (conversation.status === 'ARCHIVED') return { result: conversation, events: [] };
-  const updated = await db.conversation.update({ where: { id: conversation.id }, data: { status: 'ARCHIVED' } });
-  return { result: updated, events: updatedEvents(updated) };
+  if (conversation.status === 'ARCHIVED') return unchanged(conversation);
+  return change(async (tx) => {
+    const updated = await tx.conversation.update({ where: { id: conversation.id }, data: { status: 'ARCHIVED' } });
+    return { result: updated, events: updatedEvents(updated) };
+  });
 }
 
-/** Deletes the conversation with its messages and counters; both participants' totals are re-announced. */
+/**
+ * Deletes the conversation with its messages and counters: both participants are told it is gone
+ * and get their new unread totals.
+ */
 export async function deleteConversation(viewer: Viewer, id: string): Promise<Outcome<string>> {
   const conversation = await requireSalonOf(viewer, id, 'delete');
-  const events = await transaction(async (tx) => {
+  const participants = participantIds(conversation);
+  return change(async (tx) => {
     await tx.conversation.delete({ where: { id: conversation.id } });
     const totals = await tx.messageNotification.groupBy({
       by: ['userId'],
-      where: { userId: { in: participantIds(conversation) } },
+      where: { userId: { in: participants } },
       _sum: { unreadCount: true },
     });
-    return participantIds(conversation).map(
-      (userId): AppEvent => ({
+    const events: AppEvent[] = [{ kind: 'conversationDeleted', conversationId: conversation.id, participantIds: participants }];
+    for (const userId of participants) {
+      events.push({
         kind: 'unreadCount',
         userId,
         conversationId: conversation.id,
         conversationUnread: 0,
         totalUnread: totals.find((row) => row.userId === userId)?._sum.unreadCount ?? 0,
-      }),
-    );
+      });
+    }
+    return { result: conversation.id, events };
   });
-  return { result: conversation.id, events };
 }

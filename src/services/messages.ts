@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Viewer } from '../auth/viewer.js';
-import { db } from '../db.js';
+import { db, type Db } from '../db.js';
+import { fromLoggedJson, LOG_ENTRIES, LOGGED_ROWS, type LoggedJson } from '../events/log.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
-import type { AppEvent, MessageWithAttachments } from '../events/types.js';
+import type { AppEvent, MessageWithAttachments } from '../events/publish.js';
 import type { Conversation, Message, MessageAttachment, MessageKind } from '../generated/prisma/client.js';
 import {
   conversationForViewer,
@@ -11,7 +13,7 @@ import {
   participantIds,
   recipientOf,
 } from './access.js';
-import { isUniqueViolation, transaction, type Tx } from './tx.js';
+import { change, isUniqueViolation, loggedBy, unchanged, type Outcome, type Tx } from './tx.js';
 import {
   optionalClientMessageId,
   requireAttachments,
@@ -19,12 +21,6 @@ import {
   requireText,
   type AttachmentInput,
 } from './validation.js';
-
-export interface Outcome<T> {
-  result: T;
-  /** To publish once the transaction has committed. */
-  events: AppEvent[];
-}
 
 interface AppendInput {
   conversationId: string;
@@ -69,17 +65,39 @@ interface AppendedRow {
   recipientId: string;
   conversationUnread: number;
   totalUnread: number;
+  logged: LoggedJson[] | null;
 }
+
+/**
+ * A send's events, as the log stores them (the payload shapes of `entryOf` in events/log.ts,
+ * written here in SQL because seq and the counts exist only inside the statement). Each user's
+ * entries in the order `messageAddedEvents` reports them: message, unread count (the recipient
+ * only), conversation.
+ */
+const SEND_ENTRIES = Prisma.sql`
+    entry AS (
+      SELECT e."userId", e."ord", e."type", conv."id" AS "conversationId", e."payload", msg."createdAt" AS "occurredAt"
+        FROM conv, msg, counter, total, LATERAL (VALUES
+          (conv."salonId", 1, 'message.created', jsonb_build_object('messageId', msg."id", 'conversationId', conv."id", 'seq', msg."seq")),
+          (conv."clientUserId", 1, 'message.created', jsonb_build_object('messageId', msg."id", 'conversationId', conv."id", 'seq', msg."seq")),
+          (conv."recipientId", 2, 'unread.changed', jsonb_build_object('conversationId', conv."id", 'conversationUnread', counter."unreadCount", 'totalUnread', total."totalUnread")),
+          (conv."salonId", 3, 'conversation.updated', jsonb_build_object('conversationId', conv."id")),
+          (conv."clientUserId", 3, 'conversation.updated', jsonb_build_object('conversationId', conv."id"))
+        ) AS e("userId", "ord", "type", "payload")
+    ), ${LOG_ENTRIES}`;
 
 /**
  * Appends a message in ONE statement: take the conversation row's lock and its next `seq`
  * (UPDATE … RETURNING, so `seq` order is commit order with no gap — SPEC §1 "Order"), insert the
- * message and its attachments, bump the recipient's counter and read their total. One round
- * trip keeps the row lock for about a millisecond, which is what lets one busy conversation take
- * hundreds of messages a second. clock_timestamp(), not now(): now() is the transaction's start,
- * which can precede a message that committed while we waited for the lock.
+ * message and its attachments, bump the recipient's counter and read their total. With `log`,
+ * the same statement also records the send's events for both participants (LOG_ENTRIES in
+ * events/log.ts), so a send run on its own — autocommit, no interactive transaction — holds the
+ * conversation's and the two event streams' row locks only for the rest of this statement and
+ * its commit. That is what lets one busy salon, a participant of every send of its clients,
+ * take hundreds of messages a second. clock_timestamp(), not now(): now() is the transaction's
+ * start, which can precede a message that committed while we waited for the lock.
  */
-async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewerId: string | null }) {
+async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: string | null; log: boolean }) {
   const urls = input.attachments.map((a) => a.url);
   const types = input.attachments.map((a) => a.type);
   // The id is chosen here so the conversation row can point at its newest message in the same
@@ -112,24 +130,32 @@ async function appendStatement(tx: Tx | typeof db, input: AppendInput & { viewer
           ON CONFLICT ("conversationId", "userId")
           DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + 1, "updatedAt" = now()
    RETURNING "unreadCount", "userId"
-    )
+    ), total AS (
+      SELECT (counter."unreadCount" + COALESCE((
+                SELECT SUM(n."unreadCount") FROM "MessageNotification" n
+                 WHERE n."userId" = conv."recipientId" AND n."conversationId" <> conv."id"), 0))::int AS "totalUnread"
+        FROM conv, counter
+    )${input.log ? Prisma.sql`, ${SEND_ENTRIES}` : Prisma.empty}
     SELECT to_jsonb(msg.*) AS "message",
            COALESCE((SELECT jsonb_agg(to_jsonb(att.*)) FROM att), '[]'::jsonb) AS "attachments",
            to_jsonb(conv.*) - 'recipientId' AS "conversation",
            conv."recipientId"::text AS "recipientId",
            counter."unreadCount" AS "conversationUnread",
-           (counter."unreadCount" + COALESCE((
-              SELECT SUM(n."unreadCount") FROM "MessageNotification" n
-               WHERE n."userId" = conv."recipientId" AND n."conversationId" <> conv."id"), 0))::int AS "totalUnread"
-      FROM conv, msg, counter`;
+           total."totalUnread",
+           ${input.log ? LOGGED_ROWS : Prisma.sql`NULL::jsonb`} AS "logged"
+      FROM conv, msg, counter, total`;
   return rows[0];
 }
 
-const toDate = (value: string) => new Date(value);
+const toDate = (value: string) => new Date(`${value}Z`);
 
-/** Appends a message (inside the caller's transaction, or on its own): see appendStatement. */
-export async function appendMessage(tx: Tx | typeof db, input: AppendInput, viewerId: string | null = null) {
-  const row = await appendStatement(tx, { ...input, viewerId });
+/**
+ * Appends a message: see appendStatement. Inside a `change` (which records the events the
+ * caller reports), or with `log` on its own, recording the send's events in the same statement.
+ */
+export async function appendMessage(tx: Tx | Db, input: AppendInput, options: { viewerId?: string | null; log?: boolean } = {}) {
+  const viewerId = options.viewerId ?? null;
+  const row = await appendStatement(tx, { ...input, viewerId, log: options.log ?? false });
   if (!row) {
     // Nothing was updated: say why, without revealing a conversation the viewer is not part of.
     const conversation = await tx.conversation.findUnique({ where: { id: input.conversationId } });
@@ -154,6 +180,7 @@ export async function appendMessage(tx: Tx | typeof db, input: AppendInput, view
     recipientId: row.recipientId,
     counts: { conversationUnread: row.conversationUnread, totalUnread: row.totalUnread },
     conversation,
+    logged: fromLoggedJson(row.logged ?? []),
   };
 }
 
@@ -207,20 +234,21 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
 
   if (clientMessageId) {
     const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
-    if (replay) return { result: replay, events: [] };
+    if (replay) return unchanged(replay);
   }
   try {
+    // Autocommit: the statement records its own events (see appendStatement for why).
     const appended = await appendMessage(
       db,
       { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId },
-      viewer.id,
+      { viewerId: viewer.id, log: true },
     );
-    return { result: appended.message, events: messageAddedEvents(appended) };
+    return loggedBy(appended.message, messageAddedEvents(appended), appended.logged);
   } catch (error) {
     // Two sends with one key at once: the loser's insert hits the unique index and rolls back.
     if (clientMessageId && isUniqueViolation(error)) {
       const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
-      if (replay) return { result: replay, events: [] };
+      if (replay) return unchanged(replay);
     }
     throw error;
   }
@@ -231,7 +259,7 @@ export async function markMessageRead(viewer: Viewer, id: string): Promise<Outco
   if (recipientOf(found, found.conversation) !== viewer.id) {
     throw forbidden('Only the recipient of a message can mark it read');
   }
-  return transaction(async (tx) => {
+  return change(async (tx) => {
     await lockCounter(tx, found.conversationId, viewer.id);
     const updated = await tx.$queryRaw<{ readAt: Date }[]>`
       UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
@@ -263,7 +291,7 @@ export async function markMessageRead(viewer: Viewer, id: string): Promise<Outco
 export async function markConversationRead(viewer: Viewer, id: string): Promise<Outcome<Conversation>> {
   const conversation = await conversationForViewer(viewer, id);
   const isClient = conversation.clientUserId === viewer.id;
-  return transaction(async (tx) => {
+  return change(async (tx) => {
     await lockCounter(tx, conversation.id, viewer.id);
     const updated = await tx.$queryRaw<{ id: string; readAt: Date }[]>`
       UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
@@ -300,7 +328,7 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
     throw forbidden('Only the author of a message can delete it');
   }
   const recipientId = recipientOf(found, found.conversation);
-  return transaction(async (tx) => {
+  return change(async (tx) => {
     await lockCounter(tx, found.conversationId, recipientId);
     const updated = await tx.$queryRaw<{ readAt: Date | null }[]>`
       UPDATE "Message" SET "isDeleted" = true, "content" = '', "updatedAt" = clock_timestamp()

@@ -1,0 +1,262 @@
+/**
+ * The durable per-user event log: everything a user must learn of, written in PostgreSQL in the
+ * same transaction as the change, each user's events numbered 1, 2, 3… by `position`.
+ *
+ * Why positions follow commit order (so a reader that has read up to P never later finds a new
+ * row ≤ P): a transaction claims its positions with
+ *   INSERT INTO "UserEventStream" … ON CONFLICT ("userId") DO UPDATE SET "lastPosition" = "lastPosition" + n RETURNING
+ * which takes the user's stream row lock and keeps it until commit. A second transaction for
+ * the same user waits on that lock, and PostgreSQL makes the first one's rows visible before it
+ * releases its locks: the second gets higher positions only once the first's rows can be read,
+ * or, if the first rolled back, the same positions again (nobody could have read them). No
+ * gap, no late row behind a reader — Matrix's stream positions, with a row lock instead of a
+ * global sequence, so only transactions of the same user wait for each other.
+ *
+ * Why it cannot deadlock: the stream rows are the LAST locks a transaction takes (after its
+ * conversation and counter rows), taken in one statement in user-id order. A transaction waiting
+ * for a stream row holds no stream row a waiting holder could want out of order, and the holder
+ * takes nothing else before it commits.
+ *
+ * Cost: same-user transactions serialize from this statement to their commit (one round trip),
+ * so a busy salon — a recipient of every message of its conversations — is the bound.
+ */
+import { db, type Tx } from '../db.js';
+import { Prisma } from '../generated/prisma/client.js';
+import { recipientsOf, type AppEvent } from './publish.js';
+
+/** The facts each event type carries: ids and facts, never message content (webhooks reuse them). */
+export interface EventPayloads {
+  'message.created': { messageId: string; conversationId: string; seq: number };
+  'message.deleted': { messageId: string; conversationId: string };
+  'message.read': { conversationId: string; messageIds: string[]; readAt: string; readerId: string };
+  'unread.changed': { conversationId: string; conversationUnread: number; totalUnread: number };
+  'conversation.created': { conversationId: string };
+  'conversation.updated': { conversationId: string };
+  'conversation.deleted': { conversationId: string };
+  'appointment.created': { appointmentId: string; conversationId?: string };
+}
+
+export type EventType =
+  | 'message.created'
+  | 'message.deleted'
+  | 'message.read'
+  | 'unread.changed'
+  | 'conversation.created'
+  | 'conversation.updated'
+  | 'conversation.deleted'
+  | 'appointment.created';
+
+/** A payload with its type, so a `switch (payload.type)` narrows it. The stored JSON has no `type`: the column holds it. */
+export type EventPayload = { [K in EventType]: { type: K } & EventPayloads[K] }[EventType];
+
+export interface LoggedEvent {
+  userId: string;
+  position: bigint;
+  type: EventType;
+  conversationId: string | null;
+  payload: EventPayload;
+  occurredAt: Date;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
+  'message.created',
+  'message.deleted',
+  'message.read',
+  'unread.changed',
+  'conversation.created',
+  'conversation.updated',
+  'conversation.deleted',
+  'appointment.created',
+]);
+
+/** What the log stores for an event, the same for each of its recipients. */
+function entryOf(event: AppEvent): EventPayload {
+  switch (event.kind) {
+    case 'messageAdded': {
+      const { id, conversationId, seq } = event.message;
+      return { type: 'message.created', messageId: id, conversationId, seq };
+    }
+    case 'messageDeleted':
+      return { type: 'message.deleted', messageId: event.messageId, conversationId: event.conversationId };
+    case 'messageRead':
+      return {
+        type: 'message.read',
+        conversationId: event.conversationId,
+        messageIds: event.messageIds,
+        readAt: event.readAt.toISOString(),
+        readerId: event.readerId,
+      };
+    case 'unreadCount':
+      return {
+        type: 'unread.changed',
+        conversationId: event.conversationId,
+        conversationUnread: event.conversationUnread,
+        totalUnread: event.totalUnread,
+      };
+    case 'conversationCreated':
+      return { type: 'conversation.created', conversationId: event.conversation.id };
+    case 'conversationUpdated':
+      return { type: 'conversation.updated', conversationId: event.conversation.id };
+    case 'conversationDeleted':
+      return { type: 'conversation.deleted', conversationId: event.conversationId };
+    case 'appointmentCreated':
+      return { type: 'appointment.created', appointmentId: event.appointment.id };
+  }
+}
+
+function conversationIdOf(payload: EventPayload): string | null {
+  return 'conversationId' in payload && payload.conversationId !== undefined ? payload.conversationId : null;
+}
+
+/**
+ * The two CTEs every writer of the log uses, after its own CTE named `entry` with columns
+ * ("userId" uuid, "ord" bigint, "type" text, "conversationId" uuid, "payload" jsonb,
+ * "occurredAt" timestamp): `claimed` takes n positions per user (stream rows locked in user-id
+ * order, see the top of this file), `logged` numbers each user's entries in `ord` order and
+ * returns the rows. The send path embeds them in its one statement (src/services/messages.ts).
+ */
+export const LOG_ENTRIES = Prisma.sql`
+    claimed AS (
+      INSERT INTO "UserEventStream" ("userId", "lastPosition")
+      SELECT "userId", count(*) FROM entry GROUP BY "userId" ORDER BY "userId"
+          ON CONFLICT ("userId")
+          DO UPDATE SET "lastPosition" = "UserEventStream"."lastPosition" + EXCLUDED."lastPosition"
+   RETURNING "userId", "lastPosition"
+    ), logged AS (
+      INSERT INTO "UserEvent" ("userId", "position", "type", "conversationId", "payload", "occurredAt")
+      SELECT e."userId",
+             c."lastPosition" - count(*) OVER (PARTITION BY e."userId") + row_number() OVER (PARTITION BY e."userId" ORDER BY e."ord"),
+             e."type", e."conversationId", e."payload", e."occurredAt"
+        FROM entry e JOIN claimed c ON c."userId" = e."userId"
+   RETURNING *
+    )`;
+
+/** The rows `LOG_ENTRIES` wrote, as one JSON array (select it in the statement's final SELECT). */
+export const LOGGED_ROWS = Prisma.sql`COALESCE((SELECT jsonb_agg(to_jsonb(logged.*) ORDER BY logged."userId", logged."position") FROM logged), '[]'::jsonb)`;
+
+/** A row of `LOGGED_ROWS` as JSON brings it (bigint and timestamp as strings). */
+export interface LoggedJson {
+  userId: string;
+  position: string | number;
+  type: string;
+  conversationId: string | null;
+  payload: unknown;
+  occurredAt: string;
+}
+
+export function fromLoggedJson(rows: readonly LoggedJson[]): LoggedEvent[] {
+  return rows.map((row) =>
+    toLoggedEvent({ ...row, position: BigInt(row.position), occurredAt: new Date(`${row.occurredAt}Z`) }),
+  );
+}
+
+/** Inside a transaction: records what `events` tell each recipient; returns the rows written. */
+export async function recordEvents(tx: Tx, events: readonly AppEvent[]): Promise<LoggedEvent[]> {
+  const userIds: string[] = [];
+  const types: string[] = [];
+  const conversationIds: (string | null)[] = [];
+  const payloads: string[] = [];
+  for (const event of events) {
+    const payload = entryOf(event);
+    const { type, ...facts } = payload;
+    for (const userId of new Set(recipientsOf(event))) {
+      userIds.push(userId);
+      types.push(type);
+      conversationIds.push(conversationIdOf(payload));
+      payloads.push(JSON.stringify(facts));
+    }
+  }
+  if (userIds.length === 0) return [];
+  // now(): the transaction's start, the moment the change was made from the caller's view.
+  const [row] = await tx.$queryRaw<{ logged: LoggedJson[] }[]>`
+    WITH entry AS (
+      SELECT e."userId", e."ord", e."type", e."conversationId", e."payload"::jsonb AS "payload", now()::timestamp(3) AS "occurredAt"
+        FROM unnest(${userIds}::uuid[], ${types}::text[], ${conversationIds}::uuid[], ${payloads}::text[])
+             WITH ORDINALITY AS e("userId", "type", "conversationId", "payload", "ord")
+    ), ${LOG_ENTRIES}
+    SELECT ${LOGGED_ROWS} AS "logged"`;
+  return fromLoggedJson(row?.logged ?? []);
+}
+
+/** Each user's last position among `events` (what a wake-up announces). */
+export function lastPositions(events: readonly LoggedEvent[]): Map<string, bigint> {
+  const last = new Map<string, bigint>();
+  for (const event of events) {
+    if (event.position > (last.get(event.userId) ?? 0n)) last.set(event.userId, event.position);
+  }
+  return last;
+}
+
+export interface EventRow {
+  userId: string;
+  position: bigint;
+  type: string;
+  conversationId: string | null;
+  payload: unknown;
+  occurredAt: Date;
+}
+
+export function toLoggedEvent(row: EventRow): LoggedEvent {
+  if (!EVENT_TYPES.has(row.type)) throw new Error(`Unknown event type in the log: ${row.type}`);
+  const facts = row.payload !== null && typeof row.payload === 'object' ? row.payload : {};
+  return {
+    userId: row.userId,
+    position: row.position,
+    type: row.type as EventType,
+    conversationId: row.conversationId,
+    payload: { ...facts, type: row.type } as EventPayload,
+    occurredAt: row.occurredAt,
+  };
+}
+
+/** Committed events of `userId` with position > after, oldest first, at most `limit`. */
+export async function readEvents(userId: string, after: bigint, limit: number): Promise<LoggedEvent[]> {
+  const rows = await db.userEvent.findMany({
+    where: { userId, position: { gt: after } },
+    orderBy: { position: 'asc' },
+    take: limit,
+  });
+  return rows.map(toLoggedEvent);
+}
+
+/** The user's current last position and the position up to which events were pruned (0n, 0n for a user with none). */
+export async function streamState(userId: string): Promise<{ lastPosition: bigint; prunedThrough: bigint }> {
+  const stream = await db.userEventStream.findUnique({ where: { userId } });
+  return { lastPosition: stream?.lastPosition ?? 0n, prunedThrough: stream?.prunedThrough ?? 0n };
+}
+
+/** Users per prune round: bounds each statement well under the statement timeout. */
+const PRUNE_BATCH_USERS = 500;
+
+/**
+ * Deletes events older than `retentionDays`, raising each user's prunedThrough; returns rows deleted.
+ * For each user it cuts at the highest position older than the retention, so what stays is
+ * always a contiguous tail. prunedThrough is raised and committed BEFORE the rows go: a reader
+ * that finds its position still above prunedThrough can trust every row after it is there.
+ * Idempotent, so every instance may run it.
+ */
+export async function pruneEvents(retentionDays: number): Promise<number> {
+  const cutoff = new Date(Date.now() - retentionDays * 86_400_000);
+  let deleted = 0;
+  for (;;) {
+    const cuts = await db.$queryRaw<{ userId: string; through: string }[]>`
+      SELECT "userId"::text AS "userId", max("position")::text AS "through"
+        FROM "UserEvent" WHERE "occurredAt" < ${cutoff}
+       GROUP BY "userId" ORDER BY "userId" LIMIT ${PRUNE_BATCH_USERS}`;
+    if (cuts.length === 0) return deleted;
+    const users = cuts.map((cut) => cut.userId);
+    const throughs = cuts.map((cut) => cut.through);
+    await db.$transaction(async (tx) => {
+      // Stream rows in user-id order, like every writer (see the top of this file): no deadlock.
+      await tx.$queryRaw`SELECT 1 FROM "UserEventStream" WHERE "userId" = ANY(${users}::uuid[]) ORDER BY "userId" FOR UPDATE`;
+      await tx.$executeRaw`
+        UPDATE "UserEventStream" s SET "prunedThrough" = GREATEST(s."prunedThrough", cut."through")
+          FROM unnest(${users}::uuid[], ${throughs}::bigint[]) AS cut("userId", "through")
+         WHERE s."userId" = cut."userId"`;
+    });
+    deleted += await db.$executeRaw`
+      DELETE FROM "UserEvent" e
+       USING unnest(${users}::uuid[], ${throughs}::bigint[]) AS cut("userId", "through")
+       WHERE e."userId" = cut."userId" AND e."position" <= cut."through"`;
+  }
+}

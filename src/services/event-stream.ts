@@ -1,0 +1,362 @@
+import { db } from '../db.js';
+import type { EventBus } from '../events/bus.js';
+import { cursorExpired, encodeCursor, positionFromCursor } from '../events/cursor.js';
+import { readEvents, streamState, toLoggedEvent, type LoggedEvent } from '../events/log.js';
+import type { MessageWithAttachments } from '../events/publish.js';
+import { topics, type EventsWakeUp } from '../events/topics.js';
+import type { Conversation } from '../generated/prisma/client.js';
+
+/** What `ViewerEventPayload` members are built from; `__typename` names the member. */
+export type ViewerEventPayloadShape =
+  | { __typename: 'MessageAddedEvent'; messageId: string; message?: MessageWithAttachments }
+  | { __typename: 'MessageDeletedEvent'; conversationId: string; messageId: string }
+  | { __typename: 'MessageReadEvent'; conversationId: string; messageIds: string[]; readAt: Date; readerId: string }
+  | { __typename: 'UnreadCountEvent'; conversationId: string; conversationUnread: number; totalUnread: number }
+  | { __typename: 'ConversationUpdatedEvent'; conversationId: string; created: boolean; conversation?: Conversation }
+  | { __typename: 'ConversationDeletedEvent'; conversationId: string }
+  | { __typename: 'AppointmentCreatedEvent'; appointmentId: string };
+
+/** One event of the viewer's stream as the API delivers it. */
+export interface ViewerEventShape {
+  cursor: string;
+  position: bigint;
+  occurredAt: Date;
+  conversationId: string | null;
+  payload: ViewerEventPayloadShape;
+}
+
+/** Events read from the log per query, when catching up. */
+const CATCH_UP_PAGE = 100;
+
+function payloadOf(event: FollowedEvent): ViewerEventPayloadShape {
+  const payload = event.payload;
+  switch (payload.type) {
+    case 'message.created':
+      return { __typename: 'MessageAddedEvent', messageId: payload.messageId, message: event.message };
+    case 'message.deleted':
+      return { __typename: 'MessageDeletedEvent', conversationId: payload.conversationId, messageId: payload.messageId };
+    case 'message.read':
+      return {
+        __typename: 'MessageReadEvent',
+        conversationId: payload.conversationId,
+        messageIds: payload.messageIds,
+        readAt: new Date(payload.readAt),
+        readerId: payload.readerId,
+      };
+    case 'unread.changed':
+      return {
+        __typename: 'UnreadCountEvent',
+        conversationId: payload.conversationId,
+        conversationUnread: payload.conversationUnread,
+        totalUnread: payload.totalUnread,
+      };
+    case 'conversation.created':
+    case 'conversation.updated':
+      return {
+        __typename: 'ConversationUpdatedEvent',
+        conversationId: payload.conversationId,
+        created: payload.type === 'conversation.created',
+        conversation: event.conversation,
+      };
+    case 'conversation.deleted':
+      return { __typename: 'ConversationDeletedEvent', conversationId: payload.conversationId };
+    case 'appointment.created':
+      return { __typename: 'AppointmentCreatedEvent', appointmentId: payload.appointmentId };
+  }
+}
+
+/**
+ * The events of `page` a client can apply, in order. An event whose subject is gone when it is
+ * read — a message or a conversation deleted since, an appointment deleted with its client — is
+ * skipped rather than delivered with a null in a non-null field: a message row only disappears
+ * with its conversation, and the `conversation.deleted` event that removed it follows in the same
+ * log, so the client ends in the same state. Its position still counts as read.
+ */
+async function deliverable(page: readonly FollowedEvent[]): Promise<ViewerEventShape[]> {
+  const events = page.map((event) => ({
+    cursor: encodeCursor(event.userId, event.position),
+    position: event.position,
+    occurredAt: event.occurredAt,
+    conversationId: event.conversationId,
+    payload: payloadOf(event),
+  }));
+  const ids = { message: new Set<string>(), conversation: new Set<string>(), appointment: new Set<string>() };
+  // Subjects a wake-up carried were committed with the event: no need to look them up.
+  for (const { payload } of events) {
+    if (payload.__typename === 'MessageAddedEvent' && !payload.message) ids.message.add(payload.messageId);
+    else if (payload.__typename === 'ConversationUpdatedEvent' && !payload.conversation) ids.conversation.add(payload.conversationId);
+    else if (payload.__typename === 'AppointmentCreatedEvent') ids.appointment.add(payload.appointmentId);
+  }
+  const [messages, conversations, appointments] = await Promise.all([
+    ids.message.size ? db.message.findMany({ where: { id: { in: [...ids.message] } }, select: { id: true } }) : [],
+    ids.conversation.size ? db.conversation.findMany({ where: { id: { in: [...ids.conversation] } }, select: { id: true } }) : [],
+    ids.appointment.size ? db.appointment.findMany({ where: { id: { in: [...ids.appointment] } }, select: { id: true } }) : [],
+  ]);
+  const present = new Set([...messages, ...conversations, ...appointments].map((row) => row.id));
+  return events.filter(({ payload }) => {
+    switch (payload.__typename) {
+      case 'MessageAddedEvent':
+        return payload.message !== undefined || present.has(payload.messageId);
+      case 'ConversationUpdatedEvent':
+        return payload.conversation !== undefined || present.has(payload.conversationId);
+      case 'AppointmentCreatedEvent':
+        return present.has(payload.appointmentId);
+      default:
+        return true;
+    }
+  });
+}
+
+/**
+ * The log's events after `after`, or, when the first one is not `after + 1`, CURSOR_EXPIRED:
+ * positions have no gap (src/events/log.ts), so a hole means the retention job deleted events
+ * the reader had not read while it was reading.
+ */
+async function readAfter(viewerId: string, after: bigint, limit: number): Promise<LoggedEvent[]> {
+  const page = await readEvents(viewerId, after, limit);
+  if (page.length > 0 && page[0]!.position !== after + 1n) {
+    const { prunedThrough } = await streamState(viewerId);
+    if (prunedThrough > after) throw cursorExpired();
+  }
+  return page;
+}
+
+export interface ViewerEventPage {
+  events: ViewerEventShape[];
+  hasNextPage: boolean;
+  /** The cursor of the last event read (delivered or skipped), or `after` when none was. */
+  endCursor: string;
+}
+
+/** `Query.events`: at most `first` events after the cursor, oldest first. */
+export async function eventPage(viewerId: string, after: string, first: number): Promise<ViewerEventPage> {
+  const from = await positionFromCursor(viewerId, after);
+  if (first === 0) {
+    const { lastPosition } = await streamState(viewerId);
+    return { events: [], hasNextPage: lastPosition > from, endCursor: after };
+  }
+  const read = await readAfter(viewerId, from, first + 1);
+  const page = read.slice(0, first);
+  const last = page.at(-1);
+  return {
+    events: await deliverable(page),
+    hasNextPage: read.length > first,
+    endCursor: last ? encodeCursor(viewerId, last.position) : after,
+  };
+}
+
+/** A log row, with its subject when a wake-up carried it (as committed). */
+export interface FollowedEvent extends LoggedEvent {
+  message?: MessageWithAttachments;
+  conversation?: Conversation;
+}
+
+/** The rows of a wake-up, with the subjects it carried attached. */
+function fromWakeUp(userId: string, wakeUp: EventsWakeUp): FollowedEvent[] {
+  const messages = new Map(wakeUp.messages.map((message) => [message.id, message]));
+  const conversations = new Map(wakeUp.conversations.map((conversation) => [conversation.id, conversation]));
+  return wakeUp.events.map((wire) => {
+    const event = toLoggedEvent({
+      userId,
+      position: BigInt(wire.position),
+      type: wire.type,
+      conversationId: wire.conversationId,
+      payload: wire.payload,
+      occurredAt: new Date(wire.occurredAt),
+    });
+    const { payload } = event;
+    if (payload.type === 'message.created') return { ...event, message: messages.get(payload.messageId) };
+    if (payload.type === 'conversation.created' || payload.type === 'conversation.updated') {
+      return { ...event, conversation: conversations.get(payload.conversationId) };
+    }
+    return event;
+  });
+}
+
+type Wake = IteratorResult<EventsWakeUp>;
+
+/**
+ * A user's log from position `from` (exclusive; null: from now), oldest first, then live, in
+ * batches. No gap and no duplicate, because positions have no gap and the log decides:
+ *
+ * 1. the wake-up topic is subscribed FIRST, so a commit after that point always wakes us;
+ * 2. the log is read from the last delivered position until a page comes back empty;
+ * 3. then each wake-up whose rows continue exactly at the last delivered position is delivered
+ *    as it came (no query); one that skips ahead — a wake-up lost or overtaken — sends us back to
+ *    2, and so does `pollMs` without any wake-up. Redis only says "look": a lost wake-up (Redis
+ *    away, a publish that failed) delays delivery, never loses an event.
+ *
+ * Every subscription that reads the stream (`events` and the per-type ones) is built on this.
+ * The wake-up subscription comes from the operation's scoped bus: it ends when the socket or
+ * the request does, which also ends the wait below.
+ */
+export async function* followLog(
+  bus: EventBus,
+  userId: string,
+  from: bigint | null,
+  pollMs: number,
+): AsyncGenerator<FollowedEvent[]> {
+  const wake = await bus.subscribe(topics.userEvents(userId));
+  try {
+    let last = from ?? (await streamState(userId)).lastPosition;
+    /** A `next()` on the wake-ups still pending from a wait that ended by the poll timer. */
+    let pending: Promise<Wake> | undefined;
+    for (;;) {
+      for (;;) {
+        const page = await readAfter(userId, last, CATCH_UP_PAGE);
+        if (page.length === 0) break;
+        last = page.at(-1)!.position;
+        yield page;
+      }
+      live: for (;;) {
+        if (!pending) {
+          pending = wake.next();
+          // Awaited below or on a later wait; until then a rejection (the token expired) must not
+          // count as unhandled.
+          pending.catch(() => {});
+        }
+        const woken = await untilTimeout(pending, pollMs);
+        if (woken === null) break;
+        pending = undefined;
+        if (woken.done) return;
+        const batch: FollowedEvent[] = [];
+        for (const event of fromWakeUp(userId, woken.value)) {
+          // Rows already delivered: a wake-up queued while we read the log.
+          if (event.position <= last) continue;
+          if (event.position !== last + 1n) {
+            if (batch.length > 0) yield batch;
+            break live;
+          }
+          batch.push(event);
+          last = event.position;
+        }
+        if (batch.length > 0) yield batch;
+      }
+    }
+  } finally {
+    await wake.return?.();
+  }
+}
+
+/**
+ * `Subscription.events`: with `after`, every event after it, oldest first, then live; without,
+ * live from the current position (see followLog).
+ */
+export async function* viewerEvents(
+  bus: EventBus,
+  viewerId: string,
+  after: string | null | undefined,
+  pollMs: number,
+): AsyncGenerator<ViewerEventShape> {
+  const from = after != null ? await positionFromCursor(viewerId, after) : null;
+  for await (const batch of followLog(bus, viewerId, from, pollMs)) {
+    for (const event of await deliverable(batch)) yield event;
+  }
+}
+
+/** `promise`'s result, or null when `ms` pass first (the promise is left running). */
+async function untilTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/*
+ * The per-type subscriptions (messageAdded, messageRead, …) are views of the same log: each
+ * keeps the events of its kind and turns them into what its field has always delivered.
+ */
+
+const inConversation = (only: string | null) => (event: FollowedEvent) => only === null || event.conversationId === only;
+
+/** The messages of `message.created` events, as they are now (carried by the wake-up, or read); gone ones skipped. */
+export async function messagesOf(batch: readonly FollowedEvent[], only: string | null): Promise<MessageWithAttachments[]> {
+  const created = batch.filter(inConversation(only)).flatMap((event) =>
+    event.payload.type === 'message.created' ? [{ id: event.payload.messageId, carried: event.message }] : [],
+  );
+  const missing = created.filter((entry) => !entry.carried).map((entry) => entry.id);
+  const read = missing.length
+    ? new Map((await db.message.findMany({ where: { id: { in: missing } }, include: { attachments: true } })).map((m) => [m.id, m]))
+    : new Map<string, MessageWithAttachments>();
+  return created.flatMap((entry) => {
+    const message = entry.carried ?? read.get(entry.id);
+    return message ? [message] : [];
+  });
+}
+
+/** The conversations of `conversation.created`/`updated` events, as they are now; deleted ones skipped. */
+export async function conversationsOf(batch: readonly FollowedEvent[]): Promise<Conversation[]> {
+  const changed = batch.flatMap((event) =>
+    event.payload.type === 'conversation.created' || event.payload.type === 'conversation.updated'
+      ? [{ id: event.payload.conversationId, carried: event.conversation }]
+      : [],
+  );
+  const missing = changed.filter((entry) => !entry.carried).map((entry) => entry.id);
+  const read = missing.length
+    ? new Map((await db.conversation.findMany({ where: { id: { in: missing } } })).map((c) => [c.id, c]))
+    : new Map<string, Conversation>();
+  return changed.flatMap((entry) => {
+    const conversation = entry.carried ?? read.get(entry.id);
+    return conversation ? [conversation] : [];
+  });
+}
+
+export interface MessageReadShape {
+  conversationId: string;
+  messageIds: string[];
+  readAt: Date;
+  readerId: string;
+}
+
+export function readsOf(batch: readonly FollowedEvent[], only: string | null): MessageReadShape[] {
+  return batch.filter(inConversation(only)).flatMap(({ payload }) =>
+    payload.type === 'message.read'
+      ? [{ conversationId: payload.conversationId, messageIds: payload.messageIds, readAt: new Date(payload.readAt), readerId: payload.readerId }]
+      : [],
+  );
+}
+
+export interface MessageDeletedShape {
+  conversationId: string;
+  messageId: string;
+}
+
+export function deletionsOf(batch: readonly FollowedEvent[], only: string | null): MessageDeletedShape[] {
+  return batch.filter(inConversation(only)).flatMap(({ payload }) =>
+    payload.type === 'message.deleted' ? [{ conversationId: payload.conversationId, messageId: payload.messageId }] : [],
+  );
+}
+
+export interface UnreadCountShape {
+  conversationId: string;
+  conversationUnread: number;
+  totalUnread: number;
+}
+
+export function unreadCountsOf(batch: readonly FollowedEvent[]): UnreadCountShape[] {
+  return batch.flatMap(({ payload }) =>
+    payload.type === 'unread.changed'
+      ? [{ conversationId: payload.conversationId, conversationUnread: payload.conversationUnread, totalUnread: payload.totalUnread }]
+      : [],
+  );
+}
+
+/**
+ * Where `messageAdded(after:)` resumes: the position of that message's `message.created` event
+ * in the viewer's log, so that every message whose event committed after it is delivered,
+ * whatever its conversation and timestamp. The scan runs newest first (clients resume from a
+ * recent message) and is bounded by the retention. A message whose event is no longer in the log
+ * is as old as an expired cursor: CURSOR_EXPIRED, the client reloads.
+ */
+export async function positionOfMessage(viewerId: string, message: { id: string; conversationId: string }): Promise<bigint> {
+  const [row] = await db.$queryRaw<{ position: bigint }[]>`
+    SELECT "position" FROM "UserEvent"
+     WHERE "userId" = ${viewerId}::uuid AND "conversationId" = ${message.conversationId}::uuid
+       AND "type" = 'message.created' AND "payload"->>'messageId' = ${message.id}
+     ORDER BY "position" DESC LIMIT 1`;
+  if (!row) throw cursorExpired();
+  return row.position;
+}
