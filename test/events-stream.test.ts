@@ -230,6 +230,80 @@ describe('resuming', () => {
   });
 });
 
+describe('per-type subscriptions read the same log', () => {
+  it('messageAdded(after:) without conversationId delivers a message created before `after` in another conversation but committed after it', async () => {
+    const { salon, client, conversationId: a } = await pair();
+    const b = await openConversation(t, salon, client, 'B');
+    await send(t, client, b, 'creates the counter row');
+    const locker = new pg.Client({ connectionString: t.databaseUrl });
+    locker.on('error', () => {});
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM "MessageNotification" WHERE "conversationId" = $1 AND "userId" = $2 FOR UPDATE', [b, salon.id]);
+      const held = send(t, client, b, 'created first, committed last');
+      await expect
+        .poll(async () => (await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount)
+        .toBeGreaterThan(0);
+      const inA = await send(t, client, a, 'created second, committed first');
+      // The salon's app had A's message, then went offline; B commits while it is away.
+      await locker.query('COMMIT');
+      const inB = await held;
+      // It comes back and resumes after the last message it holds, across all conversations.
+      const added = subscribe<{ messageAdded: { id: string; content: string } }>(
+        connect(salon, 1),
+        'subscription($after: ID) { messageAdded(after: $after) { id content } }',
+        { after: inA.id },
+      );
+      await expect.poll(() => added.events.map((event) => event.messageAdded.id)).toEqual([inB.id]);
+      const later = await send(t, client, a, 'then live');
+      await expect.poll(() => added.events.map((event) => event.messageAdded.id)).toEqual([inB.id, later.id]);
+      expect(added.errors).toEqual([]);
+      added.dispose();
+    } finally {
+      await locker.end();
+    }
+  });
+
+  it('messageAdded(after:) with a message no longer in the log is CURSOR_EXPIRED', async () => {
+    const { salon, client, conversationId } = await pair();
+    const old = await send(t, client, conversationId, 'long ago');
+    await t.sql(`UPDATE "UserEvent" SET "occurredAt" = now() - interval '31 days' WHERE "userId" = $1`, [salon.id]);
+    await pruneEvents(30);
+    const added = subscribe(connect(salon), 'subscription($after: ID) { messageAdded(after: $after) { id } }', { after: old.id });
+    await expect
+      .poll(() => added.errors.map((error) => (error as { extensions?: { code?: string } }).extensions?.code))
+      .toEqual(['CURSOR_EXPIRED']);
+  });
+});
+
+describe('typing', () => {
+  it('a typing state ends when its author sends a message (the TTL here is 5 s)', async () => {
+    const { salon, client, conversationId } = await pair();
+    const before = await liveTopics(t.apps[1]!);
+    const typing = subscribe<{ typing: { user: { id: string }; isTyping: boolean } }>(
+      connect(client, 1),
+      'subscription($id: ID!) { typing(conversationId: $id) { user { id } isTyping } }',
+      { id: conversationId },
+    );
+    await untilLive(t.apps[1]!, before, 1);
+    const setTyping = () => t.gql('mutation($id: ID!) { setTyping(conversationId: $id, isTyping: true) }', { id: conversationId }, salon.token);
+    await setTyping();
+    await typing.waitFor(1);
+    await send(t, salon, conversationId, 'Voilà');
+    await typing.waitFor(2);
+    // Typing again right away is a new state (true again), not a refresh of one still running.
+    await setTyping();
+    await typing.waitFor(3);
+    expect(typing.events.map((event) => [event.typing.user.id, event.typing.isTyping])).toEqual([
+      [salon.id, true],
+      [salon.id, false],
+      [salon.id, true],
+    ]);
+    typing.dispose();
+  });
+});
+
 describe('Query.events', () => {
   it('pages through the log oldest first; endCursor resumes; an empty page keeps the cursor', async () => {
     const { salon, client, conversationId } = await pair();

@@ -125,10 +125,12 @@ describe('subscriptions deliver to participants only', () => {
       'subscription { presence { user { id } online lastSeenAt } }',
     );
     await untilLive(t.app, before, 1);
+    // The stream starts with the salon's contacts online now (other tests' users): follow `other` only.
+    const ofOther = () => watch.events.map((event) => event.presence).filter((presence) => presence.user.id === other.id);
     const tab1 = wsClient(t.app.wsUrl(), { token: other.token });
     const tab2 = wsClient(t.app.wsUrl(), { token: other.token });
-    const [online] = await watch.waitFor(1);
-    expect(online?.presence).toMatchObject({ user: { id: other.id }, online: true });
+    await expect.poll(ofOther).toHaveLength(1);
+    expect(ofOther()[0]).toMatchObject({ user: { id: other.id }, online: true });
     const seen = await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
       '{ conversations { edges { node { client { id online } } } } }',
       {},
@@ -137,11 +139,46 @@ describe('subscriptions deliver to participants only', () => {
     expect(seen.data?.conversations.edges.find((e) => e.node.client.id === other.id)?.node.client.online).toBe(true);
     await tab1.dispose();
     await sleep(400);
-    expect(watch.events).toHaveLength(1);
+    expect(ofOther()).toHaveLength(1);
     await tab2.dispose();
-    const [, offline] = await watch.waitFor(2);
-    expect(offline?.presence).toMatchObject({ user: { id: other.id }, online: false, lastSeenAt: expect.any(String) });
+    await expect.poll(ofOther).toHaveLength(2);
+    expect(ofOther()[1]).toMatchObject({ user: { id: other.id }, online: false, lastSeenAt: expect.any(String) });
     watch.dispose();
+  });
+});
+
+describe('presence starts with the current state', () => {
+  it('a new presence subscription first lists each contact online now, then changes; offline contacts are not listed', async () => {
+    const online = await t.user('CLIENT', 'Already here');
+    const offline = await t.user('CLIENT', 'Away');
+    const stranger = await t.user('CLIENT', 'Stranger');
+    await openConversation(t, salon, online);
+    await openConversation(t, salon, offline);
+    const tab = wsClient(t.app.wsUrl(), { token: online.token });
+    const strangerTab = wsClient(t.app.wsUrl(), { token: stranger.token });
+    // Connected and counted online before the salon subscribes.
+    await expect.poll(async () => (await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
+      '{ conversations(first: 100) { edges { node { client { id online } } } } }', {}, salon.token,
+    )).data?.conversations.edges.find((e) => e.node.client.id === online.id)?.node.client.online).toBe(true);
+    // The stranger is online too, as another salon sees: not the salon's contact, so not listed.
+    const otherSalon = await t.user('SALON', 'Elsewhere');
+    await openConversation(t, otherSalon, stranger);
+    await expect.poll(async () => (await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
+      '{ conversations { edges { node { client { id online } } } } }', {}, otherSalon.token,
+    )).data?.conversations.edges[0]?.node.client.online).toBe(true);
+
+    const watch = subscribe<{ presence: { user: { id: string }; online: boolean } }>(
+      connect(salon),
+      'subscription { presence { user { id } online } }',
+    );
+    await expect.poll(() => watch.events.map((event) => event.presence)).toContainEqual({ user: { id: online.id }, online: true });
+    const ids = () => watch.events.map((event) => event.presence.user.id);
+    expect(ids()).not.toContain(offline.id);
+    expect(ids()).not.toContain(stranger.id);
+    await tab.dispose();
+    await expect.poll(() => watch.events.map((event) => event.presence)).toContainEqual({ user: { id: online.id }, online: false });
+    watch.dispose();
+    await strangerTab.dispose();
   });
 });
 
