@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pruneEvents, readEvents, streamState } from '../src/events/log.js';
-import { topics } from '../src/events/topics.js';
+import { topics, type EventsWakeUp } from '../src/events/topics.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
 
@@ -260,7 +260,9 @@ describe('the user event log', () => {
     const clientWakeUps = await t.app.bus.subscribe(topics.userEvents(client.id));
     try {
       await send(t, client, conversationId, 'Réveil');
-      const [salonNext, clientNext] = await Promise.all([salonWakeUps.next(), clientWakeUps.next()]);
+      const [salonNext, clientNext] = (await Promise.all([salonWakeUps.next(), clientWakeUps.next()])).map(
+        (next) => ({ value: next.value as EventsWakeUp }),
+      ) as [{ value: EventsWakeUp }, { value: EventsWakeUp }];
       // The wake-up carries what the log holds, row for row: a reader can take it instead of a query.
       for (const [user, next] of [[salon, salonNext], [client, clientNext]] as const) {
         const rows = await readEvents(user.id, 1n, 100);
