@@ -218,7 +218,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
     eventRetentionDays: intVar(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
-    eventPollMs: intVar(env, 'EVENT_POLL_MS', 5000, 50, 600_000),
+    eventPollMs: intVar(env, 'EVENT_POLL_MS', 30_000, 50, 600_000),
     logLevel: logLevelVar(env, nodeEnv),
     timeZone: timeZoneVar(env),
   };

@@ -19,6 +19,12 @@ export interface EventBus {
    * tests wait on it to know a subscription can receive.
    */
   liveSubscriptions(): number;
+  /**
+   * Calls `listener` each time the subscriber connection is back after an outage (never,
+   * in-process): what was published meanwhile is lost, so readers of the event log re-read it
+   * then instead of at their next periodic check. Returns the function that removes it.
+   */
+  onReconnect(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -29,10 +35,14 @@ function reviveDates(key: string, value: unknown): unknown {
   return typeof value === 'string' && key.endsWith('At') && ISO_DATE.test(value) ? new Date(value) : value;
 }
 
-function busOver(engine: PubSubEngine, onClose: () => Promise<void>): EventBus {
+function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reconnectListeners = new Set<() => void>()): EventBus {
   let live = 0;
   return {
     liveSubscriptions: () => live,
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
+    },
     publish: (topic, payload) => engine.publish(topic, payload),
     async subscribe<T extends Topic>(topic: T) {
       const queue: TopicMap[T][] = [];
@@ -103,12 +113,25 @@ export function createRedisBus(redisUrl: string): EventBus {
     connection.on('error', (error: Error) => logger.warn({ connection: name, err: error.message }, 'redis connection error'));
     connection.on('ready', () => logger.info({ connection: name }, 'redis connection ready'));
   }
+  // ioredis has re-subscribed every channel by the time the subscriber is ready again.
+  const reconnectListeners = new Set<() => void>();
+  let lost = false;
+  subscriber.on('close', () => (lost = true));
+  subscriber.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    for (const listener of reconnectListeners) listener();
+  });
   const pubsub = new RedisPubSub({ publisher, subscriber, reviver: reviveDates });
   return {
-    ...busOver(pubsub, async () => {
-      publisher.disconnect();
-      subscriber.disconnect();
-    }),
+    ...busOver(
+      pubsub,
+      async () => {
+        publisher.disconnect();
+        subscriber.disconnect();
+      },
+      reconnectListeners,
+    ),
     redis: publisher,
   };
 }

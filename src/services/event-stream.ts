@@ -173,7 +173,49 @@ function fromWakeUp(userId: string, wakeUp: EventsWakeUp): FollowedEvent[] {
   });
 }
 
-type Wake = IteratorResult<EventsWakeUp>;
+type InboxItem = { kind: 'wake-up'; wakeUp: EventsWakeUp } | { kind: 'check' } | { kind: 'end' } | { kind: 'error'; error: unknown };
+
+/**
+ * What a log reader waits for, in arrival order: wake-ups, and a `check` (read the log) every
+ * `pollMs` and whenever Redis comes back after an outage. One queue per reader, so a wait never
+ * leaves a pending reaction behind on a promise that lives longer than it (a leak per wait on an
+ * idle subscription otherwise).
+ */
+function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: number) {
+  const items: InboxItem[] = [];
+  let waiter: ((item: InboxItem) => void) | undefined;
+  const push = (item: InboxItem) => {
+    if (item.kind === 'check' && items.some((queued) => queued.kind === 'check')) return;
+    const take = waiter;
+    waiter = undefined;
+    if (take) take(item);
+    else items.push(item);
+  };
+  void (async () => {
+    try {
+      for (;;) {
+        const next = await wake.next();
+        if (next.done) return push({ kind: 'end' });
+        push({ kind: 'wake-up', wakeUp: next.value });
+      }
+    } catch (error) {
+      // The operation's bus ended it (the token expired): the reader rethrows it.
+      push({ kind: 'error', error });
+    }
+  })();
+  const timer = setInterval(() => push({ kind: 'check' }), pollMs);
+  const offReconnect = bus.onReconnect(() => push({ kind: 'check' }));
+  return {
+    next: (): Promise<InboxItem> => {
+      const item = items.shift();
+      return item ? Promise.resolve(item) : new Promise((resolve) => (waiter = resolve));
+    },
+    close() {
+      clearInterval(timer);
+      offReconnect();
+    },
+  };
+}
 
 /**
  * A user's log from position `from` (exclusive; null: from now), oldest first, then live, in
@@ -183,8 +225,9 @@ type Wake = IteratorResult<EventsWakeUp>;
  * 2. the log is read from the last delivered position until a page comes back empty;
  * 3. then each wake-up whose rows continue exactly at the last delivered position is delivered
  *    as it came (no query); one that skips ahead — a wake-up lost or overtaken — sends us back to
- *    2, and so does `pollMs` without any wake-up. Redis only says "look": a lost wake-up (Redis
- *    away, a publish that failed) delays delivery, never loses an event.
+ *    2, and so do Redis coming back after an outage and the periodic check every `pollMs` (a
+ *    publish that failed). Redis only says "look": a lost wake-up delays delivery, never loses
+ *    an event.
  *
  * Every subscription that reads the stream (`events` and the per-type ones) is built on this.
  * The wake-up subscription comes from the operation's scoped bus: it ends when the socket or
@@ -197,10 +240,9 @@ export async function* followLog(
   pollMs: number,
 ): AsyncGenerator<FollowedEvent[]> {
   const wake = await bus.subscribe(topics.userEvents(userId));
+  const inbox = readerInbox(bus, wake, pollMs);
   try {
     let last = from ?? (await streamState(userId)).lastPosition;
-    /** A `next()` on the wake-ups still pending from a wait that ended by the poll timer. */
-    let pending: Promise<Wake> | undefined;
     for (;;) {
       for (;;) {
         const page = await readAfter(userId, last, CATCH_UP_PAGE);
@@ -209,18 +251,12 @@ export async function* followLog(
         yield page;
       }
       live: for (;;) {
-        if (!pending) {
-          pending = wake.next();
-          // Awaited below or on a later wait; until then a rejection (the token expired) must not
-          // count as unhandled.
-          pending.catch(() => {});
-        }
-        const woken = await untilTimeout(pending, pollMs);
-        if (woken === null) break;
-        pending = undefined;
-        if (woken.done) return;
+        const item = await inbox.next();
+        if (item.kind === 'end') return;
+        if (item.kind === 'error') throw item.error;
+        if (item.kind === 'check') break;
         const batch: FollowedEvent[] = [];
-        for (const event of fromWakeUp(userId, woken.value)) {
+        for (const event of fromWakeUp(userId, item.wakeUp)) {
           // Rows already delivered: a wake-up queued while we read the log.
           if (event.position <= last) continue;
           if (event.position !== last + 1n) {
@@ -234,6 +270,7 @@ export async function* followLog(
       }
     }
   } finally {
+    inbox.close();
     await wake.return?.();
   }
 }
@@ -251,17 +288,6 @@ export async function* viewerEvents(
   const from = after != null ? await positionFromCursor(viewerId, after) : null;
   for await (const batch of followLog(bus, viewerId, from, pollMs)) {
     for (const event of await deliverable(batch)) yield event;
-  }
-}
-
-/** `promise`'s result, or null when `ms` pass first (the promise is left running). */
-async function untilTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
