@@ -225,6 +225,14 @@ describe('the user event log', () => {
     // and unread.changed for the salon on each of the 25 client sends.
     expect(await logOf(salon)).toHaveLength(5 + 50 * 2 + 25);
     expect(seen.size).toBeLessThanOrEqual(5 + 50 * 2 + 25);
+
+    // Unread totals follow the log's order exactly, though the 25 sends to the salon ran at once
+    // in five conversations: every client send adds one, so the totals read 1, 2, … 25, and the
+    // last equals the counters.
+    const salonTotals = (await logOf(salon)).filter((row) => row.type === 'unread.changed').map((row) => Number(row.payload.totalUnread));
+    expect(salonTotals).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    const [counted] = await t.sql<{ total: number }>('SELECT SUM("unreadCount")::int AS total FROM "MessageNotification" WHERE "userId" = $1', [salon.id]);
+    expect(counted?.total).toBe(25);
   });
 
   it('pruneEvents deletes what is past the retention and raises prunedThrough', async () => {

@@ -91,7 +91,8 @@ function entryOf(event: AppEvent): EventPayload {
         type: 'unread.changed',
         conversationId: event.conversationId,
         conversationUnread: event.conversationUnread,
-        totalUnread: event.totalUnread,
+        // Replaced when recorded by the user's exact total (LOG_ENTRIES).
+        totalUnread: 0,
       };
     case 'conversationCreated':
       return { type: 'conversation.created', conversationId: event.conversation.id };
@@ -111,22 +112,32 @@ function conversationIdOf(payload: EventPayload): string | null {
 /**
  * The two CTEs every writer of the log uses, after its own CTE named `entry` with columns
  * ("userId" uuid, "ord" bigint, "type" text, "conversationId" uuid, "payload" jsonb,
- * "occurredAt" timestamp): `claimed` takes n positions per user (stream rows locked in user-id
- * order, see the top of this file), `logged` numbers each user's entries in `ord` order and
- * returns the rows. The send path embeds them in its one statement (src/services/messages.ts).
+ * "occurredAt" timestamp, "unreadDelta" int): `claimed` takes n positions per user (stream rows
+ * locked in user-id order, see the top of this file) and moves the user's unread total by the
+ * entries' deltas; `logged` numbers each user's entries in `ord` order, writes that total into
+ * each `unread.changed` payload and returns the rows. The send path embeds them in its one
+ * statement (src/services/messages.ts).
+ *
+ * Why the total lives here: summed from the counters inside a statement, it would miss a
+ * counter another transaction changed and committed while this one waited for the stream lock
+ * (two clients writing to one salon at once), and the later event would state a stale total.
+ * Under the stream row lock, the totals follow the log's order exactly.
  */
 export const LOG_ENTRIES = Prisma.sql`
     claimed AS (
-      INSERT INTO "UserEventStream" ("userId", "lastPosition")
-      SELECT "userId", count(*) FROM entry GROUP BY "userId" ORDER BY "userId"
+      INSERT INTO "UserEventStream" ("userId", "lastPosition", "unreadTotal")
+      SELECT "userId", count(*), COALESCE(sum("unreadDelta"), 0) FROM entry GROUP BY "userId" ORDER BY "userId"
           ON CONFLICT ("userId")
-          DO UPDATE SET "lastPosition" = "UserEventStream"."lastPosition" + EXCLUDED."lastPosition"
-   RETURNING "userId", "lastPosition"
+          DO UPDATE SET "lastPosition" = "UserEventStream"."lastPosition" + EXCLUDED."lastPosition",
+                        "unreadTotal" = "UserEventStream"."unreadTotal" + EXCLUDED."unreadTotal"
+   RETURNING "userId", "lastPosition", "unreadTotal"
     ), logged AS (
       INSERT INTO "UserEvent" ("userId", "position", "type", "conversationId", "payload", "occurredAt")
       SELECT e."userId",
              c."lastPosition" - count(*) OVER (PARTITION BY e."userId") + row_number() OVER (PARTITION BY e."userId" ORDER BY e."ord"),
-             e."type", e."conversationId", e."payload", e."occurredAt"
+             e."type", e."conversationId",
+             CASE WHEN e."type" = 'unread.changed' THEN e."payload" || jsonb_build_object('totalUnread', c."unreadTotal") ELSE e."payload" END,
+             e."occurredAt"
         FROM entry e JOIN claimed c ON c."userId" = e."userId"
    RETURNING *
     )`;
@@ -156,6 +167,7 @@ export async function recordEvents(tx: Tx, events: readonly AppEvent[]): Promise
   const types: string[] = [];
   const conversationIds: (string | null)[] = [];
   const payloads: string[] = [];
+  const deltas: number[] = [];
   for (const event of events) {
     const payload = entryOf(event);
     const { type, ...facts } = payload;
@@ -164,15 +176,16 @@ export async function recordEvents(tx: Tx, events: readonly AppEvent[]): Promise
       types.push(type);
       conversationIds.push(conversationIdOf(payload));
       payloads.push(JSON.stringify(facts));
+      deltas.push(event.kind === 'unreadCount' ? event.delta : 0);
     }
   }
   if (userIds.length === 0) return [];
   // now(): the transaction's start, the moment the change was made from the caller's view.
   const [row] = await tx.$queryRaw<{ logged: LoggedJson[] }[]>`
     WITH entry AS (
-      SELECT e."userId", e."ord", e."type", e."conversationId", e."payload"::jsonb AS "payload", now()::timestamp(3) AS "occurredAt"
-        FROM unnest(${userIds}::uuid[], ${types}::text[], ${conversationIds}::uuid[], ${payloads}::text[])
-             WITH ORDINALITY AS e("userId", "type", "conversationId", "payload", "ord")
+      SELECT e."userId", e."ord", e."type", e."conversationId", e."payload"::jsonb AS "payload", now()::timestamp(3) AS "occurredAt", e."unreadDelta"
+        FROM unnest(${userIds}::uuid[], ${types}::text[], ${conversationIds}::uuid[], ${payloads}::text[], ${deltas}::int[])
+             WITH ORDINALITY AS e("userId", "type", "conversationId", "payload", "unreadDelta", "ord")
     ), ${LOG_ENTRIES}
     SELECT ${LOGGED_ROWS} AS "logged"`;
   return fromLoggedJson(row?.logged ?? []);

@@ -26,7 +26,8 @@ export type AppEvent =
       participantIds: readonly string[];
     }
   | { kind: 'messageDeleted'; conversationId: string; messageId: string; participantIds: readonly string[] }
-  | { kind: 'unreadCount'; userId: string; totalUnread: number; conversationId: string; conversationUnread: number }
+  /** A counter moved by `delta`; the user's total is the log's to state (see LOG_ENTRIES in log.ts). */
+  | { kind: 'unreadCount'; userId: string; conversationId: string; conversationUnread: number; delta: number }
   | { kind: 'conversationCreated'; conversation: Conversation; participantIds: readonly string[] }
   | { kind: 'conversationUpdated'; conversation: Conversation; participantIds: readonly string[] }
   | { kind: 'conversationDeleted'; conversationId: string; participantIds: readonly string[] }

@@ -139,21 +139,17 @@ export async function deleteConversation(viewer: Viewer, id: string): Promise<Ou
   const conversation = await requireSalonOf(viewer, id, 'delete');
   const participants = participantIds(conversation);
   return change(async (tx) => {
+    // Conversation row first, then its counters: the order a send takes them in, so no deadlock.
+    await tx.$queryRaw`SELECT 1 FROM "Conversation" WHERE "id" = ${conversation.id}::uuid FOR UPDATE`;
+    // Its counters go with it: each participant's total drops by what was unread there.
+    const counters = await tx.$queryRaw<{ userId: string; unreadCount: number }[]>`
+      SELECT "userId"::text AS "userId", "unreadCount" FROM "MessageNotification"
+       WHERE "conversationId" = ${conversation.id}::uuid ORDER BY "userId" FOR UPDATE`;
     await tx.conversation.delete({ where: { id: conversation.id } });
-    const totals = await tx.messageNotification.groupBy({
-      by: ['userId'],
-      where: { userId: { in: participants } },
-      _sum: { unreadCount: true },
-    });
     const events: AppEvent[] = [{ kind: 'conversationDeleted', conversationId: conversation.id, participantIds: participants }];
     for (const userId of participants) {
-      events.push({
-        kind: 'unreadCount',
-        userId,
-        conversationId: conversation.id,
-        conversationUnread: 0,
-        totalUnread: totals.find((row) => row.userId === userId)?._sum.unreadCount ?? 0,
-      });
+      const unread = counters.find((row) => row.userId === userId)?.unreadCount ?? 0;
+      events.push({ kind: 'unreadCount', userId, conversationId: conversation.id, conversationUnread: 0, delta: -unread });
     }
     return { result: conversation.id, events };
   });

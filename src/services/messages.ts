@@ -31,17 +31,23 @@ interface AppendInput {
   clientMessageId: string | null;
 }
 
-/** Adds `delta` to a user's unread counter of a conversation and returns the counter and the user's total. */
-async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta: number) {
-  const [row] = await tx.$queryRaw<{ unreadCount: number }[]>`
-    INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
-    VALUES (gen_random_uuid(), ${conversationId}::uuid, ${userId}::uuid, ${delta}, now(), now())
-    ON CONFLICT ("conversationId", "userId")
-    DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + EXCLUDED."unreadCount", "updatedAt" = now()
-    RETURNING "unreadCount"`;
-  const [total] = await tx.$queryRaw<{ total: number }[]>`
-    SELECT COALESCE(SUM("unreadCount"), 0)::int AS "total" FROM "MessageNotification" WHERE "userId" = ${userId}::uuid`;
-  return { conversationUnread: row?.unreadCount ?? 0, totalUnread: total?.total ?? 0 };
+/**
+ * The one upsert of unread counters: adds each row's delta ("conversationId", "userId", "delta"
+ * from `rows`, a SELECT) to its counter, creating it if needed, and returns "unreadCount" and
+ * "userId". ON CONFLICT DO UPDATE locks an existing counter row even for a delta of 0, which is
+ * how `lockCounter` takes the lock. The send statement embeds it; the other paths run it alone.
+ */
+const upsertCounters = (rows: Prisma.Sql) => Prisma.sql`
+      INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), r."conversationId", r."userId", r."delta", now(), now() FROM (${rows}) AS r("conversationId", "userId", "delta")
+          ON CONFLICT ("conversationId", "userId")
+          DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + EXCLUDED."unreadCount", "updatedAt" = now()
+   RETURNING "unreadCount", "userId"`;
+
+/** Adds `delta` to a user's unread counter of a conversation: the event to report (the log adds the user's total). */
+async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta: number): Promise<AppEvent> {
+  const [row] = await tx.$queryRaw<{ unreadCount: number }[]>`${upsertCounters(Prisma.sql`SELECT ${conversationId}::uuid, ${userId}::uuid, ${delta}::int`)}`;
+  return { kind: 'unreadCount', userId, conversationId, conversationUnread: row?.unreadCount ?? 0, delta };
 }
 
 /**
@@ -49,13 +55,7 @@ async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta:
  * readAt or isDeleted locks counter → message in that order, so two of them cannot deadlock.
  */
 async function lockCounter(tx: Tx, conversationId: string, userId: string) {
-  await tx.$executeRaw`
-    INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
-    VALUES (gen_random_uuid(), ${conversationId}::uuid, ${userId}::uuid, 0, now(), now())
-    ON CONFLICT ("conversationId", "userId") DO NOTHING`;
-  await tx.$queryRaw`
-    SELECT 1 FROM "MessageNotification"
-     WHERE "conversationId" = ${conversationId}::uuid AND "userId" = ${userId}::uuid FOR UPDATE`;
+  await tx.$queryRaw`${upsertCounters(Prisma.sql`SELECT ${conversationId}::uuid, ${userId}::uuid, 0`)}`;
 }
 
 interface AppendedRow {
@@ -64,7 +64,6 @@ interface AppendedRow {
   conversation: Omit<Conversation, 'createdAt' | 'updatedAt' | 'lastMessageAt'> & { createdAt: string; updatedAt: string; lastMessageAt: string };
   recipientId: string;
   conversationUnread: number;
-  totalUnread: number;
   logged: LoggedJson[] | null;
 }
 
@@ -76,11 +75,12 @@ interface AppendedRow {
  */
 const SEND_ENTRIES = Prisma.sql`
     entry AS (
-      SELECT e."userId", e."ord", e."type", conv."id" AS "conversationId", e."payload", msg."createdAt" AS "occurredAt"
-        FROM conv, msg, counter, total, LATERAL (VALUES
+      SELECT e."userId", e."ord", e."type", conv."id" AS "conversationId", e."payload", msg."createdAt" AS "occurredAt",
+             CASE WHEN e."type" = 'unread.changed' THEN 1 ELSE 0 END AS "unreadDelta"
+        FROM conv, msg, counter, LATERAL (VALUES
           (conv."salonId", 1, 'message.created', jsonb_build_object('messageId', msg."id", 'conversationId', conv."id", 'seq', msg."seq")),
           (conv."clientUserId", 1, 'message.created', jsonb_build_object('messageId', msg."id", 'conversationId', conv."id", 'seq', msg."seq")),
-          (conv."recipientId", 2, 'unread.changed', jsonb_build_object('conversationId', conv."id", 'conversationUnread', counter."unreadCount", 'totalUnread', total."totalUnread")),
+          (conv."recipientId", 2, 'unread.changed', jsonb_build_object('conversationId', conv."id", 'conversationUnread', counter."unreadCount")),
           (conv."salonId", 3, 'conversation.updated', jsonb_build_object('conversationId', conv."id")),
           (conv."clientUserId", 3, 'conversation.updated', jsonb_build_object('conversationId', conv."id"))
         ) AS e("userId", "ord", "type", "payload")
@@ -124,26 +124,15 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
       SELECT gen_random_uuid(), msg."id", a."url", a."type", msg."createdAt", msg."createdAt"
         FROM msg, unnest(${urls}::text[], ${types}::text[]) WITH ORDINALITY AS a("url", "type", "position")
    RETURNING *
-    ), counter AS (
-      INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
-      SELECT gen_random_uuid(), conv."id", conv."recipientId", 1, now(), now() FROM conv
-          ON CONFLICT ("conversationId", "userId")
-          DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + 1, "updatedAt" = now()
-   RETURNING "unreadCount", "userId"
-    ), total AS (
-      SELECT (counter."unreadCount" + COALESCE((
-                SELECT SUM(n."unreadCount") FROM "MessageNotification" n
-                 WHERE n."userId" = conv."recipientId" AND n."conversationId" <> conv."id"), 0))::int AS "totalUnread"
-        FROM conv, counter
+    ), counter AS (${upsertCounters(Prisma.sql`SELECT conv."id", conv."recipientId", 1 FROM conv`)}
     )${input.log ? Prisma.sql`, ${SEND_ENTRIES}` : Prisma.empty}
     SELECT to_jsonb(msg.*) AS "message",
            COALESCE((SELECT jsonb_agg(to_jsonb(att.*)) FROM att), '[]'::jsonb) AS "attachments",
            to_jsonb(conv.*) - 'recipientId' AS "conversation",
            conv."recipientId"::text AS "recipientId",
            counter."unreadCount" AS "conversationUnread",
-           total."totalUnread",
            ${input.log ? LOGGED_ROWS : Prisma.sql`NULL::jsonb`} AS "logged"
-      FROM conv, msg, counter, total`;
+      FROM conv, msg, counter`;
   return rows[0];
 }
 
@@ -178,7 +167,7 @@ export async function appendMessage(tx: Tx | Db, input: AppendInput, options: { 
   return {
     message,
     recipientId: row.recipientId,
-    counts: { conversationUnread: row.conversationUnread, totalUnread: row.totalUnread },
+    conversationUnread: row.conversationUnread,
     conversation,
     logged: fromLoggedJson(row.logged ?? []),
   };
@@ -192,7 +181,8 @@ export function messageAddedEvents(appended: Awaited<ReturnType<typeof appendMes
       kind: 'unreadCount',
       userId: appended.recipientId,
       conversationId: appended.conversation.id,
-      ...appended.counts,
+      conversationUnread: appended.conversationUnread,
+      delta: 1,
     },
     { kind: 'conversationUpdated', conversation: appended.conversation, participantIds: participants },
   ];
@@ -268,7 +258,7 @@ export async function markMessageRead(viewer: Viewer, id: string): Promise<Outco
     const message = await tx.message.findUniqueOrThrow({ where: { id: found.id }, include: { attachments: true } });
     const readAt = updated[0]?.readAt;
     if (!readAt) return { result: message, events: [] };
-    const counts = await bumpUnread(tx, found.conversationId, viewer.id, -1);
+    const unread = await bumpUnread(tx, found.conversationId, viewer.id, -1);
     const participants = participantIds(found.conversation);
     return {
       result: message,
@@ -281,7 +271,7 @@ export async function markMessageRead(viewer: Viewer, id: string): Promise<Outco
           readerId: viewer.id,
           participantIds: participants,
         },
-        { kind: 'unreadCount', userId: viewer.id, conversationId: found.conversationId, ...counts },
+        unread,
       ],
     };
   });
@@ -303,7 +293,7 @@ export async function markConversationRead(viewer: Viewer, id: string): Promise<
     const fresh = await tx.conversation.findUniqueOrThrow({ where: { id: conversation.id } });
     const first = updated[0];
     if (!first) return { result: fresh, events: [] };
-    const counts = await bumpUnread(tx, conversation.id, viewer.id, -updated.length);
+    const unread = await bumpUnread(tx, conversation.id, viewer.id, -updated.length);
     return {
       result: fresh,
       events: [
@@ -315,7 +305,7 @@ export async function markConversationRead(viewer: Viewer, id: string): Promise<
           readerId: viewer.id,
           participantIds: participantIds(conversation),
         },
-        { kind: 'unreadCount', userId: viewer.id, conversationId: conversation.id, ...counts },
+        unread,
       ],
     };
   });
@@ -346,8 +336,7 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
       },
     ];
     if (row.readAt === null) {
-      const counts = await bumpUnread(tx, found.conversationId, recipientId, -1);
-      events.push({ kind: 'unreadCount', userId: recipientId, conversationId: found.conversationId, ...counts });
+      events.push(await bumpUnread(tx, found.conversationId, recipientId, -1));
     }
     return { result: found.id, events };
   });

@@ -3,6 +3,7 @@ CREATE TABLE "UserEventStream" (
     "userId" UUID NOT NULL,
     "lastPosition" BIGINT NOT NULL DEFAULT 0,
     "prunedThrough" BIGINT NOT NULL DEFAULT 0,
+    "unreadTotal" INTEGER NOT NULL DEFAULT 0,
 
     CONSTRAINT "UserEventStream_pkey" PRIMARY KEY ("userId")
 );
@@ -24,6 +25,10 @@ CREATE INDEX "UserEvent_occurredAt_idx" ON "UserEvent"("occurredAt");
 
 -- AddForeignKey
 ALTER TABLE "UserEventStream" ADD CONSTRAINT "UserEventStream_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- Existing unread counters: each user's total starts exact.
+INSERT INTO "UserEventStream" ("userId", "unreadTotal")
+SELECT "userId", SUM("unreadCount")::int FROM "MessageNotification" GROUP BY "userId";
 
 -- AddForeignKey
 ALTER TABLE "UserEvent" ADD CONSTRAINT "UserEvent_userId_fkey" FOREIGN KEY ("userId") REFERENCES "UserEventStream"("userId") ON DELETE CASCADE ON UPDATE CASCADE;
