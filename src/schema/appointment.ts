@@ -1,9 +1,8 @@
-import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { committed } from './live.js';
 import { createAppointment } from '../services/appointments.js';
 import { withSelection } from './selection.js';
-import { builder, pageComplexity, pageLimit } from './builder.js';
+import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
 
 
 const AppointmentRef = builder.prismaObject('Appointment', {
@@ -40,7 +39,7 @@ const CreateAppointmentInput = builder.inputType('CreateAppointmentInput', {
 const visibleAppointments = (viewerId: string) => ({ OR: [{ salonId: viewerId }, { clientUserId: viewerId }] });
 
 builder.queryFields((t) => ({
-  appointments: t.prismaConnection(
+  appointments: t.withAuth({ viewer: true }).prismaConnection(
     {
       type: 'Appointment',
       description: "The viewer's appointments, latest start first.",
@@ -49,25 +48,25 @@ builder.queryFields((t) => ({
       maxSize: pageLimit,
       complexity: pageComplexity(20),
       totalCount: (_connection, _args, ctx) =>
-        db.appointment.count({ where: visibleAppointments(requireViewer(ctx).id) }),
+        db.appointment.count({ where: visibleAppointments(ctx.viewer.id) }),
       resolve: (query, _root, _args, ctx) =>
         db.appointment.findMany({
           ...query,
-          where: visibleAppointments(requireViewer(ctx).id),
+          where: visibleAppointments(ctx.viewer.id),
           orderBy: [{ startsAt: 'desc' }, { id: 'desc' }],
         }),
     },
-    AppointmentConnection,
+    viewerRef(AppointmentConnection),
   ),
 }));
 
 builder.mutationFields((t) => ({
-  createAppointment: t.prismaField({
+  createAppointment: t.withAuth({ viewer: true }).prismaField({
     type: 'Appointment',
     description:
       'Books an appointment and opens its conversation with a confirmation for the client. The appointment is kept even if the conversation step fails.',
     args: { input: t.arg({ type: CreateAppointmentInput, description: 'The booking.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(ctx, createAppointment(requireViewer(ctx), input, ctx.config.timeZone)), (args) => db.appointment.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, createAppointment(ctx.viewer, input, ctx.config.timeZone)), (args) => db.appointment.findUniqueOrThrow(args)),
   }),
 }));

@@ -1,12 +1,13 @@
-import SchemaBuilder, { PothosValidationError } from '@pothos/core';
+import SchemaBuilder, { PothosValidationError, type ObjectRef, type SchemaTypes } from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin, { type ReplaceContext } from '@pothos/plugin-scope-auth';
 import { GraphQLScalarType } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
-import type { Context } from '../context.js';
+import type { Context, ViewerContext } from '../context.js';
 import { getDb } from '../db.js';
-import { badInput, ErrorCode } from '../errors.js';
+import { badInput, ErrorCode, unauthenticated } from '../errors.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 
@@ -15,6 +16,9 @@ export const MAX_PAGE_SIZE = 100;
 export const builder = new SchemaBuilder<{
   PrismaTypes: PrismaTypes;
   Context: Context;
+  AuthScopes: { viewer: boolean };
+  // A field declared with `t.withAuth({ viewer: true })` resolves with the viewer known.
+  AuthContexts: { viewer: ViewerContext };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
     ID: { Input: string; Output: string };
@@ -23,8 +27,17 @@ export const builder = new SchemaBuilder<{
   DefaultInputFieldRequiredness: true;
   Connection: { totalCount?: number | (() => number | Promise<number>) };
 }>({
-  plugins: [PrismaPlugin, RelayPlugin, ComplexityPlugin],
+  // Scope auth first, so that no other plugin's wrapper runs for a request it refuses.
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  scopeAuth: {
+    // A subscription is refused before its subscribe function runs (no topic, no log reader);
+    // the events it then delivers are not checked again.
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => ({ viewer: ctx.viewer !== null }),
+    // The one scope is the viewer's, so every refusal is the UNAUTHENTICATED of the catalogue.
+    unauthorizedError: () => unauthenticated(),
+  },
   // Fields only declare their cost here; src/security.ts checks it against MAX_COST before
   // anything runs (the plugin's own check would run inside the first resolver).
   complexity: { defaultComplexity: 1, defaultListMultiplier: 10, disabled: true },
@@ -56,6 +69,20 @@ export const builder = new SchemaBuilder<{
     beforeArgOptions: { description: 'Return items before this cursor.' },
   },
 });
+
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types extends SchemaTypes> ? Types : never;
+/** The builder's types as a field of `t.withAuth({ viewer: true })` sees them. */
+type ViewerTypes = ReplaceContext<BuilderTypes, ViewerContext>;
+
+/**
+ * A type shared with fields outside `t.withAuth`, for a field inside it. Pothos types a ref with
+ * its builder's context, so a withAuth field builder, whose context is narrower, refuses the ref
+ * although the GraphQL type is the same. Only for types whose own fields read no context (a
+ * connection's edges, pageInfo and totalCount).
+ */
+export function viewerRef<Shape>(ref: ObjectRef<BuilderTypes, Shape>): ObjectRef<ViewerTypes, Shape> {
+  return ref as unknown as ObjectRef<ViewerTypes, Shape>;
+}
 
 /**
  * Pothos clamps an oversized page silently; a client asking for 500 items should learn that it

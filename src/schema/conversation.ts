@@ -1,4 +1,3 @@
-import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { conversationForViewer, visibleConversationWhere } from '../services/access.js';
 import {
@@ -10,7 +9,7 @@ import {
 import { markConversationRead } from '../services/messages.js';
 import { requireId } from '../services/validation.js';
 import { withSelection } from './selection.js';
-import { builder, pageComplexity, pageLimit } from './builder.js';
+import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
 import { ConversationStatusEnum } from './enums.js';
 import { MessageConnection } from './message.js';
 import { topics, type TypingPayload } from '../events/topics.js';
@@ -91,7 +90,7 @@ const UpdateConversationInput = builder.inputType('UpdateConversationInput', {
 });
 
 builder.queryFields((t) => ({
-  conversations: t.prismaConnection(
+  conversations: t.withAuth({ viewer: true }).prismaConnection(
     {
       type: 'Conversation',
       description: "The viewer's conversations, most recent activity first.",
@@ -104,18 +103,18 @@ builder.queryFields((t) => ({
       },
       totalCount: (_connection, args, ctx) =>
         db.conversation.count({
-          where: { ...visibleConversationWhere(requireViewer(ctx).id), ...(args.status ? { status: args.status } : {}) },
+          where: { ...visibleConversationWhere(ctx.viewer.id), ...(args.status ? { status: args.status } : {}) },
         }),
       resolve: (query, _root, args, ctx) =>
         db.conversation.findMany({
           ...query,
-          where: { ...visibleConversationWhere(requireViewer(ctx).id), ...(args.status ? { status: args.status } : {}) },
+          where: { ...visibleConversationWhere(ctx.viewer.id), ...(args.status ? { status: args.status } : {}) },
           orderBy: [{ lastMessageAt: 'desc' }, { id: 'desc' }],
         }),
     },
-    ConversationConnection,
+    viewerRef(ConversationConnection),
   ),
-  conversation: t.prismaField({
+  conversation: t.withAuth({ viewer: true }).prismaField({
     type: 'Conversation',
     nullable: true,
     description: 'One conversation; null when it does not exist or the viewer is not part of it.',
@@ -123,20 +122,20 @@ builder.queryFields((t) => ({
     resolve: (query, _root, args, ctx) =>
       db.conversation.findFirst({
         ...query,
-        where: { id: requireId(args.id, 'id'), ...visibleConversationWhere(requireViewer(ctx).id) },
+        where: { id: requireId(args.id, 'id'), ...visibleConversationWhere(ctx.viewer.id) },
       }),
   }),
 }));
 
 builder.mutationFields((t) => ({
-  createConversation: t.prismaField({
+  createConversation: t.withAuth({ viewer: true }).prismaField({
     type: 'Conversation',
     description: 'Opens a conversation with a client (salons only). An appointment that already has one → CONFLICT.',
     args: { input: t.arg({ type: CreateConversationInput, description: 'What to open.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(ctx, createConversation(requireViewer(ctx), input, ctx.config.limits.contentMaxLength)), (args) => db.conversation.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, createConversation(ctx.viewer, input, ctx.config.limits.contentMaxLength)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
-  updateConversation: t.prismaField({
+  updateConversation: t.withAuth({ viewer: true }).prismaField({
     type: 'Conversation',
     description: 'Changes the subject or status (salons only).',
     args: {
@@ -144,26 +143,26 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: UpdateConversationInput, description: 'The changes.' }),
     },
     resolve: async (query, _root, { id, input }, ctx) =>
-      withSelection(query, await committed(ctx, updateConversation(requireViewer(ctx), id, input)), (args) => db.conversation.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, updateConversation(ctx.viewer, id, input)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
-  archiveConversation: t.prismaField({
+  archiveConversation: t.withAuth({ viewer: true }).prismaField({
     type: 'Conversation',
     description: 'Archives a conversation so it refuses new messages (salons only).',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(ctx, archiveConversation(requireViewer(ctx), id)), (args) => db.conversation.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, archiveConversation(ctx.viewer, id)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
-  markConversationRead: t.prismaField({
+  markConversationRead: t.withAuth({ viewer: true }).prismaField({
     type: 'Conversation',
     description: 'Marks every unread message to the viewer in the conversation as read.',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(ctx, markConversationRead(requireViewer(ctx), id)), (args) => db.conversation.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, markConversationRead(ctx.viewer, id)), (args) => db.conversation.findUniqueOrThrow(args)),
   }),
-  deleteConversation: t.id({
+  deleteConversation: t.withAuth({ viewer: true }).id({
     description: 'Deletes a conversation and its messages for both participants (salons only). Returns its id.',
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
-    resolve: (_root, { id }, ctx) => committed(ctx, deleteConversation(requireViewer(ctx), id)),
+    resolve: (_root, { id }, ctx) => committed(ctx, deleteConversation(ctx.viewer, id)),
   }),
 }));
 
@@ -183,7 +182,7 @@ const TypingEvent = builder.objectRef<TypingPayload>('TypingEvent').implement({
 });
 
 builder.mutationFields((t) => ({
-  setTyping: t.boolean({
+  setTyping: t.withAuth({ viewer: true }).boolean({
     description:
       'Starts (or refreshes) or stops the viewer\'s typing state. Without a refresh it ends by itself after a few seconds. Returns isTyping.',
     args: {
@@ -191,7 +190,7 @@ builder.mutationFields((t) => ({
       isTyping: t.arg.boolean({ description: 'True while typing; send it again every few seconds.' }),
     },
     resolve: async (_root, { conversationId, isTyping }, ctx) => {
-      const viewer = requireViewer(ctx);
+      const { viewer } = ctx;
       const conversation = await conversationForViewer(viewer, conversationId);
       await ctx.limiter.hit('typing', viewer.id, ctx.config.limits.typingPerMin);
       await ctx.typing.set(conversation.id, viewer.id, isTyping);
@@ -201,18 +200,18 @@ builder.mutationFields((t) => ({
 }));
 
 builder.subscriptionFields((t) => ({
-  conversationUpdated: t.field({
+  conversationUpdated: t.withAuth({ viewer: true }).field({
     type: ConversationRef,
     description: "Any change to one of the viewer's conversations: new message, read, subject, status.",
     subscribe: (_root, _args, ctx) => fromLog(ctx, null, conversationsOf),
     resolve: (conversation) => conversation,
   }),
-  typing: t.field({
+  typing: t.withAuth({ viewer: true }).field({
     type: TypingEvent,
     description: 'Typing states of the other participant in one conversation.',
     args: { conversationId: t.arg.id({ description: 'The conversation.' }) },
     subscribe: async function* (_root, args, ctx) {
-      const viewer = requireViewer(ctx);
+      const { viewer } = ctx;
       const conversation = await conversationForViewer(viewer, args.conversationId);
       const live = await ctx.bus.subscribe(topics.typing(conversation.id));
       try {

@@ -1,7 +1,6 @@
 import { getOperationAST, Kind, type DocumentNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.js';
-import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { encodeCursor } from '../events/cursor.js';
 import { streamState } from '../events/log.js';
@@ -124,12 +123,12 @@ const cursorsReadFirst = new WeakMap<object, Promise<string>>();
 const viewerCursor = async (viewerId: string) => encodeCursor(viewerId, (await streamState(viewerId)).lastPosition);
 
 builder.queryFields((t) => ({
-  eventCursor: t.string({
+  eventCursor: t.withAuth({ viewer: true }).string({
     description:
       'The viewer\'s current position in the event stream, read before any other field of the same request: load the inbox together with it, then subscribe `events(after:)` with it, and nothing done after that load is missed (an event the loaded data already reflects may come too).',
-    resolve: (_root, _args, ctx) => cursorsReadFirst.get(ctx) ?? viewerCursor(requireViewer(ctx).id),
+    resolve: (_root, _args, ctx) => cursorsReadFirst.get(ctx) ?? viewerCursor(ctx.viewer.id),
   }),
-  events: t.field({
+  events: t.withAuth({ viewer: true }).field({
     type: ViewerEventConnection,
     description: `The viewer's events after a cursor, oldest first, ${DEFAULT_EVENT_PAGE} by default and at most ${MAX_PAGE_SIZE}: the stream of \`Subscription.events\` over HTTP, for apps woken by a push and partners that poll. A cursor older than the retention is CURSOR_EXPIRED (reload, take a new \`eventCursor\`); one the API did not issue to the viewer is BAD_USER_INPUT.`,
     args: {
@@ -139,20 +138,20 @@ builder.queryFields((t) => ({
     complexity: pageComplexity(DEFAULT_EVENT_PAGE),
     resolve: (_root, args, ctx) => {
       pageLimit(args);
-      return eventPage(requireViewer(ctx).id, args.after, args.first ?? DEFAULT_EVENT_PAGE);
+      return eventPage(ctx.viewer.id, args.after, args.first ?? DEFAULT_EVENT_PAGE);
     },
   }),
 }));
 
 builder.subscriptionFields((t) => ({
-  events: t.field({
+  events: t.withAuth({ viewer: true }).field({
     type: ViewerEvent,
     description:
       'Everything the viewer must learn of, in one stream. With `after` (`eventCursor`, or the `cursor` of the last event applied): first every event after it, oldest first, then live — no gap, no duplicate, across reconnects, instances and Redis outages. Without: live from now. A cursor older than the retention is CURSOR_EXPIRED (reload, take a new `eventCursor`); one the API did not issue to the viewer is BAD_USER_INPUT.',
     args: {
       after: t.arg.string({ required: false, description: 'Resume after this cursor; omit to start from now.' }),
     },
-    subscribe: (_root, args, ctx) => viewerEvents(ctx.bus, requireViewer(ctx).id, args.after, ctx.config.eventPollMs),
+    subscribe: (_root, args, ctx) => viewerEvents(ctx.bus, ctx.viewer.id, args.after, ctx.config.eventPollMs),
     resolve: (event) => event,
   }),
 }));

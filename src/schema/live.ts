@@ -1,5 +1,4 @@
-import type { Context } from '../context.js';
-import { requireViewer } from '../context.js';
+import type { Context, ViewerContext } from '../context.js';
 import { announce } from '../events/publish.js';
 import { logger } from '../logger.js';
 import { followLog, type FollowedEvent } from '../services/event-stream.js';
@@ -27,12 +26,11 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
  * `Subscription.events`.
  */
 export async function* fromLog<T>(
-  ctx: Context,
+  ctx: ViewerContext,
   from: bigint | null,
   pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>,
 ): AsyncGenerator<T> {
-  const viewer = requireViewer(ctx);
-  for await (const batch of followLog(ctx.bus, viewer.id, from, ctx.config.eventPollMs)) {
+  for await (const batch of followLog(ctx.bus, ctx.viewer.id, from, ctx.config.eventPollMs)) {
     for (const item of await pick(batch)) yield item;
   }
 }

@@ -1,4 +1,4 @@
-import { requireViewer, type Context } from '../context.js';
+import type { ViewerContext } from '../context.js';
 import { db } from '../db.js';
 import { badInput } from '../errors.js';
 import { logger } from '../logger.js';
@@ -16,7 +16,7 @@ import { committed, fromLog } from './live.js';
 import { UserRef } from './user.js';
 import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
 import { withSelection } from './selection.js';
-import { builder, pageComplexity, pageLimit } from './builder.js';
+import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
 import { MessageKindEnum } from './enums.js';
 
 
@@ -92,7 +92,7 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
 });
 
 builder.queryFields((t) => ({
-  messages: t.prismaConnection(
+  messages: t.withAuth({ viewer: true }).prismaConnection(
     {
       type: 'Message',
       description: 'Messages of a conversation, newest first with first/after; last/before walks from the oldest.',
@@ -103,22 +103,22 @@ builder.queryFields((t) => ({
       args: { conversationId: t.arg.id({ description: 'The conversation.' }) },
       totalCount: (_connection, args) => db.message.count({ where: { conversationId: args.conversationId } }),
       resolve: async (query, _root, args, ctx) => {
-        const conversation = await conversationForViewer(requireViewer(ctx), args.conversationId);
+        const conversation = await conversationForViewer(ctx.viewer, args.conversationId);
         return db.message.findMany({ ...query, where: { conversationId: conversation.id }, orderBy: { seq: 'desc' } });
       },
     },
-    MessageConnection,
+    viewerRef(MessageConnection),
   ),
 }));
 
 builder.mutationFields((t) => ({
-  sendMessage: t.prismaField({
+  sendMessage: t.withAuth({ viewer: true }).prismaField({
     type: 'Message',
     description:
       'Sends a message. Retrying with the same clientMessageId returns the first message; reusing it for other content → CONFLICT.',
     args: { input: t.arg({ type: SendMessageInput, description: 'The message.' }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const viewer = requireViewer(ctx);
+      const { viewer } = ctx;
       await ctx.limiter.hit('send', viewer.id, ctx.config.limits.sendsPerMin);
       const message = await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength));
       // Sending ends the author's typing state, as in every chat app; the message is already stored.
@@ -128,17 +128,17 @@ builder.mutationFields((t) => ({
       return withSelection(query, message, (args) => db.message.findUniqueOrThrow(args));
     },
   }),
-  markMessageRead: t.prismaField({
+  markMessageRead: t.withAuth({ viewer: true }).prismaField({
     type: 'Message',
     description: 'Marks a message read (its recipient only); reading twice changes nothing.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
-      withSelection(query, await committed(ctx, markMessageRead(requireViewer(ctx), id)), (args) => db.message.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, markMessageRead(ctx.viewer, id)), (args) => db.message.findUniqueOrThrow(args)),
   }),
-  deleteMessage: t.id({
+  deleteMessage: t.withAuth({ viewer: true }).id({
     description: 'Deletes a message (its author only): content hidden, attachments dropped. Returns its id.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
-    resolve: (_root, { id }, ctx) => committed(ctx, deleteMessage(requireViewer(ctx), id)),
+    resolve: (_root, { id }, ctx) => committed(ctx, deleteMessage(ctx.viewer, id)),
   }),
 }));
 
@@ -165,12 +165,12 @@ export const MessageDeletedEvent = builder.objectRef<MessageDeletedShape>('Messa
 });
 
 /** The conversation a subscription is narrowed to, after checking the viewer takes part in it. */
-async function onlyConversation(ctx: Context, conversationId: string | null | undefined): Promise<string | null> {
-  return conversationId ? (await conversationForViewer(requireViewer(ctx), conversationId)).id : null;
+async function onlyConversation(ctx: ViewerContext, conversationId: string | null | undefined): Promise<string | null> {
+  return conversationId ? (await conversationForViewer(ctx.viewer, conversationId)).id : null;
 }
 
 builder.subscriptionFields((t) => ({
-  messageAdded: t.field({
+  messageAdded: t.withAuth({ viewer: true }).field({
     type: MessageRef,
     description:
       'New messages, in the order they committed. With `after` (the id of the last message held) it first replays, oldest first, every message committed after it in the viewer\'s conversations (or the one named), then goes live: no gap, no duplicate, across reconnects, instances and Redis outages. A message older than the event retention is CURSOR_EXPIRED: reload the conversation.',
@@ -179,7 +179,7 @@ builder.subscriptionFields((t) => ({
       after: t.arg.id({ required: false, description: 'Resume after this message id (replay, then live).' }),
     },
     subscribe: async (_root, args, ctx) => {
-      const viewer = requireViewer(ctx);
+      const { viewer } = ctx;
       const only = args.conversationId ? (await conversationForViewer(viewer, args.conversationId)).id : null;
       const after = args.after ? await messageForViewer(viewer, args.after) : null;
       if (only && after && after.conversationId !== only) throw badInput('`after` is not a message of this conversation', 'after');
@@ -193,7 +193,7 @@ builder.subscriptionFields((t) => ({
       return message;
     },
   }),
-  messageRead: t.field({
+  messageRead: t.withAuth({ viewer: true }).field({
     type: MessageReadEvent,
     description: 'Read receipts in the viewer\'s conversations.',
     args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },
@@ -203,7 +203,7 @@ builder.subscriptionFields((t) => ({
     },
     resolve: (event) => event,
   }),
-  messageDeleted: t.field({
+  messageDeleted: t.withAuth({ viewer: true }).field({
     type: MessageDeletedEvent,
     description: 'Messages deleted in the viewer\'s conversations.',
     args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },

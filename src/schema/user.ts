@@ -1,4 +1,3 @@
-import { requireViewer } from '../context.js';
 import { db } from '../db.js';
 import { builder } from './builder.js';
 import { RoleEnum } from './enums.js';
@@ -29,17 +28,17 @@ export const UserRef = builder.prismaObject('User', {
 });
 
 builder.queryFields((t) => ({
-  me: t.prismaField({
+  me: t.withAuth({ viewer: true }).prismaField({
     type: 'User',
     description: 'The user the token belongs to.',
     resolve: (query, _root, _args, ctx) =>
-      db.user.findUniqueOrThrow({ ...query, where: { id: requireViewer(ctx).id } }),
+      db.user.findUniqueOrThrow({ ...query, where: { id: ctx.viewer.id } }),
   }),
-  unreadCount: t.int({
+  unreadCount: t.withAuth({ viewer: true }).int({
     description: "The viewer's unread messages across all conversations.",
     resolve: async (_root, _args, ctx) => {
       const { _sum } = await db.messageNotification.aggregate({
-        where: { userId: requireViewer(ctx).id },
+        where: { userId: ctx.viewer.id },
         _sum: { unreadCount: true },
       });
       return _sum.unreadCount ?? 0;
@@ -74,12 +73,12 @@ export const UnreadCountEvent = builder.objectRef<UnreadCountShape>('UnreadCount
 });
 
 builder.subscriptionFields((t) => ({
-  presence: t.field({
+  presence: t.withAuth({ viewer: true }).field({
     type: PresenceEvent,
     description:
       'Everyone who shares a conversation with the viewer: first one event per contact online now (`online: true`), then each change as it happens.',
     subscribe: async function* (_root, _args, ctx) {
-      const viewer = requireViewer(ctx);
+      const { viewer } = ctx;
       // Subscribed before the current state is read: a change in between comes after it, never lost.
       const live = await ctx.bus.subscribe(topics.presence(viewer.id));
       try {
@@ -95,7 +94,7 @@ builder.subscriptionFields((t) => ({
     },
     resolve: (event) => event,
   }),
-  unreadCount: t.field({
+  unreadCount: t.withAuth({ viewer: true }).field({
     type: UnreadCountEvent,
     description: "The viewer's unread counts, whenever they change.",
     subscribe: (_root, _args, ctx) => fromLog(ctx, null, unreadCountsOf),
