@@ -159,6 +159,31 @@ describe('eventCursor with the inbox, then events(after:)', () => {
   });
 });
 
+/**
+ * A send in conversation `b` that is created but not committed: it stops on the salon's unread
+ * counter of `b`, which a second connection holds. Its message row and `createdAt` are written;
+ * `release()` lets it commit and returns the message.
+ */
+async function sendHeldBack(b: string, author: TestUser, salon: TestUser, content: string) {
+  const locker = new pg.Client({ connectionString: t.databaseUrl });
+  locker.on('error', () => {});
+  await locker.connect();
+  await locker.query('BEGIN');
+  await locker.query('SELECT 1 FROM "MessageNotification" WHERE "conversationId" = $1 AND "userId" = $2 FOR UPDATE', [b, salon.id]);
+  const held = send(t, author, b, content);
+  held.catch(() => {});
+  await expect
+    .poll(async () => (await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount)
+    .toBeGreaterThan(0);
+  return {
+    async release() {
+      await locker.query('COMMIT');
+      return held;
+    },
+    end: () => locker.end(),
+  };
+}
+
 describe('resuming', () => {
   it('a subscriber that drops and resumes from its last cursor on the other instance gets exactly the rest', async () => {
     const { salon, client, conversationId } = await pair();
@@ -195,18 +220,8 @@ describe('resuming', () => {
     const { salon, client, conversationId: a } = await pair();
     const b = await openConversation(t, salon, client, 'B');
     await send(t, client, b, 'creates the counter row');
-    // B's send stops on the salon's unread counter of B, which the test holds: its message row
-    // and its `createdAt` are already written, its commit is not.
-    const locker = new pg.Client({ connectionString: t.databaseUrl });
-    locker.on('error', () => {});
-    await locker.connect();
+    const hold = await sendHeldBack(b, client, salon, 'created first, committed last');
     try {
-      await locker.query('BEGIN');
-      await locker.query('SELECT 1 FROM "MessageNotification" WHERE "conversationId" = $1 AND "userId" = $2 FOR UPDATE', [b, salon.id]);
-      const held = send(t, client, b, 'created first, committed last');
-      await expect
-        .poll(async () => (await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount)
-        .toBeGreaterThan(0);
       const start = await eventCursor(salon);
       const inA = await send(t, client, a, 'created second, committed first');
       // The client has applied everything up to A's message: that is its `after`.
@@ -215,8 +230,7 @@ describe('resuming', () => {
       )!.cursor;
       const stream = await streamOf(connect(salon, 1), 1, afterA);
 
-      await locker.query('COMMIT');
-      const inB = await held;
+      const inB = await hold.release();
       await expect.poll(() => addedIds(received(stream))).toContain(inB.id);
       const [createdB, createdA] = await Promise.all(
         [inB.id, inA.id].map(async (id) => (await t.sql<{ createdAt: Date }>('SELECT "createdAt" FROM "Message" WHERE id = $1', [id]))[0]!.createdAt),
@@ -225,7 +239,7 @@ describe('resuming', () => {
       expect(addedIds(received(stream))).not.toContain(inA.id);
       stream.dispose();
     } finally {
-      await locker.end();
+      await hold.end();
     }
   });
 });
@@ -235,20 +249,11 @@ describe('per-type subscriptions read the same log', () => {
     const { salon, client, conversationId: a } = await pair();
     const b = await openConversation(t, salon, client, 'B');
     await send(t, client, b, 'creates the counter row');
-    const locker = new pg.Client({ connectionString: t.databaseUrl });
-    locker.on('error', () => {});
-    await locker.connect();
+    const hold = await sendHeldBack(b, client, salon, 'created first, committed last');
     try {
-      await locker.query('BEGIN');
-      await locker.query('SELECT 1 FROM "MessageNotification" WHERE "conversationId" = $1 AND "userId" = $2 FOR UPDATE', [b, salon.id]);
-      const held = send(t, client, b, 'created first, committed last');
-      await expect
-        .poll(async () => (await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount)
-        .toBeGreaterThan(0);
       const inA = await send(t, client, a, 'created second, committed first');
       // The salon's app had A's message, then went offline; B commits while it is away.
-      await locker.query('COMMIT');
-      const inB = await held;
+      const inB = await hold.release();
       // It comes back and resumes after the last message it holds, across all conversations.
       const added = subscribe<{ messageAdded: { id: string; content: string } }>(
         connect(salon, 1),
@@ -261,7 +266,7 @@ describe('per-type subscriptions read the same log', () => {
       expect(added.errors).toEqual([]);
       added.dispose();
     } finally {
-      await locker.end();
+      await hold.end();
     }
   });
 
