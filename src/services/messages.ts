@@ -34,8 +34,7 @@ interface AppendInput {
 /**
  * The one upsert of unread counters: adds each row's delta ("conversationId", "userId", "delta"
  * from `rows`, a SELECT) to its counter, creating it if needed, and returns "unreadCount" and
- * "userId". ON CONFLICT DO UPDATE locks an existing counter row even for a delta of 0, which is
- * how `lockCounter` takes the lock. The send statement embeds it; the other paths run it alone.
+ * "userId". The send statement embeds it; the other paths run it alone.
  */
 const upsertCounters = (rows: Prisma.Sql) => Prisma.sql`
       INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
@@ -53,9 +52,17 @@ async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta:
 /**
  * Takes the recipient's counter row lock before touching messages: every path that changes
  * readAt or isDeleted locks counter → message in that order, so two of them cannot deadlock.
+ * (DO NOTHING then FOR UPDATE, not an upsert of 0: ON CONFLICT DO UPDATE racing a send's
+ * speculative insert of the same counter deadlocked under load.)
  */
 async function lockCounter(tx: Tx, conversationId: string, userId: string) {
-  await tx.$queryRaw`${upsertCounters(Prisma.sql`SELECT ${conversationId}::uuid, ${userId}::uuid, 0`)}`;
+  await tx.$executeRaw`
+    INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
+    VALUES (gen_random_uuid(), ${conversationId}::uuid, ${userId}::uuid, 0, now(), now())
+    ON CONFLICT ("conversationId", "userId") DO NOTHING`;
+  await tx.$queryRaw`
+    SELECT 1 FROM "MessageNotification"
+     WHERE "conversationId" = ${conversationId}::uuid AND "userId" = ${userId}::uuid FOR UPDATE`;
 }
 
 interface AppendedRow {
