@@ -8,17 +8,30 @@
  * bare ws relay over the same Redis, no GraphQL) with the same load and prints our/floor ratios.
  * Needs PostgreSQL (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
-import { SignJWT } from 'jose';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { migrateDatabase } from '../src/db/migrations.js';
+import {
+  createDatabase,
+  describeMachine,
+  freePort,
+  killProcesses,
+  memoryReport,
+  percentile,
+  REDIS_URL,
+  seedSalon,
+  signToken,
+  sleep,
+  startApi,
+  startProcess,
+  waitForHttp,
+  type BenchDatabase,
+  type Salon,
+} from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,23 +50,16 @@ const PER_CONVERSATION = Math.max(1, Number(values['per-conversation']));
 const WARMUP = Number(values.warmup);
 const CONNECT_BATCH = Number(process.env.BENCH_CONNECT_BATCH ?? 100);
 const CONVERSATIONS = Math.ceil(SUBSCRIBERS / PER_CONVERSATION);
-const SECRET = 'bench-secret-that-is-at-least-32-characters';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const children: ChildProcess[] = [];
 /** The latest `memory report` each API server logged (pid → process.memoryUsage()). */
 const heapReports = new Map<number, NodeJS.MemoryUsage>();
+/** --expose-gc for the memory reports; BENCH_CPU_PROF=<dir> profiles the servers, BENCH_NODE_FLAGS adds any. */
+const NODE_FLAGS = [
+  ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+  ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+  '--expose-gc',
+];
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+type Fixture = BenchDatabase & Salon;
 
 function rssKb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -67,82 +73,13 @@ async function settledRss(servers: ChildProcess[]): Promise<number[]> {
   return servers.map((server) => rssKb(server.pid!));
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+/** Keeps each server's latest memory report (its other lines are dropped); BENCH_DUMP prints them as they come. */
+function recordMemoryReport(line: string, server: ChildProcess) {
+  const memory = memoryReport(line);
+  if (!memory) return;
+  if (process.env.BENCH_DUMP) console.log(line);
+  heapReports.set(server.pid!, memory);
 }
-
-async function waitForHttp(url: string) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-function startProcess(script: string, env: Record<string, string>): ChildProcess {
-  const flags = [
-    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-  ];
-  const child = spawn(process.execPath, [...flags, '--expose-gc', '--import', 'tsx', script], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  child.stdout?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (line.includes("memory report")) { if (process.env.BENCH_DUMP) console.log(line); } if (line.includes("memory report")) heapReports.set(child.pid!, (JSON.parse(line) as { memory: NodeJS.MemoryUsage }).memory);
-    }
-  });
-  children.push(child);
-  return child;
-}
-
-async function setupDatabase() {
-  const name = `salon_bench_${randomUUID().slice(0, 8)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  await migrateDatabase(url.toString());
-
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  const salonId = randomUUID();
-  const clients = Array.from({ length: CONVERSATIONS }, () => randomUUID());
-  const conversations = Array.from({ length: CONVERSATIONS }, () => randomUUID());
-  await db.query(`INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt") VALUES ($1, 'bench-salon@example.test', 'Bench', 'Salon', 'SALON', now())`, [salonId]);
-  await db.query(
-    `INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt")
-     SELECT id, 'bench-' || id || '@example.test', 'Client', 'Bench', 'CLIENT', now() FROM unnest($1::uuid[]) AS id`,
-    [clients],
-  );
-  await db.query(
-    `INSERT INTO "Conversation" (id, "salonId", "clientUserId", subject, "updatedAt")
-     SELECT c, $1, u, 'Bench', now() FROM unnest($2::uuid[], $3::uuid[]) AS t(c, u)`,
-    [salonId, conversations, clients],
-  );
-  await db.end();
-  const drop = async () => {
-    const client = new pg.Client({ connectionString: ADMIN_URL });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await client.end();
-  };
-  return { url: url.toString(), salonId, clients, conversations, drop };
-}
-
-const token = (sub: string, role: string) =>
-  new SignJWT({ role, email: `${sub}@example.test` })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setExpirationTime('2h')
-    .sign(new TextEncoder().encode(SECRET));
 
 let heapPerSocketKb: number | null = null;
 
@@ -178,7 +115,7 @@ async function load(send: (n: number, sentAt: number) => Promise<void>, latencie
 /** N graphql-ws clients split across both instances, each following one conversation. */
 async function connectSubscribers(
   ports: number[],
-  db: Awaited<ReturnType<typeof setupDatabase>>,
+  db: Fixture,
   clientTokens: string[],
   latencies: number[],
 ): Promise<Client[]> {
@@ -213,22 +150,13 @@ async function connectSubscribers(
   return sockets;
 }
 
-async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<RunResult> {
-  const ports = [await freePort(), await freePort()];
-  const servers = ports.map((port) =>
-    startProcess('src/server.ts', {
-      PORT: String(port),
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      RATE_LIMIT_SENDS_PER_MIN: '0',
-      DATABASE_POOL_SIZE: '20',
-    }),
+async function runApi(db: Fixture): Promise<RunResult> {
+  const started = await Promise.all(
+    [0, 1].map(() => startApi({ databaseUrl: db.url, env: { DATABASE_POOL_SIZE: '20' }, nodeFlags: NODE_FLAGS, onLine: recordMemoryReport })),
   );
-  await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/health`)));
-  const clientTokens = await Promise.all(db.clients.map((id) => token(id, 'client')));
+  const ports = started.map((api) => api.port);
+  const servers = started.map((api) => api.child);
+  const clientTokens = await Promise.all(db.clients.map((id) => signToken(id, 'client')));
   // A first round of connections brings each server to its working size (Prisma's WebAssembly
   // memory grows with the peak of concurrent queries and is never returned), so the second round
   // measures what holding a socket costs rather than that one-off growth.
@@ -246,7 +174,7 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
   heapPerSocketKb = (heapAfter[0]! - heapBefore[0]! + heapAfter[1]! - heapBefore[1]!) / 2 / perInstance / 1024;
   const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / perInstance;
 
-  const salonToken = await token(db.salonId, 'salon');
+  const salonToken = await signToken(db.salonId, 'salon');
   const mutation = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
   const { sendSeconds } = await load(
     async (n, sentAt) => {
@@ -266,9 +194,10 @@ async function runApi(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<Ru
   return { latencies, delivered: latencies.length, expected: MESSAGES * PER_CONVERSATION, sendSeconds, rssPerSocketKb };
 }
 
-async function runFloor(db: Awaited<ReturnType<typeof setupDatabase>>): Promise<RunResult> {
+async function runFloor(db: Fixture): Promise<RunResult> {
   const ports = [await freePort(), await freePort()];
-  const servers = ports.map((port) => startProcess('bench/floor-server.ts', { PORT: String(port), REDIS_URL }));
+  // Its stdout says only which port it took, which we chose.
+  const servers = ports.map((port) => startProcess('bench/floor-server.ts', { env: { PORT: String(port), REDIS_URL }, nodeFlags: NODE_FLAGS, onLine: () => undefined }));
   await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/`)));
   await sleep(500);
   const rssBefore = servers.map((s) => rssKb(s.pid!));
@@ -322,11 +251,12 @@ function summary(name: string, result: RunResult) {
   };
 }
 
-const db = await setupDatabase();
+const database = await createDatabase((url) => migrateDatabase(url));
+const db: Fixture = { ...database, ...(await seedSalon(database.url, CONVERSATIONS)) };
 try {
   console.log(
     `fanout: ${SUBSCRIBERS} subscribers (${PER_CONVERSATION} per conversation, ${CONVERSATIONS} conversations) on 2 instances, ` +
-      `${MESSAGES} messages at ${RATE}/s; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      `${MESSAGES} messages at ${RATE}/s; machine: ${describeMachine()}`,
   );
   const api = summary('graphql (ours)', await runApi(db));
   await sleep(1000);
@@ -338,7 +268,7 @@ try {
   if (heapPerSocketKb !== null) console.log(`API servers: JS heap held per subscribed socket after a full GC: ${(heapPerSocketKb as number).toFixed(1)} KB`);
   if (process.env.BENCH_DUMP) console.log([...heapReports.values()]);
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  killProcesses();
   await db.drop();
   process.exit(0);
 }

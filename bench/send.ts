@@ -12,15 +12,27 @@
  * directory (its node_modules, its generated Prisma client) and its own scripts/migrate.ts builds
  * the database. Needs PostgreSQL (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import { cpus, totalmem } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import pg from 'pg';
+import {
+  createDatabase,
+  describeMachine,
+  freePort,
+  killProcesses,
+  percentile,
+  REPO_ROOT,
+  seedSalon,
+  signToken,
+  sleep,
+  startApi,
+  stopProcesses,
+  type BenchDatabase,
+  type Salon,
+} from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +41,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '200' },
     pool: { type: 'string', default: '20' },
     instances: { type: 'string', default: '1' },
-    root: { type: 'string', default: join(dirname(fileURLToPath(import.meta.url)), '..') },
+    root: { type: 'string', default: REPO_ROOT },
   },
 });
 const CLIENTS = Number(values.clients);
@@ -40,39 +52,8 @@ const WARMUP = Number(values.warmup);
 const POOL = Number(values.pool);
 const INSTANCES = Number(values.instances);
 const ROOT = resolve(values.root);
-const SECRET = 'bench-secret-that-is-at-least-32-characters';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const SEND = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
-const children: ChildProcess[] = [];
 let stopping = false;
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function waitForHttp(url: string) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 /** The checkout measured, as a reader of the figures needs it: its commit and whether it has edits. */
 function describeRoot(): string {
@@ -102,83 +83,23 @@ async function migrate(url: string): Promise<void> {
   if (code !== 0) throw new Error(`migrations of ${ROOT} failed (exit ${code}):\n${output}`);
 }
 
-async function setupDatabase() {
-  const name = `salon_bench_${randomUUID().slice(0, 8)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const postgres = ((await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?').split(' ')[0];
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const drop = async () => {
-    const client = new pg.Client({ connectionString: ADMIN_URL });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await client.end();
-  };
-  try {
-    await migrate(url.toString());
-  } catch (error) {
-    await drop();
-    throw error;
-  }
+type Fixture = BenchDatabase & Salon;
 
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  const salonId = randomUUID();
-  const clients = Array.from({ length: CLIENTS }, () => randomUUID());
-  const conversations = Array.from({ length: CLIENTS }, () => randomUUID());
-  await db.query(`INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt") VALUES ($1, 'bench-salon@example.test', 'Bench', 'Salon', 'SALON', now())`, [salonId]);
-  await db.query(
-    `INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt")
-     SELECT id, 'bench-' || id || '@example.test', 'Client', 'Bench', 'CLIENT', now() FROM unnest($1::uuid[]) AS id`,
-    [clients],
-  );
-  await db.query(
-    `INSERT INTO "Conversation" (id, "salonId", "clientUserId", subject, "updatedAt")
-     SELECT c, $1, u, 'Bench', now() FROM unnest($2::uuid[], $3::uuid[]) AS t(c, u)`,
-    [salonId, conversations, clients],
-  );
-  await db.end();
-  return { url: url.toString(), postgres, salonId, clients, conversations, drop };
-}
-
-type Fixture = Awaited<ReturnType<typeof setupDatabase>>;
-
-const token = (sub: string, role: string) =>
-  new SignJWT({ role, email: `${sub}@example.test` })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setExpirationTime('2h')
-    .sign(new TextEncoder().encode(SECRET));
-
-/** The API exactly as deployed: `node --import tsx src/server.ts`, run from the measured checkout. */
-async function startApi(databaseUrl: string): Promise<number> {
+/** One API instance of the measured checkout; one that exits before the bench stops it fails the run. */
+async function startInstance(databaseUrl: string): Promise<number> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      DATABASE_URL: databaseUrl,
-      DATABASE_POOL_SIZE: String(POOL),
-      REDIS_URL,
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      RATE_LIMIT_SENDS_PER_MIN: '0',
+  await startApi({
+    port,
+    databaseUrl,
+    root: ROOT,
+    env: { DATABASE_POOL_SIZE: String(POOL) },
+    onExit: (code, signal) => {
+      if (!stopping) {
+        console.error(`API server on port ${port} exited (${signal ?? code}) during the bench`);
+        process.exitCode = 1;
+      }
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
   });
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`API server on port ${port} exited (${signal ?? code}) during the bench`);
-      process.exitCode = 1;
-    }
-  });
-  children.push(child);
-  await waitForHttp(`http://127.0.0.1:${port}/health`);
   return port;
 }
 
@@ -228,10 +149,10 @@ async function send(port: number, bearer: string, conversationId: string, conten
 async function runApi(fixture: Fixture): Promise<{ phases: PhaseResult[]; warmupErrors: Map<string, number> }> {
   // One after the other: each runs the (already applied) migrations at start, and they need not race.
   const ports: number[] = [];
-  for (let i = 0; i < INSTANCES; i++) ports.push(await startApi(fixture.url));
+  for (let i = 0; i < INSTANCES; i++) ports.push(await startInstance(fixture.url));
   const portFor = (worker: number) => ports[worker % ports.length]!;
-  const clientTokens = await Promise.all(fixture.clients.map((id) => token(id, 'client')));
-  const salonToken = await token(fixture.salonId, 'salon');
+  const clientTokens = await Promise.all(fixture.clients.map((id) => signToken(id, 'client')));
+  const salonToken = await signToken(fixture.salonId, 'salon');
 
   // Both directions are warmed, at the measured concurrency, so neither phase pays for the other's first calls.
   const perWorker = Math.ceil(WARMUP / CLIENTS);
@@ -249,9 +170,7 @@ async function runApi(fixture: Fixture): Promise<{ phases: PhaseResult[]; warmup
     send(portFor(worker), salonToken, fixture.conversations[worker]!, `salon to ${worker} #${n}`),
   );
   stopping = true;
-  await Promise.all(
-    children.map((child) => new Promise<void>((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM'))))),
-  );
+  await stopProcesses();
   return { phases: [fromClients, fromSalon], warmupErrors: warmup.errors };
 }
 
@@ -301,17 +220,17 @@ function printErrors(label: string, errors: Map<string, number>): number {
   return total;
 }
 
-const cpu = cpus();
 const script = relative(process.cwd(), fileURLToPath(import.meta.url));
 console.log(`command: tsx ${script} ${process.argv.slice(2).join(' ')}`.trimEnd() + `   (cwd ${process.cwd()})`);
 console.log(`code measured: ${describeRoot()}`);
-const fixture = await setupDatabase();
+const database = await createDatabase(migrate);
+const fixture: Fixture = { ...database, ...(await seedSalon(database.url, CLIENTS)) };
 let failed = 0;
 try {
   console.log(
     `send: 1 salon, ${CLIENTS} clients (one conversation each), ${MESSAGES} messages per conversation per phase, concurrency ${CLIENTS}, ` +
       `${INSTANCES} API instance(s) with DATABASE_POOL_SIZE ${POOL}, ${WARMUP} warm-up sends; ` +
-      `machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${fixture.postgres}`,
+      `machine: ${describeMachine()}, PostgreSQL ${fixture.postgres}`,
   );
   const api = await runApi(fixture);
   await sleep(1000);
@@ -336,7 +255,7 @@ try {
   failed++;
 } finally {
   stopping = true;
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  killProcesses();
   await fixture.drop();
   process.exit(failed > 0 || process.exitCode ? 1 : 0);
 }

@@ -9,54 +9,34 @@
  * (the first round pays for JIT, pools and caches; what a leak adds shows in the rounds after).
  * Needs PostgreSQL (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL).
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { SignJWT } from 'jose';
-import pg from 'pg';
 import WebSocket from 'ws';
-import { freePort } from '../src/ports.js';
 import { migrateDatabase } from '../src/db/migrations.js';
+import { createDatabase, describeMachine, memoryReport, REDIS_URL, signToken, sleep, startApi } from './support.js';
 
 const { values } = parseArgs({ options: { sockets: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '4' } } });
 const SOCKETS = Number(values.sockets);
 const ROUNDS = Number(values.rounds);
 const USERS = Math.max(1, Math.round(SOCKETS / 10));
-const SECRET = 'bench-secret-that-is-at-least-32-characters';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
-const admin = new pg.Client({ connectionString: ADMIN_URL });
-await admin.connect();
-const dbName = `salon_bench_churn_${process.pid}`;
-await admin.query(`CREATE DATABASE "${dbName}"`);
-const databaseUrl = new URL(ADMIN_URL);
-databaseUrl.pathname = `/${dbName}`;
-await migrateDatabase(databaseUrl.toString());
-
-const port = await freePort();
-const server = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'src/server.ts'], {
-  env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', PORT: String(port), DATABASE_URL: databaseUrl.toString(), REDIS_URL, JWT_SECRET: SECRET },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const database = await createDatabase((url) => migrateDatabase(url));
 const reports: NodeJS.MemoryUsage[] = [];
-createInterface({ input: server.stdout! }).on('line', (line) => {
-  if (line.includes('"memory report"')) reports.push((JSON.parse(line) as { memory: NodeJS.MemoryUsage }).memory);
+const { child: server, port } = await startApi({
+  databaseUrl: database.url,
+  nodeFlags: ['--expose-gc'],
+  onLine: (line) => {
+    const memory = memoryReport(line);
+    if (memory) reports.push(memory);
+  },
 });
 const base = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
-  if (i > 300) throw new Error('the server did not start');
-  await new Promise((resolve) => setTimeout(resolve, 100));
-}
 
 async function heapAfterGc(): Promise<number> {
   const count = reports.length;
   server.kill('SIGUSR2');
-  while (reports.length === count) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (reports.length === count) await sleep(20);
   return reports.at(-1)!.heapUsed;
 }
 
@@ -70,15 +50,8 @@ async function gauges() {
   };
 }
 
-const tokens = await Promise.all(
-  Array.from({ length: USERS }, async () => {
-    const id = randomUUID();
-    return new SignJWT({ sub: id, email: `${id}@bench.test`, role: 'client' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setExpirationTime('2h')
-      .sign(new TextEncoder().encode(SECRET));
-  }),
-);
+// Users the database does not know: each is created on its token's first use, as in production.
+const tokens = await Promise.all(Array.from({ length: USERS }, () => signToken(randomUUID(), 'client')));
 
 /** A raw graphql-transport-ws tab with two running subscriptions; resolves once both are sent and acknowledged. */
 function openTab(token: string): Promise<WebSocket> {
@@ -102,7 +75,7 @@ const settle = async (want: (g: Awaited<ReturnType<typeof gauges>>) => boolean) 
   for (let i = 0; i < 600; i++) {
     const current = await gauges();
     if (want(current)) return current;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error(`gauges did not settle: ${JSON.stringify(await gauges())}`);
 };
@@ -112,7 +85,7 @@ const warm = await Promise.all(tokens.map((token) => openTab(token)));
 for (const socket of warm) socket.close();
 await settle((g) => g.sockets === 0 && g.subscriptions === 0 && g.topics === 0);
 const start = { heap: await heapAfterGc(), channels: await channels() };
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+console.log(`machine: ${describeMachine()}`);
 console.log(`${SOCKETS} sockets × ${ROUNDS} rounds, ${USERS} users, 2 subscriptions per socket; heap after a full GC`);
 console.log(`baseline (after a warm-up round): heap ${(start.heap / 2 ** 20).toFixed(1)} MB, Redis channels ${start.channels}`);
 
@@ -135,5 +108,4 @@ for (let round = 1; round <= ROUNDS; round++) {
 server.kill('SIGTERM');
 await new Promise((resolve) => server.once('exit', resolve));
 redis.disconnect();
-await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-await admin.end();
+await database.drop();

@@ -1,0 +1,211 @@
+/**
+ * What the benches share: the services they run against, a throwaway database with its salon,
+ * API server processes, tokens, and the lines that tell a reader what produced a figure.
+ * Each bench keeps its own load and its own summary.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import pg from 'pg';
+import { freePort } from '../src/ports.js';
+
+export { freePort };
+
+/** The checkout these files belong to: the code measured unless a bench is told otherwise. */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const JWT_SECRET = 'bench-secret-that-is-at-least-32-characters';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** The value below which p % of a sorted sample lies (nearest rank); NaN for an empty sample. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** The machine a figure was measured on, as each bench prints it: CPUs, memory, Node. */
+export function describeMachine(): string {
+  const cpu = cpus();
+  return `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+/** A token the API accepts (signed with JWT_SECRET), for a user id and role. */
+export function signToken(sub: string, role: string): Promise<string> {
+  return new SignJWT({ role, email: `${sub}@example.test` })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime('2h')
+    .sign(new TextEncoder().encode(JWT_SECRET));
+}
+
+/** Resolves once `url` answers at all; every 100 ms, `attempts` times, then throws. */
+export async function waitForHttp(url: string, attempts = 300): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+export interface BenchDatabase {
+  url: string;
+  /** PostgreSQL's server_version, e.g. "17.2". */
+  postgres: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A new database on ADMIN_URL's server, built by `migrate` (a bench measuring another checkout
+ * passes that checkout's migrations); dropped again if `migrate` fails, else by `drop()`.
+ */
+export async function createDatabase(migrate: (url: string) => Promise<unknown>): Promise<BenchDatabase> {
+  const name = `salon_bench_${randomUUID().slice(0, 8)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const postgres = ((await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?').split(' ')[0]!;
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const drop = async () => {
+    const client = new pg.Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.end();
+  };
+  try {
+    await migrate(url.toString());
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+  return { url: url.toString(), postgres, drop };
+}
+
+export interface Salon {
+  salonId: string;
+  /** One client user per conversation, in the same order. */
+  clients: string[];
+  conversations: string[];
+}
+
+/** One salon and `count` clients, each with one conversation with it, written in three statements. */
+export async function seedSalon(url: string, count: number): Promise<Salon> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  const salonId = randomUUID();
+  const clients = Array.from({ length: count }, () => randomUUID());
+  const conversations = Array.from({ length: count }, () => randomUUID());
+  await db.query(`INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt") VALUES ($1, 'bench-salon@example.test', 'Bench', 'Salon', 'SALON', now())`, [salonId]);
+  await db.query(
+    `INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt")
+     SELECT id, 'bench-' || id || '@example.test', 'Client', 'Bench', 'CLIENT', now() FROM unnest($1::uuid[]) AS id`,
+    [clients],
+  );
+  await db.query(
+    `INSERT INTO "Conversation" (id, "salonId", "clientUserId", subject, "updatedAt")
+     SELECT c, $1, u, 'Bench', now() FROM unnest($2::uuid[], $3::uuid[]) AS t(c, u)`,
+    [salonId, conversations, clients],
+  );
+  await db.end();
+  return { salonId, clients, conversations };
+}
+
+export interface ProcessOptions {
+  /** Directory the process runs in; relative scripts are found from it. */
+  cwd?: string;
+  /** Added to this process's environment. */
+  env: Record<string, string>;
+  /** Node flags before `--import tsx`. */
+  nodeFlags?: string[];
+  /** Each line the process writes to stdout; without it, stdout goes to this terminal. */
+  onLine?: (line: string, child: ChildProcess) => void;
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+const processes: ChildProcess[] = [];
+
+/** `node --import tsx <script>`, remembered so that killProcesses() can end it whatever happens. */
+export function startProcess(script: string, options: ProcessOptions): ChildProcess {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', script], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', options.onLine ? 'pipe' : 'inherit', 'inherit'],
+  });
+  const { onLine } = options;
+  if (onLine) createInterface({ input: child.stdout! }).on('line', (line) => onLine(line, child));
+  if (options.onExit) child.on('exit', options.onExit);
+  processes.push(child);
+  return child;
+}
+
+/** SIGKILL to every started process still running: for a bench's `finally`, after the figures. */
+export function killProcesses(): void {
+  for (const child of processes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** SIGTERM to every started process still running; resolves once all have exited. */
+export async function stopProcesses(): Promise<void> {
+  await Promise.all(
+    processes.map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+export interface ApiOptions extends Omit<ProcessOptions, 'env' | 'cwd'> {
+  databaseUrl: string;
+  /** Where it listens; a free port when not given. */
+  port?: number;
+  /** The checkout whose src/server.ts runs, from its own directory (its node_modules, its Prisma client). */
+  root?: string;
+  /** Variables beyond those every bench sets (DATABASE_POOL_SIZE, …). */
+  env?: Record<string, string>;
+}
+
+/**
+ * The API exactly as deployed (`node --import tsx src/server.ts`) on a free port, in production
+ * mode with warnings only and no send rate limit, since the benches measure the server, not its
+ * limiter. Resolves once /health answers.
+ */
+export async function startApi(options: ApiOptions): Promise<{ child: ChildProcess; port: number }> {
+  const root = options.root ?? REPO_ROOT;
+  const port = options.port ?? (await freePort());
+  const child = startProcess(join(root, 'src/server.ts'), {
+    nodeFlags: options.nodeFlags,
+    onLine: options.onLine,
+    onExit: options.onExit,
+    cwd: root,
+    env: {
+      PORT: String(port),
+      DATABASE_URL: options.databaseUrl,
+      REDIS_URL,
+      JWT_SECRET,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      RATE_LIMIT_SENDS_PER_MIN: '0',
+      ...options.env,
+    },
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  return { child, port };
+}
+
+/** process.memoryUsage() from a server's `memory report` log line (SIGUSR2; a full GC first under --expose-gc). */
+export function memoryReport(line: string): NodeJS.MemoryUsage | undefined {
+  return line.includes('"memory report"') ? (JSON.parse(line) as { memory: NodeJS.MemoryUsage }).memory : undefined;
+}
