@@ -16,7 +16,8 @@ export type MessageWithAttachments = Message & { attachments: MessageAttachment[
 
 /** What a service did, reported from inside its transaction. Nothing is announced for a transaction that rolled back. */
 export type AppEvent =
-  | { kind: 'messageAdded'; message: MessageWithAttachments; participantIds: readonly string[] }
+  /** `conversation`: as the message left it (what a wake-up carries for `conversationUpdated`). */
+  | { kind: 'messageAdded'; message: MessageWithAttachments; conversation: Conversation; participantIds: readonly string[] }
   | {
       kind: 'messageRead';
       conversationId: string;
@@ -58,7 +59,7 @@ export async function announce(bus: EventBus, { events, logged }: Announced): Pr
   if (logged.length === 0) return;
   const messages = events.flatMap((event) => (event.kind === 'messageAdded' ? [event.message] : []));
   const conversations = events.flatMap((event) =>
-    event.kind === 'conversationCreated' || event.kind === 'conversationUpdated' ? [event.conversation] : [],
+    event.kind === 'conversationCreated' || event.kind === 'conversationUpdated' || event.kind === 'messageAdded' ? [event.conversation] : [],
   );
   const byUser = new Map<string, LoggedEvent[]>();
   for (const row of logged) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);

@@ -24,8 +24,7 @@ function updatedEvents(conversation: Conversation): AppEvent[] {
 
 /**
  * A new conversation (by the salon, or an appointment's) and its first message if it has one.
- * The created event carries the conversation as it stands after that message, so the message's
- * own conversationUpdated would say nothing new.
+ * The created event carries the conversation as it stands after that message.
  */
 export function openedEvents(
   conversation: Conversation,
@@ -37,7 +36,7 @@ export function openedEvents(
     participantIds: participantIds(conversation),
   };
   if (!appended) return [created];
-  return [created, ...messageAddedEvents(appended).filter((event) => event.kind !== 'conversationUpdated')];
+  return [created, ...messageAddedEvents(appended)];
 }
 
 export interface CreateConversationInput {

@@ -165,7 +165,9 @@ function fromWakeUp(userId: string, wakeUp: EventsWakeUp): FollowedEvent[] {
       occurredAt: new Date(wire.occurredAt),
     });
     const { payload } = event;
-    if (payload.type === 'message.created') return { ...event, message: messages.get(payload.messageId) };
+    if (payload.type === 'message.created') {
+      return { ...event, message: messages.get(payload.messageId), conversation: conversations.get(payload.conversationId) };
+    }
     if (payload.type === 'conversation.created' || payload.type === 'conversation.updated') {
       return { ...event, conversation: conversations.get(payload.conversationId) };
     }
@@ -313,11 +315,15 @@ export async function messagesOf(batch: readonly FollowedEvent[], only: string |
   });
 }
 
-/** The conversations of `conversation.created`/`updated` events, as they are now; deleted ones skipped. */
+/**
+ * `conversationUpdated`: the conversation of each `conversation.created`/`updated` and
+ * `message.created` event (a new message changes its conversation's last message), as it is
+ * now; deleted ones skipped.
+ */
 export async function conversationsOf(batch: readonly FollowedEvent[]): Promise<Conversation[]> {
   const changed = batch.flatMap((event) =>
-    event.payload.type === 'conversation.created' || event.payload.type === 'conversation.updated'
-      ? [{ id: event.payload.conversationId, carried: event.conversation }]
+    ['conversation.created', 'conversation.updated', 'message.created'].includes(event.payload.type) && event.conversationId
+      ? [{ id: event.conversationId, carried: event.conversation }]
       : [],
   );
   const missing = changed.filter((entry) => !entry.carried).map((entry) => entry.id);

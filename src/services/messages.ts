@@ -77,8 +77,9 @@ interface AppendedRow {
 /**
  * A send's events, as the log stores them (the payload shapes of `entryOf` in events/log.ts,
  * written here in SQL because seq and the counts exist only inside the statement). Each user's
- * entries in the order `messageAddedEvents` reports them: message, unread count (the recipient
- * only), conversation.
+ * entries in the order `messageAddedEvents` reports them: message, then the recipient's unread
+ * count. No `conversation.updated`: a new message is the change (its `createdAt` is the
+ * conversation's `lastMessageAt`), and every row here is written under the busy salon's lock.
  */
 const SEND_ENTRIES = Prisma.sql`
     entry AS (
@@ -87,9 +88,7 @@ const SEND_ENTRIES = Prisma.sql`
         FROM conv, msg, counter, LATERAL (VALUES
           (conv."salonId", 1, 'message.created', jsonb_build_object('messageId', msg."id", 'conversationId', conv."id", 'seq', msg."seq")),
           (conv."clientUserId", 1, 'message.created', jsonb_build_object('messageId', msg."id", 'conversationId', conv."id", 'seq', msg."seq")),
-          (conv."recipientId", 2, 'unread.changed', jsonb_build_object('conversationId', conv."id", 'conversationUnread', counter."unreadCount")),
-          (conv."salonId", 3, 'conversation.updated', jsonb_build_object('conversationId', conv."id")),
-          (conv."clientUserId", 3, 'conversation.updated', jsonb_build_object('conversationId', conv."id"))
+          (conv."recipientId", 2, 'unread.changed', jsonb_build_object('conversationId', conv."id", 'conversationUnread', counter."unreadCount"))
         ) AS e("userId", "ord", "type", "payload")
     ), ${LOG_ENTRIES}`;
 
@@ -183,7 +182,7 @@ export async function appendMessage(tx: Tx | Db, input: AppendInput, options: { 
 export function messageAddedEvents(appended: Awaited<ReturnType<typeof appendMessage>>): AppEvent[] {
   const participants = participantIds(appended.conversation);
   return [
-    { kind: 'messageAdded', message: appended.message, participantIds: participants },
+    { kind: 'messageAdded', message: appended.message, conversation: appended.conversation, participantIds: participants },
     {
       kind: 'unreadCount',
       userId: appended.recipientId,
@@ -191,7 +190,6 @@ export function messageAddedEvents(appended: Awaited<ReturnType<typeof appendMes
       conversationUnread: appended.conversationUnread,
       delta: 1,
     },
-    { kind: 'conversationUpdated', conversation: appended.conversation, participantIds: participants },
   ];
 }
 

@@ -21,7 +21,7 @@ CREATE TABLE "UserEvent" (
 );
 
 -- CreateIndex
-CREATE INDEX "UserEvent_occurredAt_idx" ON "UserEvent"("occurredAt");
+CREATE INDEX "UserEvent_occurredAt_idx" ON "UserEvent" USING BRIN ("occurredAt");
 
 -- AddForeignKey
 ALTER TABLE "UserEventStream" ADD CONSTRAINT "UserEventStream_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
