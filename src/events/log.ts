@@ -20,7 +20,7 @@
  * Cost: same-user transactions serialize from this statement to their commit (one round trip),
  * so a busy salon — a recipient of every message of its conversations — is the bound.
  */
-import { db, type Tx } from '../db.js';
+import { db, prepared, type Tx } from '../db.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { recipientsOf, type AppEvent } from './publish.js';
 
@@ -181,7 +181,7 @@ export async function recordEvents(tx: Tx, events: readonly AppEvent[]): Promise
   }
   if (userIds.length === 0) return [];
   // now(): the transaction's start, the moment the change was made from the caller's view.
-  const [row] = await tx.$queryRaw<{ logged: LoggedJson[] }[]>`
+  const [row] = await tx.$queryRaw<{ logged: LoggedJson[] }[]>`${Prisma.raw(prepared('record-events'))}
     WITH entry AS (
       SELECT e."userId", e."ord", e."type", e."conversationId", e."payload"::jsonb AS "payload", now()::timestamp(3) AS "occurredAt", e."unreadDelta"
         FROM unnest(${userIds}::uuid[], ${types}::text[], ${conversationIds}::uuid[], ${payloads}::text[], ${deltas}::int[])

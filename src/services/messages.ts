@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Viewer } from '../auth/viewer.js';
-import { db, type Db } from '../db.js';
+import { db, prepared, type Db } from '../db.js';
 import { fromLoggedJson, LOG_ENTRIES, LOGGED_ROWS, type LoggedJson } from '../events/log.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
@@ -109,7 +109,7 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
   // The id is chosen here so the conversation row can point at its newest message in the same
   // statement (the foreign key is checked at the statement's end, once the message exists).
   const messageId = randomUUID();
-  const rows = await tx.$queryRaw<AppendedRow[]>`
+  const rows = await tx.$queryRaw<AppendedRow[]>`${Prisma.raw(prepared('send'))}
     WITH conv AS (
       UPDATE "Conversation"
          SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp(),
