@@ -175,6 +175,30 @@ function fromWakeUp(userId: string, wakeUp: EventsWakeUp): FollowedEvent[] {
   });
 }
 
+/** One interval per period for every reader of the process, rather than a timer each. */
+const pollClocks = new Map<number, { timer: NodeJS.Timeout; listeners: Set<() => void> }>();
+
+function onPollTick(periodMs: number, listener: () => void): () => void {
+  let clock = pollClocks.get(periodMs);
+  if (!clock) {
+    const listeners = new Set<() => void>();
+    const timer = setInterval(() => {
+      for (const tick of listeners) tick();
+    }, periodMs);
+    clock = { timer, listeners };
+    pollClocks.set(periodMs, clock);
+  }
+  const { listeners } = clock;
+  listeners.add(listener);
+  return () => {
+    listeners.delete(listener);
+    if (listeners.size === 0 && pollClocks.get(periodMs)?.listeners === listeners) {
+      clearInterval(pollClocks.get(periodMs)!.timer);
+      pollClocks.delete(periodMs);
+    }
+  };
+}
+
 type InboxItem = { kind: 'wake-up'; wakeUp: EventsWakeUp } | { kind: 'check' } | { kind: 'end' } | { kind: 'error'; error: unknown };
 
 /**
@@ -205,7 +229,7 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
       push({ kind: 'error', error });
     }
   })();
-  const timer = setInterval(() => push({ kind: 'check' }), pollMs);
+  const offTick = onPollTick(pollMs, () => push({ kind: 'check' }));
   const offReconnect = bus.onReconnect(() => push({ kind: 'check' }));
   return {
     next: (): Promise<InboxItem> => {
@@ -213,7 +237,7 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
       return item ? Promise.resolve(item) : new Promise((resolve) => (waiter = resolve));
     },
     close() {
-      clearInterval(timer);
+      offTick();
       offReconnect();
     },
   };
