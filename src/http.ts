@@ -10,6 +10,7 @@ import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './obse
 import type { Runtime } from './runtime.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
 import { useEventCursorFirst } from './schema/events.js';
+import { useSkipVanishedEvents } from './schema/live.js';
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -43,6 +44,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       ...persisted.plugins,
       ...limitPlugins(config),
       useEventCursorFirst(),
+      useSkipVanishedEvents(),
     ],
     graphiql: config.graphiql ? graphiqlOptions : false,
     renderGraphiQL,

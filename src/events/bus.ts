@@ -108,19 +108,32 @@ export function createRedisBus(redisUrl: string): EventBus {
   // Commands fail fast while Redis is away instead of queueing: a mutation must not wait for
   // Redis, and subscribers recover what they missed from PostgreSQL (replay with `after`).
   const publisher = new Redis(redisUrl, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'salon-pub' });
-  const subscriber = new Redis(redisUrl, { retryStrategy, maxRetriesPerRequest: null, connectionName: 'salon-sub' });
+  // No ready check on the subscriber: ioredis 5 sends a SUBSCRIBE issued during the handshake
+  // before its INFO check, which then fails ("Connection in subscriber mode") and rejects that
+  // SUBSCRIBE and every queued UNSUBSCRIBE (redis/ioredis#2037): a subscription opened while Redis
+  // reconnects died, and the rejections went unhandled. Found by test/event-model.test.ts.
+  const subscriber = new Redis(redisUrl, { retryStrategy, maxRetriesPerRequest: null, enableReadyCheck: false, connectionName: 'salon-sub' });
   for (const [name, connection] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
     connection.on('error', (error: Error) => logger.warn({ connection: name, err: error.message }, 'redis connection error'));
     connection.on('ready', () => logger.info({ connection: name }, 'redis connection ready'));
   }
-  // ioredis has re-subscribed every channel by the time the subscriber is ready again.
+  // Readers re-read the log once the channels are subscribed again: ioredis re-sends SUBSCRIBE
+  // right after emitting 'ready', so a PING queued behind it (allowed in subscriber mode) answers
+  // only once Redis has acknowledged them.
   const reconnectListeners = new Set<() => void>();
   let lost = false;
   subscriber.on('close', () => (lost = true));
   subscriber.on('ready', () => {
     if (!lost) return;
     lost = false;
-    for (const listener of reconnectListeners) listener();
+    setImmediate(() => {
+      subscriber
+        .ping()
+        .catch(() => undefined)
+        .finally(() => {
+          for (const listener of reconnectListeners) listener();
+        });
+    });
   });
   const pubsub = new RedisPubSub({ publisher, subscriber, reviver: reviveDates });
   return {

@@ -1,3 +1,6 @@
+import type { ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { classifyError } from '../errors.js';
 import type { Context, ViewerContext } from '../context.js';
 import { announce } from '../events/publish.js';
 import { logger } from '../logger.js';
@@ -33,4 +36,46 @@ export async function* fromLog<T>(
   for await (const batch of followLog(ctx.bus, ctx.viewer.id, from, ctx.config.eventPollMs)) {
     for (const item of await pick(batch)) yield item;
   }
+}
+
+/** An event's result that failed only because a row it names was deleted while it was resolved. */
+function onlyVanished(result: ExecutionResult): boolean {
+  return result.errors !== undefined && result.errors.length > 0 && result.errors.every((error) => classifyError(error).code === 'NOT_FOUND');
+}
+
+function withoutVanished(source: AsyncIterableIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult> {
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    async next() {
+      for (;;) {
+        const item = await source.next();
+        if (item.done || !onlyVanished(item.value)) return item;
+      }
+    },
+    // Straight to the source, even while a next() is pending: ending a subscription must not wait for its next event.
+    return: (value?: unknown) => source.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+    throw: (error?: unknown) => source.throw?.(error) ?? Promise.reject(error),
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
+/**
+ * Skips a subscription event whose subject was deleted while the event was being resolved:
+ * a message or conversation read by a nested field (author, attachments, lastMessage…) after
+ * `deleteConversation` committed. The event would arrive as NOT_FOUND errors; skipping it is
+ * what `events` promises, and the log holds the `conversation.deleted` that follows, so the
+ * client ends in the same state. Found by test/event-model.test.ts.
+ */
+export function useSkipVanishedEvents(): Plugin<Context> {
+  return {
+    onSubscribe: () => ({
+      onSubscribeResult({ result, setResult }) {
+        if (isAsyncIterable(result)) setResult(withoutVanished(result));
+      },
+    }),
+  };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterableIterator<ExecutionResult> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
