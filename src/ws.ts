@@ -43,6 +43,13 @@ const clientCaused = (error: unknown) => {
   return typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR';
 };
 
+/** Write errors of a socket the peer already closed or reset. */
+const SOCKET_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+const socketGone = (error: GraphQLError): boolean => {
+  const original = (error.originalError ?? error) as NodeJS.ErrnoException;
+  return typeof original.code === 'string' && SOCKET_GONE.has(original.code);
+};
+
 /** graphql-ws reports errors by `instanceof GraphQLError`; a test runner may hold a second copy. */
 function asGraphQLError(error: Error): GraphQLError {
   if (error instanceof GraphQLError) return error;
@@ -246,7 +253,13 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       // An operation refused before it ran (onSubscribe's errors, validation), or a subscription
       // whose stream threw (wrapped by graphql-ws: keep the original's code, mask anything
       // unexpected). Either ends the operation.
-      onError: (_ctx, _id, payload, errors): GraphQLFormattedError[] => {
+      onError: (_ctx, id, payload, errors): GraphQLFormattedError[] => {
+        // The client went away while an event was being written to it (a cut TCP connection):
+        // nothing failed on our side and nobody is left to tell.
+        if (errors.every(socketGone)) {
+          logger.debug({ operationId: id }, 'socket gone while sending an event');
+          return errors.map(() => forSocket(new GraphQLError(MASKED, { extensions: { code: 'INTERNAL_SERVER_ERROR' } })));
+        }
         const sent = errors.map((error) => {
           // A refusal with its own code (a variable's, with its location) stays as it is.
           const original = error.originalError;
