@@ -270,6 +270,19 @@ describe('per-type subscriptions read the same log', () => {
     }
   });
 
+  it('messageAdded names a malformed argument by its own name', async () => {
+    const { salon } = await pair();
+    const codeAndField = (errors: unknown[]) =>
+      errors.map((error) => {
+        const { code, field } = (error as { extensions?: { code?: string; field?: string } }).extensions ?? {};
+        return [code, field];
+      });
+    const badAfter = subscribe(connect(salon), 'subscription { messageAdded(after: "xyz") { id } }');
+    await expect.poll(() => codeAndField(badAfter.errors)).toEqual([['BAD_USER_INPUT', 'after']]);
+    const badConversation = subscribe(connect(salon), 'subscription { messageRead(conversationId: "xyz") { messageIds } }');
+    await expect.poll(() => codeAndField(badConversation.errors)).toEqual([['BAD_USER_INPUT', 'conversationId']]);
+  });
+
   it('messageAdded(after:) with a message no longer in the log is CURSOR_EXPIRED', async () => {
     const { salon, client, conversationId } = await pair();
     const old = await send(t, client, conversationId, 'long ago');
@@ -337,6 +350,16 @@ describe('Query.events', () => {
     expect(addedIds(next.data!.events.edges.map((edge) => edge.node))).toEqual([message.id]);
 
     expect(codes(await eventsPage(salon, start, 101))).toEqual(['BAD_USER_INPUT']);
+
+    // hasPreviousPage: retained events come before a cursor past the first, none before position 0.
+    const previous = (after: string) =>
+      t.gql<{ events: { pageInfo: { hasPreviousPage: boolean } } }>(
+        'query($after: String!) { events(after: $after, first: 1) { pageInfo { hasPreviousPage } } }',
+        { after },
+        salon.token,
+      );
+    expect((await previous(log[1]!)).data?.events.pageInfo.hasPreviousPage).toBe(true);
+    expect((await previous(encodeCursor(salon.id, 0n))).data?.events.pageInfo.hasPreviousPage).toBe(false);
   });
 
   it('a conversation deleted since: its messages are skipped, its deletion is delivered, to both participants', async () => {

@@ -202,7 +202,8 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   conversationUpdated: t.withAuth({ viewer: true }).field({
     type: ConversationRef,
-    description: "Any change to one of the viewer's conversations: new message, read, subject, status.",
+    description:
+      "A conversation of the viewer changed: created, a new message in it, renamed, archived or unarchived. Reads come on `messageRead` and `unreadCount`.",
     subscribe: (_root, _args, ctx) => fromLog(ctx, null, conversationsOf),
     resolve: (conversation) => conversation,
   }),

@@ -107,7 +107,7 @@ const ViewerEventConnection = builder.objectRef<ViewerEventPage>('ViewerEventCon
       description: '`endCursor` is where to resume (the `after` you gave when nothing is new); `hasNextPage` whether more events are already there.',
       resolve: (page) => ({
         hasNextPage: page.hasNextPage,
-        hasPreviousPage: false,
+        hasPreviousPage: page.hasPreviousPage,
         startCursor: page.events[0]?.cursor ?? null,
         endCursor: page.endCursor,
       }),

@@ -14,7 +14,7 @@ import {
 import { deleteMessage, markMessageRead, sendMessage } from '../services/messages.js';
 import { committed, fromLog } from './live.js';
 import { UserRef } from './user.js';
-import { ATTACHMENT_TYPES, MAX_ATTACHMENTS } from '../services/validation.js';
+import { ATTACHMENT_TYPES, MAX_ATTACHMENTS, requireId } from '../services/validation.js';
 import { withSelection } from './selection.js';
 import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
 import { MessageKindEnum } from './enums.js';
@@ -166,7 +166,7 @@ export const MessageDeletedEvent = builder.objectRef<MessageDeletedShape>('Messa
 
 /** The conversation a subscription is narrowed to, after checking the viewer takes part in it. */
 async function onlyConversation(ctx: ViewerContext, conversationId: string | null | undefined): Promise<string | null> {
-  return conversationId ? (await conversationForViewer(ctx.viewer, conversationId)).id : null;
+  return conversationId ? (await conversationForViewer(ctx.viewer, requireId(conversationId, 'conversationId'))).id : null;
 }
 
 builder.subscriptionFields((t) => ({
@@ -180,8 +180,11 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: async (_root, args, ctx) => {
       const { viewer } = ctx;
-      const only = args.conversationId ? (await conversationForViewer(viewer, args.conversationId)).id : null;
-      const after = args.after ? await messageForViewer(viewer, args.after) : null;
+      // Each argument checked under its own name (the lookups below report a bad one as `id`).
+      const conversationId = args.conversationId ? requireId(args.conversationId, 'conversationId') : null;
+      const afterId = args.after ? requireId(args.after, 'after') : null;
+      const only = conversationId ? (await conversationForViewer(viewer, conversationId)).id : null;
+      const after = afterId ? await messageForViewer(viewer, afterId) : null;
       if (only && after && after.conversationId !== only) throw badInput('`after` is not a message of this conversation', 'after');
       const from = after ? await positionOfMessage(viewer.id, after) : null;
       return fromLog(ctx, from, (batch) => messagesOf(batch, only));

@@ -58,7 +58,7 @@ const PresenceEvent = builder.objectRef<PresencePayload>('PresenceEvent').implem
     lastSeenAt: t.expose('lastSeenAt', {
       type: 'DateTime',
       nullable: true,
-      description: 'When they were last connected.',
+      description: 'When their last session ended (for someone online now: the session before this one); null if never.',
     }),
   }),
 });

@@ -124,6 +124,8 @@ async function readAfter(viewerId: string, after: bigint, limit: number): Promis
 export interface ViewerEventPage {
   events: ViewerEventShape[];
   hasNextPage: boolean;
+  /** Whether retained events come before this page (at or before `after`). */
+  hasPreviousPage: boolean;
   /** The cursor of the last event read (delivered or skipped), or `after` when none was. */
   endCursor: string;
 }
@@ -131,16 +133,16 @@ export interface ViewerEventPage {
 /** `Query.events`: at most `first` events after the cursor, oldest first. */
 export async function eventPage(viewerId: string, after: string, first: number): Promise<ViewerEventPage> {
   const from = await positionFromCursor(viewerId, after);
-  if (first === 0) {
-    const { lastPosition } = await streamState(viewerId);
-    return { events: [], hasNextPage: lastPosition > from, endCursor: after };
-  }
+  const { lastPosition, prunedThrough } = await streamState(viewerId);
+  const hasPreviousPage = from > prunedThrough;
+  if (first === 0) return { events: [], hasNextPage: lastPosition > from, hasPreviousPage, endCursor: after };
   const read = await readAfter(viewerId, from, first + 1);
   const page = read.slice(0, first);
   const last = page.at(-1);
   return {
     events: await deliverable(page),
     hasNextPage: read.length > first,
+    hasPreviousPage,
     endCursor: last ? encodeCursor(viewerId, last.position) : after,
   };
 }
@@ -305,16 +307,20 @@ export async function* followLog(
  * `Subscription.events`: with `after`, every event after it, oldest first, then live; without,
  * live from the current position (see followLog).
  */
-export async function* viewerEvents(
+export async function viewerEvents(
   bus: EventBus,
   viewerId: string,
   after: string | null | undefined,
   pollMs: number,
-): AsyncGenerator<ViewerEventShape> {
+): Promise<AsyncGenerator<ViewerEventShape>> {
+  // Checked before the stream starts, so a bad or expired cursor is the subscription's result
+  // (an error, then complete), as for every other subscription argument.
   const from = after != null ? await positionFromCursor(viewerId, after) : null;
-  for await (const batch of followLog(bus, viewerId, from, pollMs)) {
-    for (const event of await deliverable(batch)) yield event;
-  }
+  return (async function* () {
+    for await (const batch of followLog(bus, viewerId, from, pollMs)) {
+      for (const event of await deliverable(batch)) yield event;
+    }
+  })();
 }
 
 /*
