@@ -249,8 +249,10 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
  * A user's log from position `from` (exclusive; null: from now), oldest first, then live, in
  * batches. No gap and no duplicate, because positions have no gap and the log decides:
  *
- * 1. the wake-up topic is subscribed FIRST, so a commit after that point always wakes us;
- * 2. the log is read from the last delivered position until a page comes back empty;
+ * 1. the starting position is fixed (`from`, or the current last position), then the wake-up
+ *    topic is subscribed, so a commit after that point always wakes us;
+ * 2. the log is read from the last delivered position until a page comes back empty (which
+ *    also delivers what committed between 1's two steps);
  * 3. then each wake-up whose rows continue exactly at the last delivered position is delivered
  *    as it came (no query); one that skips ahead — a wake-up lost or overtaken — sends us back to
  *    2, and so do Redis coming back after an outage and the periodic check every `pollMs` (a
@@ -267,10 +269,13 @@ export async function* followLog(
   from: bigint | null,
   pollMs: number,
 ): AsyncGenerator<FollowedEvent[]> {
+  // "From now" is the position read BEFORE subscribing: a change that commits while the
+  // subscription is being set up is then after it, and the first read of the log delivers it.
+  // (Read after subscribing, such a change would count as "before now" and never be delivered.)
+  let last = from ?? (await streamState(userId)).lastPosition;
   const wake = await bus.subscribe(topics.userEvents(userId));
   const inbox = readerInbox(bus, wake, pollMs);
   try {
-    let last = from ?? (await streamState(userId)).lastPosition;
     for (;;) {
       for (;;) {
         const page = await readAfter(userId, last, CATCH_UP_PAGE);
