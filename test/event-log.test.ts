@@ -49,6 +49,13 @@ describe('the user event log', () => {
     expect(salonRows[0]!.payload).not.toHaveProperty('content');
     expect(salonRows[1]!.payload).toEqual({ conversationId, conversationUnread: 1, totalUnread: 1 });
     expect(clientRows.map((row) => row.position)).toEqual([clientBefore + 1]);
+    // A message's events occurred when the message was created, to the millisecond.
+    const [stamps] = await t.sql<{ createdAt: Date; occurredAt: Date }>(
+      `SELECT m."createdAt", e."occurredAt" FROM "Message" m JOIN "UserEvent" e ON e."payload"->>'messageId' = m."id"::text
+        WHERE m."id" = $1 AND e."userId" = $2`,
+      [message.id, salon.id],
+    );
+    expect(stamps?.occurredAt).toEqual(stamps?.createdAt);
   });
 
   it('createConversation, rename, archive, unarchive, reads and deletes each record what both users must learn', async () => {

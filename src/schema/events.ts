@@ -75,7 +75,7 @@ const ViewerEvent = builder.objectRef<ViewerEventShape>('ViewerEvent').implement
     cursor: t.exposeString('cursor', {
       description: 'Opaque position of this event in the viewer\'s stream: keep the last one applied and pass it as `after` to resume.',
     }),
-    occurredAt: t.expose('occurredAt', { type: 'DateTime', description: 'When the change was made (its transaction\'s start); the stream\'s order is the cursors\', not this.' }),
+    occurredAt: t.expose('occurredAt', { type: 'DateTime', description: 'When the change was made (a message: its `createdAt`; other changes: their transaction\'s start); the stream\'s order is the cursors\', not this.' }),
     conversationId: t.exposeID('conversationId', {
       nullable: true,
       description: 'The conversation it concerns, if any (also for a conversation deleted since).',
