@@ -17,8 +17,15 @@
  * for a stream row holds no stream row a waiting holder could want out of order, and the holder
  * takes nothing else before it commits.
  *
- * Cost: same-user transactions serialize from this statement to their commit (one round trip),
- * so a busy salon — a recipient of every message of its conversations — is the bound.
+ * Why not a commit-order watermark (a global sequence, readers stopping below the oldest
+ * transaction still running): that horizon is cluster-wide, so any long write transaction anywhere
+ * in the PostgreSQL cluster would hold back every user's delivery; and gapless per-user positions
+ * make "your cursor was pruned" (CURSOR_EXPIRED) an exact check.
+ *
+ * Cost: same-user transactions serialize from this statement to their commit, so a busy salon —
+ * a participant of every send of its clients — is the bound. That is why a send records its
+ * events inside its one autocommit statement (src/services/messages.ts), holding the salon's row
+ * for the rest of that statement and its commit only; `npm run bench:send` measures it.
  */
 import { db, prepared, type Tx } from '../db.js';
 import { Prisma } from '../generated/prisma/client.js';
