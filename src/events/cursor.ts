@@ -27,16 +27,20 @@ function positionOf(viewerId: string, cursor: string): bigint | null {
 }
 
 /**
- * The position `cursor` stands for in the viewer's log, checked against the log's current state:
+ * The position `cursor` stands for in the viewer's log (with the log's state it was checked against), checked against the log's current state:
  * malformed, another user's or beyond the viewer's last position (a cursor the API never issued)
  * is BAD_USER_INPUT "Invalid cursor"; before what the retention job deleted is CURSOR_EXPIRED. A
  * cursor exactly at `prunedThrough` is still good: nothing after it was deleted.
  */
-export async function positionFromCursor(viewerId: string, cursor: string): Promise<bigint> {
+export async function positionFromCursor(
+  viewerId: string,
+  cursor: string,
+): Promise<{ position: bigint; lastPosition: bigint; prunedThrough: bigint }> {
   const position = positionOf(viewerId, cursor);
   if (position === null) throw invalidCursor();
   const { lastPosition, prunedThrough } = await streamState(viewerId);
   if (position > lastPosition) throw invalidCursor();
   if (position < prunedThrough) throw cursorExpired();
-  return position;
+  // The state it was checked against, so a caller needs no second read of it.
+  return { position, lastPosition, prunedThrough };
 }

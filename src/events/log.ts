@@ -198,15 +198,6 @@ export async function recordEvents(tx: Tx, events: readonly AppEvent[]): Promise
   return fromLoggedJson(row?.logged ?? []);
 }
 
-/** Each user's last position among `events` (what a wake-up announces). */
-export function lastPositions(events: readonly LoggedEvent[]): Map<string, bigint> {
-  const last = new Map<string, bigint>();
-  for (const event of events) {
-    if (event.position > (last.get(event.userId) ?? 0n)) last.set(event.userId, event.position);
-  }
-  return last;
-}
-
 export interface EventRow {
   userId: string;
   position: bigint;

@@ -132,8 +132,7 @@ export interface ViewerEventPage {
 
 /** `Query.events`: at most `first` events after the cursor, oldest first. */
 export async function eventPage(viewerId: string, after: string, first: number): Promise<ViewerEventPage> {
-  const from = await positionFromCursor(viewerId, after);
-  const { lastPosition, prunedThrough } = await streamState(viewerId);
+  const { position: from, lastPosition, prunedThrough } = await positionFromCursor(viewerId, after);
   const hasPreviousPage = from > prunedThrough;
   if (first === 0) return { events: [], hasNextPage: lastPosition > from, hasPreviousPage, endCursor: after };
   const read = await readAfter(viewerId, from, first + 1);
@@ -320,7 +319,7 @@ export async function viewerEvents(
 ): Promise<AsyncGenerator<ViewerEventShape>> {
   // Checked before the stream starts, so a bad or expired cursor is the subscription's result
   // (an error, then complete), as for every other subscription argument.
-  const from = after != null ? await positionFromCursor(viewerId, after) : null;
+  const from = after != null ? (await positionFromCursor(viewerId, after)).position : null;
   return (async function* () {
     for await (const batch of followLog(bus, viewerId, from, pollMs)) {
       for (const event of await deliverable(batch)) yield event;
