@@ -84,10 +84,19 @@ builder.subscriptionFields((t) => ({
       try {
         const contacts = await contactsOf(viewer.id);
         const online = await ctx.presence.isOnline(contacts.map((contact) => contact.id));
+        // What the client has been told: a change that happened between the subscribe and the read
+        // above is both in the snapshot and queued on `live`, and must not be said twice.
+        const told = new Map<string, boolean>();
         for (const [i, contact] of contacts.entries()) {
-          if (online[i]) yield { userId: contact.id, online: true, lastSeenAt: contact.lastSeenAt } satisfies PresencePayload;
+          if (!online[i]) continue;
+          told.set(contact.id, true);
+          yield { userId: contact.id, online: true, lastSeenAt: contact.lastSeenAt } satisfies PresencePayload;
         }
-        yield* live;
+        for await (const event of live) {
+          if ((told.get(event.userId) ?? false) === event.online) continue;
+          told.set(event.userId, event.online);
+          yield event;
+        }
       } finally {
         await live.return?.();
       }
