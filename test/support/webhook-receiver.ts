@@ -45,7 +45,7 @@ export interface ReceivedWebhook {
   verified: boolean;
   /** Which of `secrets` verify it: both during a rotation overlap, old and new. */
   verifiedWith: string[];
-  /** When the whole body had arrived, in ms since the epoch with sub-ms precision (comparable to Date.now()). */
+  /** Date.now() when the whole body had arrived: the wall clock, comparable with the API's and PostgreSQL's timestamps. */
   receivedAt: number;
   /** The status answered, or null when the receiver was hanging. */
   answeredWith: number | null;
@@ -144,7 +144,7 @@ export async function startWebhookReceiver(options: { secrets?: Iterable<string>
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const receivedAt = performance.timeOrigin + performance.now();
+      const receivedAt = Date.now();
       const raw = Buffer.concat(chunks).toString('utf8');
       const verifiedWith = verifyingSecrets(secrets, raw, request.headers);
       const record: ReceivedWebhook = {
