@@ -57,9 +57,27 @@ export interface Config {
   eventRetentionDays: number;
   /** How often event readers re-check the log without a wake-up (a lost Redis message only delays). */
   eventPollMs: number;
+  webhooks: WebhookConfig;
+  /** How often idle job workers (pg-boss) look for due jobs; a job added on the same instance starts at once. */
+  jobPollMs: number;
   logLevel: string;
   /** The salon's time zone, for dates written in French in SYSTEM messages and subjects. */
   timeZone: string;
+}
+
+export interface WebhookConfig {
+  /** Lets endpoints resolve to loopback, private, link-local and metadata addresses (tests, local development). */
+  allowPrivateNetworks: boolean;
+  /** An attempt without a 2xx answer within this is a failure. */
+  timeoutMs: number;
+  /** Seconds to wait before attempt 1, 2, …; after the last one fails the delivery is FAILED (Svix's schedule by default). */
+  retryScheduleS: number[];
+  /** An endpoint whose every attempt has failed for this long is disabled. */
+  disableAfterS: number;
+  /** How long a rotated-out secret keeps signing beside the new one. */
+  secretOverlapS: number;
+  /** Deliveries in flight at once per instance. */
+  concurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -106,6 +124,20 @@ function listVar(env: Env, name: string): string[] | undefined {
   const values = (env[name] ?? '').split(',').map((value) => value.trim()).filter(Boolean);
   return values.length > 0 ? values : undefined;
 }
+
+/** Seconds before each attempt, e.g. "0,5,300" (fractions allowed, for tests). */
+function scheduleVar(env: Env, name: string, fallback: number[]): number[] {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const values = raw.split(',').map((part) => Number(part.trim()));
+  if (values.length > 20 || values.some((value) => !Number.isFinite(value) || value < 0 || value > 86_400)) {
+    throw new ConfigError(`${name} must be 1 to 20 comma-separated delays in seconds, each 0–86400 (got "${raw}")`);
+  }
+  return values;
+}
+
+/** Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+const SVIX_SCHEDULE_S = [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -219,6 +251,15 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
     eventRetentionDays: intVar(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
     eventPollMs: intVar(env, 'EVENT_POLL_MS', 30_000, 50, 600_000),
+    webhooks: {
+      allowPrivateNetworks: boolVar(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+      timeoutMs: intVar(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 100, 60_000),
+      retryScheduleS: scheduleVar(env, 'WEBHOOK_RETRY_SCHEDULE', SVIX_SCHEDULE_S),
+      disableAfterS: intVar(env, 'WEBHOOK_DISABLE_AFTER_S', 5 * 86_400, 1, 365 * 86_400),
+      secretOverlapS: intVar(env, 'WEBHOOK_SECRET_OVERLAP_S', 86_400, 0, 30 * 86_400),
+      concurrency: intVar(env, 'WEBHOOK_CONCURRENCY', 8, 1, 100),
+    },
+    jobPollMs: intVar(env, 'JOB_POLL_MS', 2000, 500, 600_000),
     logLevel: logLevelVar(env, nodeEnv),
     timeZone: timeZoneVar(env),
   };

@@ -31,6 +31,24 @@ export function createMetrics(bus: EventBus) {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'salon_webhook_deliveries_total',
+      help: 'Webhook deliveries finished on this instance, by result (succeeded, failed: retries exhausted or endpoint disabled)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    webhookAttempts: new Counter({
+      name: 'salon_webhook_attempts_total',
+      help: 'Webhook HTTP attempts made by this instance, by result (success, http_error: a non-2xx answer, error: no answer)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    webhookQueueLag: new Histogram({
+      name: 'salon_webhook_queue_lag_seconds',
+      help: 'From when a webhook attempt was due to when this instance started it',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
   };
 }
 

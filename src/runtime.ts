@@ -14,6 +14,7 @@ import { logger } from './logger.js';
 import { createMetrics } from './observability.js';
 import { createPersistedOperations } from './persisted.js';
 import { createRateLimiter } from './services/rate-limit.js';
+import { createWebhooks } from './webhooks/index.js';
 
 export interface RuntimeOptions {
   presence?: PresenceOptions;
@@ -59,6 +60,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const metrics = createMetrics(bus);
   const persisted = createPersistedOperations(config, bus.redis);
   const stopPruning = startEventPruning(config.eventRetentionDays);
+  const webhooks = createWebhooks(config, bus, metrics);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */
   const scopeFor = (viewer: Viewer | null, signal: AbortSignal): BusScope => ({
@@ -79,6 +81,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     typing,
     limiter,
     metrics,
+    webhooks,
     loaders: createLoaders(presence),
   });
 
@@ -90,6 +93,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     typing,
     metrics,
     persisted,
+    webhooks,
     contextFor,
     async close() {
       await stopPruning();

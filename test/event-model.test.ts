@@ -270,6 +270,8 @@ function logSignature(world: World, event: LoggedEvent): string {
       return `conversation.deleted ${l(p.conversationId)}`;
     case 'appointment.created':
       return `appointment.created ${l(p.appointmentId)}`;
+    case 'webhook_endpoint.disabled':
+      return `webhook_endpoint.disabled ${p.endpointId}`;
   }
 }
 

@@ -41,6 +41,7 @@ export interface EventPayloads {
   'conversation.updated': { conversationId: string };
   'conversation.deleted': { conversationId: string };
   'appointment.created': { appointmentId: string; conversationId?: string };
+  'webhook_endpoint.disabled': { endpointId: string; reason: string };
 }
 
 export type EventType =
@@ -51,7 +52,8 @@ export type EventType =
   | 'conversation.created'
   | 'conversation.updated'
   | 'conversation.deleted'
-  | 'appointment.created';
+  | 'appointment.created'
+  | 'webhook_endpoint.disabled';
 
 /** A payload with its type, so a `switch (payload.type)` narrows it. The stored JSON has no `type`: the column holds it. */
 export type EventPayload = { [K in EventType]: { type: K } & EventPayloads[K] }[EventType];
@@ -74,6 +76,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'webhook_endpoint.disabled',
 ]);
 
 /** What the log stores for an event, the same for each of its recipients. */
@@ -109,6 +112,8 @@ function entryOf(event: AppEvent): EventPayload {
       return { type: 'conversation.deleted', conversationId: event.conversationId };
     case 'appointmentCreated':
       return { type: 'appointment.created', appointmentId: event.appointment.id };
+    case 'webhookEndpointDisabled':
+      return { type: 'webhook_endpoint.disabled', endpointId: event.endpointId, reason: event.reason };
   }
 }
 

@@ -32,7 +32,9 @@ export type AppEvent =
   | { kind: 'conversationCreated'; conversation: Conversation; participantIds: readonly string[] }
   | { kind: 'conversationUpdated'; conversation: Conversation; participantIds: readonly string[] }
   | { kind: 'conversationDeleted'; conversationId: string; participantIds: readonly string[] }
-  | { kind: 'appointmentCreated'; appointment: Appointment; participantIds: readonly string[] };
+  | { kind: 'appointmentCreated'; appointment: Appointment; participantIds: readonly string[] }
+  /** The owner's endpoint stopped receiving after failing everything for WEBHOOK_DISABLE_AFTER_S (src/webhooks). */
+  | { kind: 'webhookEndpointDisabled'; endpointId: string; reason: string; participantIds: readonly string[] };
 
 /**
  * Who learns of an event: every participant of the conversation (or appointment) it is about —

@@ -9,6 +9,7 @@ import { builder, MAX_PAGE_SIZE, pageComplexity, pageLimit } from './builder.js'
 import { ConversationRef } from './conversation.js';
 import { MessageDeletedEvent, MessageReadEvent, MessageRef } from './message.js';
 import { UnreadCountEvent } from './user.js';
+import './webhook.js';
 
 type Member<N extends ViewerEventPayloadShape['__typename']> = Extract<ViewerEventPayloadShape, { __typename: N }>;
 
@@ -54,6 +55,20 @@ const AppointmentCreatedEvent = builder.objectRef<Member<'AppointmentCreatedEven
   }),
 });
 
+const WebhookEndpointDisabledEvent = builder.objectRef<Member<'WebhookEndpointDisabledEvent'>>('WebhookEndpointDisabledEvent').implement({
+  description: "One of the viewer's webhook endpoints was disabled after failing every attempt for 5 days; updateWebhookEndpoint(enabled: true) turns it back on.",
+  fields: (t) => ({
+    endpointId: t.exposeID('endpointId', { description: 'The endpoint.' }),
+    reason: t.exposeString('reason', { description: 'Why it was disabled.' }),
+    endpoint: t.prismaField({
+      type: 'WebhookEndpoint',
+      nullable: true,
+      description: 'The endpoint as it is now; null if it was deleted since.',
+      resolve: (query, event) => db.webhookEndpoint.findUnique({ ...query, where: { id: event.endpointId } }),
+    }),
+  }),
+});
+
 const ViewerEventPayload = builder.unionType('ViewerEventPayload', {
   description: 'What happened; switch on `__typename`. Later versions add members: ignore the ones you do not know.',
   types: [
@@ -64,6 +79,7 @@ const ViewerEventPayload = builder.unionType('ViewerEventPayload', {
     ConversationUpdatedEvent,
     ConversationDeletedEvent,
     AppointmentCreatedEvent,
+    WebhookEndpointDisabledEvent,
   ],
   resolveType: (payload) => (payload as ViewerEventPayloadShape).__typename,
 });

@@ -5,6 +5,7 @@ import './user.js';
 import './message.js';
 import './conversation.js';
 import './appointment.js';
+import './webhook.js';
 import './events.js';
 
 export function buildSchema() {

@@ -20,6 +20,7 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
     logger.info({ messageId: id, conversationId, seq, authorId, kind }, 'message created');
   }
   await announce(ctx.bus, done);
+  ctx.webhooks.wake(done.logged.map((row) => row.userId));
   return done.result;
 }
 

@@ -14,7 +14,8 @@ export type ViewerEventPayloadShape =
   | { __typename: 'UnreadCountEvent'; conversationId: string; conversationUnread: number; totalUnread: number }
   | { __typename: 'ConversationUpdatedEvent'; conversationId: string; created: boolean; conversation?: Conversation }
   | { __typename: 'ConversationDeletedEvent'; conversationId: string }
-  | { __typename: 'AppointmentCreatedEvent'; appointmentId: string };
+  | { __typename: 'AppointmentCreatedEvent'; appointmentId: string }
+  | { __typename: 'WebhookEndpointDisabledEvent'; endpointId: string; reason: string };
 
 /** One event of the viewer's stream as the API delivers it. */
 export interface ViewerEventShape {
@@ -62,6 +63,8 @@ function payloadOf(event: FollowedEvent): ViewerEventPayloadShape {
       return { __typename: 'ConversationDeletedEvent', conversationId: payload.conversationId };
     case 'appointment.created':
       return { __typename: 'AppointmentCreatedEvent', appointmentId: payload.appointmentId };
+    case 'webhook_endpoint.disabled':
+      return { __typename: 'WebhookEndpointDisabledEvent', endpointId: payload.endpointId, reason: payload.reason };
   }
 }
 

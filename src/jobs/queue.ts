@@ -1,0 +1,105 @@
+/**
+ * The PostgreSQL job queue (pg-boss): durable jobs in the same database, shared by every
+ * instance without double work (SKIP LOCKED), no server to run. A job whose worker died
+ * (process killed mid-job) is failed by pg-boss's supervisor once its `expireInSeconds` has passed,
+ * and retried: a crash costs a delay, never the job.
+ *
+ * pg-boss 10: the last major that runs on Node 20. It installs and migrates its own schema
+ * (`pgboss`) at start, under an advisory lock, so several instances can start at once.
+ */
+import PgBoss from 'pg-boss';
+import type { Tx } from '../db.js';
+import { logger } from '../logger.js';
+
+export interface QueueSettings {
+  databaseUrl: string;
+  /** How often an idle worker looks for due jobs. */
+  pollMs: number;
+  /** How often expired (crashed) jobs are looked for; pg-boss coordinates it across instances. */
+  maintenanceS?: number;
+  /** How long a stop waits for running jobs. */
+  stopTimeoutMs: number;
+}
+
+export interface JobQueue {
+  readonly boss: PgBoss;
+  /** Adds jobs inside the caller's transaction: they exist if, and only if, it commits. */
+  insertIn(tx: Tx, jobs: PgBoss.JobInsert[]): Promise<void>;
+  /**
+   * Runs `handler` for jobs of `name`, `concurrency` at a time on this instance. A handler that
+   * throws fails the job, which pg-boss retries per the queue's retry settings.
+   */
+  work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>): Promise<void>;
+  /** Wakes this instance's idle workers of `name` now, instead of at their next poll. */
+  wake(name: string): void;
+  stop(): Promise<void>;
+}
+
+/** pg-boss runs its SQL through this inside a Prisma transaction. */
+function executorOf(tx: Tx): PgBoss.Db {
+  return {
+    async executeSql(text: string, values: unknown[]) {
+      const rows = await tx.$queryRawUnsafe<Record<string, unknown>[]>(text, ...values.map((value) => value ?? null));
+      return { rows };
+    },
+  };
+}
+
+export async function startJobQueue(settings: QueueSettings, queues: Record<string, Omit<PgBoss.Queue, 'name'>>): Promise<JobQueue> {
+  const boss = new PgBoss({
+    connectionString: settings.databaseUrl,
+    application_name: 'salon-jobs',
+    max: 4,
+    pollingIntervalSeconds: settings.pollMs / 1000,
+    maintenanceIntervalSeconds: settings.maintenanceS ?? 30,
+    // Nothing is scheduled by cron: its clock monitor would only be one more poller.
+    schedule: false,
+  });
+  boss.on('error', (error: Error) => logger.warn({ err: error }, 'job queue error'));
+  await boss.start();
+  for (const [name, options] of Object.entries(queues)) {
+    if (await boss.getQueue(name)) {
+      await boss.updateQueue(name, { name, ...options });
+      continue;
+    }
+    try {
+      await boss.createQueue(name, { name, ...options });
+    } catch (error) {
+      // Another instance created it between the check and here.
+      if (!(await boss.getQueue(name))) throw error;
+    }
+  }
+  const workers = new Map<string, string[]>();
+
+  return {
+    boss,
+    async insertIn(tx, jobs) {
+      if (jobs.length > 0) await boss.insert(jobs, { db: executorOf(tx) });
+    },
+    async work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>) {
+      const ids: string[] = [];
+      // One pg-boss worker per slot, one job each: a slow job (a partner that hangs) holds its
+      // slot only, never a batch of others.
+      for (let i = 0; i < concurrency; i++) {
+        ids.push(
+          await boss.work<T>(name, { batchSize: 1 }, async ([job]) => {
+            if (job) await handler(job);
+          }),
+        );
+      }
+      workers.set(name, ids);
+    },
+    wake(name) {
+      for (const id of workers.get(name) ?? []) boss.notifyWorker(id);
+    },
+    async stop() {
+      // Graceful: running jobs finish (a delivery is bounded by its timeout) before the pool
+      // closes; whatever still runs after `stopTimeoutMs` is failed, hence retried.
+      try {
+        await boss.stop({ graceful: true, timeout: settings.stopTimeoutMs });
+      } catch (error) {
+        logger.warn({ err: error }, 'job queue did not stop cleanly');
+      }
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * One attempt of one delivery (a job of the `webhook-delivery` queue), and what follows from it:
+ * success, the next attempt on the retry schedule, or FAILED; and for an endpoint that has failed
+ * everything for WEBHOOK_DISABLE_AFTER_S, disabled with an event in its owner's stream.
+ *
+ * At-least-once: the attempt is recorded after the HTTP call. A process killed in between leaves
+ * the delivery claimed until `lockedUntil` and its job active until pg-boss expires it; the job is
+ * then retried and the same attempt is made again, with the same `webhook-id`.
+ */
+import { Webhook } from 'standardwebhooks';
+import type { WebhookConfig } from '../config.js';
+import { db } from '../db.js';
+import type { EventBus } from '../events/bus.js';
+import { announce } from '../events/publish.js';
+import type { JobQueue } from '../jobs/queue.js';
+import { logger } from '../logger.js';
+import { change, transaction } from '../services/tx.js';
+import type { Metrics } from '../observability.js';
+import { DELIVERY_QUEUE, type DeliveryJob } from './fanout.js';
+import { postWebhook, type AttemptResult } from './post.js';
+
+/** Attempts in flight per endpoint across instances: a partner that hangs holds this many slots, never all. */
+export const ENDPOINT_IN_FLIGHT = 2;
+
+/** A delivery over its endpoint's in-flight bound waits this long before trying again. */
+const DEFER_MS = 1000;
+
+/**
+ * How long an attempt holds its delivery: past its HTTP deadline, so a live attempt is never
+ * overtaken; a crashed one is released when this passes (the queue's job expiry is longer).
+ */
+export function leaseMs(config: WebhookConfig): number {
+  return config.timeoutMs + 2_000;
+}
+
+export interface DeliveryDeps {
+  config: WebhookConfig;
+  queue: JobQueue;
+  bus: EventBus;
+  metrics: Metrics;
+}
+
+interface Claimed {
+  id: string;
+  endpointId: string;
+  eventType: string;
+  payload: string;
+  url: string;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+  disabled: boolean;
+  ownerId: string;
+  nextAttemptAt: Date | null;
+}
+
+/** The signature header: one `v1,…` per secret in use (both during a rotation's overlap). */
+export function signatureHeader(secrets: readonly string[], id: string, timestamp: Date, body: string): string {
+  return secrets.map((secret) => new Webhook(secret).sign(id, timestamp, body)).join(' ');
+}
+
+/** Takes the delivery for this attempt, or says why not: done/stale, or its endpoint is at its bound. */
+async function claim(job: DeliveryJob, leaseMs: number): Promise<Claimed | 'stale' | 'busy'> {
+  const rows = await db.$queryRaw<Claimed[]>`
+    UPDATE "WebhookDelivery" d
+       SET "lockedUntil" = now() + ${leaseMs} * interval '1 millisecond'
+      FROM "WebhookEndpoint" e
+     WHERE d."id" = ${job.deliveryId}::uuid AND e."id" = d."endpointId"
+       AND d."status" = 'PENDING' AND d."attemptCount" = ${job.attempt - 1}
+       AND (d."lockedUntil" IS NULL OR d."lockedUntil" < now())
+       AND (SELECT count(*) FROM "WebhookDelivery" x
+             WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING' AND x."lockedUntil" > now()) < ${ENDPOINT_IN_FLIGHT}
+ RETURNING d."id", d."endpointId", d."eventType", d."payload", e."url", e."secret", e."previousSecret",
+           e."previousSecretExpiresAt", e."disabledAt" IS NOT NULL AS "disabled", e."ownerId",
+           d."nextAttemptAt"`;
+  if (rows[0]) return rows[0];
+  const delivery = await db.webhookDelivery.findUnique({ where: { id: job.deliveryId }, select: { status: true, attemptCount: true } });
+  return delivery?.status === 'PENDING' && delivery.attemptCount === job.attempt - 1 ? 'busy' : 'stale';
+}
+
+export async function runDeliveryJob(deps: DeliveryDeps, job: DeliveryJob): Promise<void> {
+  const { config, queue } = deps;
+  const claimed = await claim(job, leaseMs(config));
+  if (claimed === 'stale') return;
+  if (claimed === 'busy') {
+    await transaction((tx) => queue.insertIn(tx, [{ name: DELIVERY_QUEUE, data: job, startAfter: new Date(Date.now() + DEFER_MS) }]));
+    return;
+  }
+  if (claimed.disabled) {
+    await db.webhookDelivery.update({
+      where: { id: claimed.id },
+      data: { status: 'FAILED', lockedUntil: null, nextAttemptAt: null },
+    });
+    deps.metrics.webhookDeliveries.inc({ result: 'failed' });
+    return;
+  }
+
+  const now = new Date();
+  if (claimed.nextAttemptAt) deps.metrics.webhookQueueLag.observe(Math.max(0, now.getTime() - claimed.nextAttemptAt.getTime()) / 1000);
+  const secrets = [claimed.secret];
+  if (claimed.previousSecret && claimed.previousSecretExpiresAt && claimed.previousSecretExpiresAt > now) secrets.push(claimed.previousSecret);
+  const result = await postWebhook({
+    url: claimed.url,
+    body: claimed.payload,
+    headers: {
+      'content-type': 'application/json',
+      'user-agent': 'salon-messaging-webhooks/1',
+      'webhook-id': claimed.id,
+      'webhook-timestamp': Math.floor(now.getTime() / 1000).toString(),
+      'webhook-signature': signatureHeader(secrets, claimed.id, now, claimed.payload),
+    },
+    timeoutMs: config.timeoutMs,
+    allowPrivate: config.allowPrivateNetworks,
+  });
+  await record(deps, claimed, job.attempt, now, result);
+}
+
+async function record(deps: DeliveryDeps, claimed: Claimed, attempt: number, attemptedAt: Date, result: AttemptResult) {
+  const { config, queue, metrics } = deps;
+  const schedule = config.retryScheduleS;
+  const retryInS = result.ok ? undefined : schedule[attempt];
+  const nextAttemptAt = retryInS === undefined ? null : new Date(Date.now() + retryInS * 1000);
+  const status = result.ok ? 'SUCCEEDED' : nextAttemptAt ? 'PENDING' : 'FAILED';
+
+  const disable = await transaction(async (tx) => {
+    await tx.webhookAttempt.create({
+      data: {
+        deliveryId: claimed.id,
+        attemptedAt,
+        durationMs: result.durationMs,
+        responseStatus: result.status,
+        responseBody: result.body,
+        error: result.error,
+      },
+    });
+    await tx.webhookDelivery.update({
+      where: { id: claimed.id },
+      data: { status, attemptCount: attempt, nextAttemptAt, lockedUntil: null },
+    });
+    if (nextAttemptAt) {
+      await queue.insertIn(tx, [
+        { name: DELIVERY_QUEUE, data: { deliveryId: claimed.id, attempt: attempt + 1 } satisfies DeliveryJob, startAfter: nextAttemptAt },
+      ]);
+    }
+    if (result.ok) {
+      await tx.webhookEndpoint.updateMany({ where: { id: claimed.endpointId, failingSince: { not: null } }, data: { failingSince: null } });
+      return false;
+    }
+    // The first failure after a success starts the clock; a failure past its limit disables.
+    const [endpoint] = await tx.$queryRaw<{ failingSince: Date }[]>`
+      UPDATE "WebhookEndpoint" SET "failingSince" = COALESCE("failingSince", now())
+       WHERE "id" = ${claimed.endpointId}::uuid AND "disabledAt" IS NULL
+   RETURNING "failingSince"`;
+    return endpoint !== undefined && endpoint.failingSince.getTime() <= Date.now() - config.disableAfterS * 1000;
+  });
+
+  metrics.webhookAttempts.inc({ result: result.ok ? 'success' : result.status === null ? 'error' : 'http_error' });
+  if (status !== 'PENDING') metrics.webhookDeliveries.inc({ result: status === 'SUCCEEDED' ? 'succeeded' : 'failed' });
+  // One line per attempt, without the payload: partners' data stays out of the logs.
+  logger.info(
+    {
+      deliveryId: claimed.id,
+      endpointId: claimed.endpointId,
+      eventType: claimed.eventType,
+      attempt,
+      status: result.status,
+      durationMs: result.durationMs,
+      error: result.error,
+      outcome: status,
+    },
+    'webhook attempt',
+  );
+  if (nextAttemptAt && retryInS === 0) queue.wake(DELIVERY_QUEUE);
+  if (disable) await disableEndpoint(deps, claimed.endpointId, claimed.ownerId);
+}
+
+async function disableEndpoint(deps: DeliveryDeps, endpointId: string, ownerId: string) {
+  const reason = `every attempt failed for ${deps.config.disableAfterS} s`;
+  const outcome = await change(async (tx) => {
+    const { count } = await tx.webhookEndpoint.updateMany({
+      where: { id: endpointId, disabledAt: null },
+      data: { disabledAt: new Date(), disabledReason: reason },
+    });
+    return { result: count, events: count ? [{ kind: 'webhookEndpointDisabled' as const, endpointId, reason, participantIds: [ownerId] }] : [] };
+  });
+  if (outcome.result === 0) return;
+  logger.warn({ endpointId, ownerId, reason }, 'webhook endpoint disabled');
+  await announce(deps.bus, outcome);
+}

@@ -1,0 +1,121 @@
+/**
+ * What a partner receives: the owner's log events of the types below, each as
+ * `{ "type", "timestamp", "data" }`. The log keeps ids only; the fan-out reads the rows they name
+ * (as they are then) to give the fields a partner needs, and the body is frozen in the delivery so
+ * every retry sends the same bytes.
+ */
+import type { Tx } from '../db.js';
+import type { LoggedEvent } from '../events/log.js';
+
+export const WEBHOOK_EVENT_TYPES = [
+  'message.created',
+  'message.deleted',
+  'message.read',
+  'conversation.created',
+  'conversation.updated',
+  'conversation.deleted',
+  'appointment.created',
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+const TYPES: ReadonlySet<string> = new Set(WEBHOOK_EVENT_TYPES);
+
+export function isWebhookEventType(type: string): type is WebhookEventType {
+  return TYPES.has(type);
+}
+
+export interface WebhookBody {
+  type: WebhookEventType;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
+
+/** The bodies of `events` (those of a webhook type), read in `tx`; keyed by position. */
+export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<Map<bigint, WebhookBody>> {
+  const messageIds = new Set<string>();
+  const conversationIds = new Set<string>();
+  const appointmentIds = new Set<string>();
+  for (const { payload } of events) {
+    if (payload.type === 'message.created') messageIds.add(payload.messageId);
+    if (payload.type === 'conversation.created' || payload.type === 'conversation.updated') conversationIds.add(payload.conversationId);
+    if (payload.type === 'appointment.created') appointmentIds.add(payload.appointmentId);
+  }
+  const [messages, conversations, appointments] = await Promise.all([
+    messageIds.size ? tx.message.findMany({ where: { id: { in: [...messageIds] } } }) : [],
+    conversationIds.size ? tx.conversation.findMany({ where: { id: { in: [...conversationIds] } } }) : [],
+    appointmentIds.size
+      ? tx.appointment.findMany({ where: { id: { in: [...appointmentIds] } }, include: { conversation: { select: { id: true } } } })
+      : [],
+  ]);
+  const message = new Map(messages.map((row) => [row.id, row]));
+  const conversation = new Map(conversations.map((row) => [row.id, row]));
+  const appointment = new Map(appointments.map((row) => [row.id, row]));
+
+  const bodies = new Map<bigint, WebhookBody>();
+  for (const event of events) {
+    const { payload } = event;
+    let data: Record<string, unknown>;
+    switch (payload.type) {
+      case 'message.created': {
+        const row = message.get(payload.messageId);
+        data = row
+          ? {
+              id: row.id,
+              conversationId: row.conversationId,
+              authorId: row.authorId,
+              kind: row.kind,
+              // A message deleted before its event went out is sent without its content.
+              content: row.isDeleted ? null : row.content,
+              seq: row.seq,
+              createdAt: row.createdAt.toISOString(),
+            }
+          : { id: payload.messageId, conversationId: payload.conversationId, seq: payload.seq };
+        break;
+      }
+      case 'message.deleted':
+        data = { id: payload.messageId, conversationId: payload.conversationId };
+        break;
+      case 'message.read':
+        data = { conversationId: payload.conversationId, messageIds: payload.messageIds, readerId: payload.readerId, readAt: payload.readAt };
+        break;
+      case 'conversation.created':
+      case 'conversation.updated': {
+        const row = conversation.get(payload.conversationId);
+        data = row
+          ? {
+              id: row.id,
+              salonId: row.salonId,
+              clientUserId: row.clientUserId,
+              subject: row.subject,
+              status: row.status,
+              appointmentId: row.appointmentId,
+              lastMessageAt: row.lastMessageAt.toISOString(),
+            }
+          : { id: payload.conversationId };
+        break;
+      }
+      case 'conversation.deleted':
+        data = { id: payload.conversationId };
+        break;
+      case 'appointment.created': {
+        const row = appointment.get(payload.appointmentId);
+        data = row
+          ? {
+              id: row.id,
+              salonId: row.salonId,
+              clientUserId: row.clientUserId,
+              service: row.service,
+              startsAt: row.startsAt.toISOString(),
+              conversationId: row.conversation?.id ?? null,
+            }
+          : { id: payload.appointmentId };
+        break;
+      }
+      default:
+        continue;
+    }
+    bodies.set(event.position, { type: payload.type, timestamp: event.occurredAt.toISOString(), data });
+  }
+  return bodies;
+}

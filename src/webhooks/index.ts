@@ -1,0 +1,107 @@
+/**
+ * Partner webhooks on one instance: fans out owners' new events after each commit made here,
+ * sweeps every few seconds for what a commit elsewhere (or a crash between commit and fan-out)
+ * left behind, and runs the delivery workers of the shared job queue.
+ */
+import type { Config } from '../config.js';
+import { db } from '../db.js';
+import type { EventBus } from '../events/bus.js';
+import { startJobQueue, type JobQueue } from '../jobs/queue.js';
+import { logger } from '../logger.js';
+import type { Metrics } from '../observability.js';
+import { leaseMs, runDeliveryJob } from './deliver.js';
+import { DELIVERY_QUEUE, fanOut, type DeliveryJob } from './fanout.js';
+
+/** How often each instance looks for endpoints behind their owner's log, and refreshes which users own endpoints. */
+const SWEEP_MS = 5_000;
+
+export interface Webhooks {
+  /** Starts the queue and the workers (after the database is connected). */
+  start(databaseUrl: string): Promise<void>;
+  /** After a commit: these users' logs grew. Owners of endpoints are fanned out, the others cost nothing. */
+  wake(userIds: Iterable<string>): void;
+  /** `ownerId` has an enabled endpoint now (created or re-enabled on this instance). */
+  watch(ownerId: string): void;
+  /** The queue, once started (the retry mutation adds jobs through it). */
+  queue(): JobQueue;
+  stop(): Promise<void>;
+}
+
+export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics): Webhooks {
+  let queue: JobQueue | undefined;
+  let owners = new Set<string>();
+  let sweeper: NodeJS.Timeout | undefined;
+  let stopped = false;
+  /** Per owner: the fan-out running now, and whether another must follow it (a commit came meanwhile). */
+  const running = new Map<string, { again: boolean; done: Promise<void> }>();
+
+  const fanOutOwner = (ownerId: string) => {
+    if (!queue || stopped) return;
+    const current = running.get(ownerId);
+    if (current) {
+      current.again = true;
+      return;
+    }
+    const state = { again: false, done: Promise.resolve() };
+    state.done = (async () => {
+      do {
+        state.again = false;
+        try {
+          if ((await fanOut(queue, ownerId)) > 0) queue.wake(DELIVERY_QUEUE);
+        } catch (error) {
+          // The sweep picks it up again.
+          logger.warn({ err: error, ownerId }, 'webhook fan-out failed');
+          return;
+        }
+      } while (state.again && !stopped);
+    })().finally(() => running.delete(ownerId));
+    running.set(ownerId, state);
+  };
+
+  const sweep = async () => {
+    try {
+      const rows = await db.$queryRaw<{ ownerId: string; behind: boolean }[]>`
+        SELECT e."ownerId"::text AS "ownerId", bool_or(e."position" < COALESCE(s."lastPosition", 0)) AS "behind"
+          FROM "WebhookEndpoint" e LEFT JOIN "UserEventStream" s ON s."userId" = e."ownerId"
+         WHERE e."disabledAt" IS NULL
+         GROUP BY e."ownerId"`;
+      owners = new Set(rows.map((row) => row.ownerId));
+      for (const row of rows) if (row.behind) fanOutOwner(row.ownerId);
+    } catch (error) {
+      logger.warn({ err: error }, 'webhook sweep failed');
+    }
+  };
+
+  return {
+    async start(databaseUrl) {
+      const expireInSeconds = Math.ceil(leaseMs(config.webhooks) / 1000) + 1;
+      queue = await startJobQueue(
+        { databaseUrl, pollMs: config.jobPollMs, maintenanceS: Math.max(1, Math.min(30, expireInSeconds)), stopTimeoutMs: config.webhooks.timeoutMs + 1_000 },
+        // A failed job is an attempt that could not even be recorded (the database away, the
+        // process killed): retried every few seconds; the retry schedule itself is ours.
+        { [DELIVERY_QUEUE]: { retryLimit: 100, retryDelay: 2, expireInSeconds } },
+      );
+      const deps = { config: config.webhooks, queue, bus, metrics };
+      await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
+      await sweep();
+      sweeper = setInterval(() => void sweep(), SWEEP_MS);
+      sweeper.unref();
+    },
+    wake(userIds) {
+      for (const userId of new Set(userIds)) if (owners.has(userId)) fanOutOwner(userId);
+    },
+    watch(ownerId) {
+      owners.add(ownerId);
+    },
+    queue() {
+      if (!queue) throw new Error('webhooks are not started');
+      return queue;
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(sweeper);
+      await Promise.allSettled([...running.values()].map((state) => state.done));
+      await queue?.stop();
+    },
+  };
+}
