@@ -78,6 +78,8 @@ export interface WebhookConfig {
   secretOverlapS: number;
   /** Deliveries in flight at once per instance. */
   concurrency: number;
+  /** False: this instance fans out and enqueues but makes no attempts (API-only nodes). */
+  workers: boolean;
 }
 
 export class ConfigError extends Error {
@@ -258,6 +260,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       disableAfterS: intVar(env, 'WEBHOOK_DISABLE_AFTER_S', 5 * 86_400, 1, 365 * 86_400),
       secretOverlapS: intVar(env, 'WEBHOOK_SECRET_OVERLAP_S', 86_400, 0, 30 * 86_400),
       concurrency: intVar(env, 'WEBHOOK_CONCURRENCY', 8, 1, 100),
+      workers: boolVar(env, 'WEBHOOK_WORKERS', true),
     },
     jobPollMs: intVar(env, 'JOB_POLL_MS', 2000, 500, 600_000),
     logLevel: logLevelVar(env, nodeEnv),

@@ -82,7 +82,9 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
         { [DELIVERY_QUEUE]: { retryLimit: 100, retryDelay: 2, expireInSeconds } },
       );
       const deps = { config: config.webhooks, queue, bus, metrics };
-      await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
+      if (config.webhooks.workers) {
+        await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
+      }
       await sweep();
       sweeper = setInterval(() => void sweep(), SWEEP_MS);
       sweeper.unref();
