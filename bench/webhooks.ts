@@ -18,8 +18,10 @@
  * 127.0.0.1 is registered and the same load runs again: the healthy endpoint's latency with a dead
  * one beside it, then how many of the dead one's deliveries are PENDING with attempts recorded.
  *
- * The API runs as deployed (bench/support.ts startApi) with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true,
- * since the receiver is on loopback, and JOB_POLL_MS at its default. Needs PostgreSQL
+ * The API runs as the other benches start it (bench/support.ts startApi) with
+ * WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, since the receiver is on loopback, and NODE_ENV=development,
+ * since production takes https URLs only (otherwise development differs only in GraphQL's field
+ * suggestions); JOB_POLL_MS and WEBHOOK_CONCURRENCY at their defaults. Needs PostgreSQL
  * (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL).
  */
 import { randomUUID } from 'node:crypto';
@@ -341,7 +343,8 @@ try {
   const machine = `machine: ${describeMachine()}, PostgreSQL ${fixture.postgres}`;
   const setup =
     `webhooks: 1 salon, ${CLIENTS} clients (one conversation each), ${MESSAGES} messages at ${RATE}/s (${SECONDS} s) after ${WARMUP} warm-up, ` +
-    `${INSTANCES} API instance(s), WEBHOOK_CONCURRENCY and JOB_POLL_MS at their defaults${DEAD ? ', --dead' : ''}`;
+    `${INSTANCES} API instance(s) (NODE_ENV=development for a plain-HTTP endpoint, WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, ` +
+    `WEBHOOK_CONCURRENCY and JOB_POLL_MS at their defaults)${DEAD ? ', --dead' : ''}`;
   console.log(`${setup}; ${machine}`);
   const ports: number[] = [];
   // One after the other: each runs the (already applied) migrations at start, and they need not race.
@@ -350,7 +353,8 @@ try {
     await startApi({
       port,
       databaseUrl: fixture.url,
-      env: { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
+      // Production takes https endpoints only; the receiver is plain HTTP on loopback.
+      env: { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', NODE_ENV: 'development' },
       onExit: (code, signal) => {
         if (!stopping) {
           console.error(`API server on port ${port} exited (${signal ?? code}) during the bench`);
