@@ -294,6 +294,8 @@ function eventSignature(world: World, event: Event): string {
       return `conversation.deleted ${l(p.conversationId)}`;
     case 'AppointmentCreatedEvent':
       return `appointment.created ${l(p.appointment.id)}`;
+    case 'WebhookEndpointDisabledEvent':
+      return `webhook_endpoint.disabled ${p.endpointId}`;
   }
 }
 

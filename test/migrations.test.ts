@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { QUEUES } from '../src/jobs/queue.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { diffSchemas, migrateDatabase, SCHEMA_PATH } from '../src/db/migrations.js';
 import { testDatabaseName } from './support/database.js';
@@ -42,7 +43,9 @@ async function shape(url: string) {
         ORDER BY 1, 2`),
       indexes: await q(`SELECT tablename, indexname, indexdef FROM pg_indexes
         WHERE schemaname = 'public' AND tablename <> '_prisma_migrations' ORDER BY 1, 2`),
-      enums: await q(`SELECT t.typname, e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid ORDER BY 1, e.enumsortorder`),
+      // The public schema's: pg-boss keeps its own (pgboss), installed by migrateDatabase too.
+      enums: await q(`SELECT t.typname, e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+        WHERE t.typnamespace = 'public'::regnamespace ORDER BY 1, e.enumsortorder`),
     };
   } finally {
     await client.end();
@@ -83,5 +86,15 @@ describe('migrations', () => {
     await client.end();
     expect(rows.map((row) => row.migration_name)).toEqual(first);
     expect(rows.every((row) => row.finished_at !== null && row.rolled_back_at === null && row.applied_steps_count === 1)).toBe(true);
+  });
+
+  it('leave the job queue installed with its queues, so a starting instance only checks', async () => {
+    const url = await freshDatabase();
+    await migrateDatabase(url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT name FROM pgboss.queue ORDER BY name');
+    await client.end();
+    expect(rows.map((row) => row.name)).toEqual(Object.values(QUEUES).sort());
   });
 });

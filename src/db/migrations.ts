@@ -13,6 +13,7 @@ import pg from 'pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import * as glue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { ConfigError } from '../config.js';
+import { installJobQueue } from '../jobs/queue.js';
 
 export const PRISMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'prisma');
 export const SCHEMA_PATH = join(PRISMA_DIR, 'schema.prisma');
@@ -217,5 +218,7 @@ export async function migrateDatabase(databaseUrl: string, log?: (message: strin
     }),
   );
   for (const name of appliedMigrationNames) log?.(`applied migration ${name}`);
+  // The job queue's own schema (pg-boss installs and migrates it; a no-op when it is current).
+  await installJobQueue(databaseUrl);
   return appliedMigrationNames;
 }

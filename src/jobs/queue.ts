@@ -11,6 +11,39 @@ import PgBoss from 'pg-boss';
 import type { Tx } from '../db.js';
 import { logger } from '../logger.js';
 
+/** Every queue of the application (created by the migration, configured by each instance at start). */
+export const QUEUES = {
+  webhookDelivery: 'webhook-delivery',
+} as const;
+
+/**
+ * Installs (or migrates) pg-boss's schema and creates the queues: part of `migrateDatabase`, so a
+ * database ready for the API is ready for its jobs, and a starting instance only checks.
+ */
+export async function installJobQueue(databaseUrl: string): Promise<void> {
+  const boss = new PgBoss({ connectionString: databaseUrl, application_name: 'salon-migrate', max: 1, supervise: false, schedule: false });
+  boss.on('error', (error: Error) => logger.warn({ err: error }, 'job queue error'));
+  await boss.start();
+  try {
+    for (const name of Object.values(QUEUES)) await ensureQueue(boss, name, {});
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+  }
+}
+
+async function ensureQueue(boss: PgBoss, name: string, options: Omit<PgBoss.Queue, 'name'>): Promise<void> {
+  if (await boss.getQueue(name)) {
+    if (Object.keys(options).length > 0) await boss.updateQueue(name, { name, ...options });
+    return;
+  }
+  try {
+    await boss.createQueue(name, { name, ...options });
+  } catch (error) {
+    // Another instance created it between the check and here.
+    if (!(await boss.getQueue(name))) throw error;
+  }
+}
+
 export interface QueueSettings {
   databaseUrl: string;
   /** How often an idle worker looks for due jobs. */
@@ -57,18 +90,7 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
   });
   boss.on('error', (error: Error) => logger.warn({ err: error }, 'job queue error'));
   await boss.start();
-  for (const [name, options] of Object.entries(queues)) {
-    if (await boss.getQueue(name)) {
-      await boss.updateQueue(name, { name, ...options });
-      continue;
-    }
-    try {
-      await boss.createQueue(name, { name, ...options });
-    } catch (error) {
-      // Another instance created it between the check and here.
-      if (!(await boss.getQueue(name))) throw error;
-    }
-  }
+  for (const [name, options] of Object.entries(queues)) await ensureQueue(boss, name, options);
   const workers = new Map<string, string[]>();
 
   return {

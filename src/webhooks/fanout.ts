@@ -10,11 +10,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db.js';
 import { toLoggedEvent } from '../events/log.js';
-import type { JobQueue } from '../jobs/queue.js';
+import { QUEUES, type JobQueue } from '../jobs/queue.js';
 import { transaction } from '../services/tx.js';
 import { bodiesOf } from './events.js';
 
-export const DELIVERY_QUEUE = 'webhook-delivery';
+export const DELIVERY_QUEUE = QUEUES.webhookDelivery;
 
 /** Events read per transaction: a partner far behind catches up in bounded steps. */
 const FAN_OUT_BATCH = 500;
