@@ -22,8 +22,6 @@ import { postWebhook, type AttemptResult } from './post.js';
 /** Attempts in flight per endpoint across instances: a partner that hangs holds this many slots, never all. */
 export const ENDPOINT_IN_FLIGHT = 2;
 
-/** A delivery over its endpoint's in-flight bound waits this long before trying again. */
-const DEFER_MS = 1000;
 
 /**
  * How long an attempt holds its delivery: past its HTTP deadline, so a live attempt is never
@@ -83,7 +81,10 @@ export async function runDeliveryJob(deps: DeliveryDeps, job: DeliveryJob): Prom
   const claimed = await claim(job, leaseMs(config));
   if (claimed === 'stale') return;
   if (claimed === 'busy') {
-    await transaction((tx) => queue.insertIn(tx, [{ name: DELIVERY_QUEUE, data: job, startAfter: new Date(Date.now() + DEFER_MS) }]));
+    // Its endpoint's slots are taken, by attempts that end within a lease: try again about then,
+    // spread out, so a backlog behind a partner that hangs costs one requeue per delivery and lease.
+    const deferMs = leaseMs(config) * (0.5 + Math.random());
+    await transaction((tx) => queue.insertIn(tx, [{ name: DELIVERY_QUEUE, data: job, startAfter: new Date(Date.now() + deferMs) }]));
     return;
   }
   if (claimed.disabled) {
