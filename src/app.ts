@@ -46,7 +46,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       if (requested !== 0 && !(await portIsFree(requested))) throw new ConfigError(`PORT ${requested} is already in use`);
       connectDb(config.databaseUrl, { poolSize: config.databasePoolSize, statementTimeoutMs: config.databaseStatementTimeoutMs });
       connected = true;
-      await runtime.webhooks.start(config.databaseUrl);
+      await runtime.jobs.start(config.databaseUrl);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(requested, () => resolve());
@@ -68,8 +68,8 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         });
         server.closeIdleConnections();
       });
-      // Deliveries in flight finish (each bounded by WEBHOOK_TIMEOUT_MS) before the pool closes.
-      await runtime.webhooks.stop();
+      // Jobs in flight finish (a delivery is bounded by WEBHOOK_TIMEOUT_MS) before the pool closes.
+      await runtime.jobs.stop();
       await runtime.close();
       if (connected) await disconnectDb();
       connected = false;

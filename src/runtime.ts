@@ -5,46 +5,18 @@ import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { unauthenticated } from './errors.js';
 import { createInProcessBus, createRedisBus } from './events/bus.js';
-import { pruneEvents } from './events/log.js';
 import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
 import { scopeBus, type BusScope } from './events/scoped-bus.js';
 import { createTyping } from './events/typing.js';
 import { createLoaders } from './loaders.js';
-import { logger } from './logger.js';
 import { createMetrics } from './observability.js';
 import { createPersistedOperations } from './persisted.js';
 import { createRateLimiter } from './services/rate-limit.js';
 import { createWebhooks } from './webhooks/index.js';
+import { createJobs } from './jobs/index.js';
 
 export interface RuntimeOptions {
   presence?: PresenceOptions;
-}
-
-const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
-
-/**
- * Prunes the event log past its retention every hour, first within a minute of start (an instance
- * restarted more often than hourly still prunes). Every instance runs it: pruning is idempotent.
- */
-function startEventPruning(retentionDays: number) {
-  let running: Promise<void> | undefined;
-  const run = () => {
-    running ??= pruneEvents(retentionDays)
-      .then((deleted) => {
-        if (deleted > 0) logger.info({ deleted, retentionDays }, 'event log pruned');
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'event log pruning failed'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const first = setTimeout(run, Math.random() * 60_000).unref();
-  const hourly = setInterval(run, PRUNE_INTERVAL_MS).unref();
-  return async () => {
-    clearTimeout(first);
-    clearInterval(hourly);
-    await running;
-  };
 }
 
 /**
@@ -59,8 +31,8 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const limiter = createRateLimiter(bus.redis);
   const metrics = createMetrics(bus);
   const persisted = createPersistedOperations(config, bus.redis);
-  const stopPruning = startEventPruning(config.eventRetentionDays);
   const webhooks = createWebhooks(config, bus, metrics);
+  const jobs = createJobs(config, webhooks);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */
   const scopeFor = (viewer: Viewer | null, signal: AbortSignal): BusScope => ({
@@ -94,9 +66,9 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     metrics,
     persisted,
     webhooks,
+    jobs,
     contextFor,
     async close() {
-      await stopPruning();
       typing.close();
       await presence.close();
       await bus.close();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { pruneEvents, readEvents, streamState } from '../src/events/log.js';
 import { topics, type EventsWakeUp } from '../src/events/topics.js';
+import PgBoss from 'pg-boss';
+import { QUEUES } from '../src/jobs/queue.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
 
@@ -266,6 +268,26 @@ describe('the user event log', () => {
     // New events continue after the pruned ones.
     await send(t, client, conversationId, 'new');
     expect((await readEvents(client.id, 4n, 100))[3]).toMatchObject({ position: 8n, type: 'message.created', conversationId });
+  });
+
+  it('the prune runs hourly as a job of the PostgreSQL job queue, and a run of that job prunes', async () => {
+    const [schedule] = await t.sql<{ name: string; cron: string }>(`SELECT name, cron FROM pgboss.schedule WHERE name = $1`, [QUEUES.eventPrune]);
+    expect(schedule).toEqual({ name: QUEUES.eventPrune, cron: '17 * * * *' });
+
+    const client = await t.user('CLIENT');
+    const conversationId = await openConversation(t, await t.user('SALON'), client);
+    await send(t, client, conversationId, 'old');
+    await t.sql(`UPDATE "UserEvent" SET "occurredAt" = now() - interval '31 days' WHERE "userId" = $1`, [client.id]);
+    // What the cron tick does: one job on the queue, taken by an instance's worker.
+    const boss = new PgBoss({ connectionString: t.databaseUrl, max: 1, supervise: false, schedule: false });
+    await boss.start();
+    try {
+      await boss.send(QUEUES.eventPrune, {});
+    } finally {
+      await boss.stop({ graceful: false });
+    }
+    // conversation.created and message.created, both past the retention.
+    await expect.poll(async () => (await streamState(client.id)).prunedThrough, { timeout: 10_000 }).toBe(2n);
   });
 
   it('after commit, each recipient is woken on user:<id>:events with exactly its new log rows and the message', async () => {

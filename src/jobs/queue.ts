@@ -14,6 +14,7 @@ import { logger } from '../logger.js';
 /** Every queue of the application (created by the migration, configured by each instance at start). */
 export const QUEUES = {
   webhookDelivery: 'webhook-delivery',
+  eventPrune: 'event-prune',
 } as const;
 
 /**
@@ -65,6 +66,8 @@ export interface JobQueue {
   work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>): Promise<void>;
   /** Wakes this instance's idle workers of `name` now, instead of at their next poll. */
   wake(name: string): void;
+  /** Runs a job of `name` on the cron schedule (UTC), once per tick across all instances. */
+  schedule(name: string, cron: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,8 +88,6 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
     max: 4,
     pollingIntervalSeconds: settings.pollMs / 1000,
     maintenanceIntervalSeconds: settings.maintenanceS ?? 30,
-    // Nothing is scheduled by cron: its clock monitor would only be one more poller.
-    schedule: false,
   });
   boss.on('error', (error: Error) => logger.warn({ err: error }, 'job queue error'));
   await boss.start();
@@ -110,6 +111,9 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
         );
       }
       workers.set(name, ids);
+    },
+    async schedule(name, cron) {
+      await boss.schedule(name, cron, {});
     },
     wake(name) {
       for (const id of workers.get(name) ?? []) boss.notifyWorker(id);

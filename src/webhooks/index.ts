@@ -1,4 +1,13 @@
 /**
+ * How the delivery queue is configured: a job that fails is an attempt that could not even be
+ * recorded (the database away, the process killed mid-attempt and its job expired): retried every
+ * few seconds. The retry schedule partners see is ours (deliver.ts), not the queue's.
+ */
+export function deliveryQueueOptions(config: Config['webhooks']) {
+  return { retryLimit: 100, retryDelay: 2, expireInSeconds: Math.ceil(leaseMs(config) / 1000) + 1 };
+}
+
+/**
  * Partner webhooks on one instance: fans out owners' new events after each commit made here,
  * sweeps every few seconds for what a commit elsewhere (or a crash between commit and fan-out)
  * left behind, and runs the delivery workers of the shared job queue.
@@ -6,7 +15,7 @@
 import type { Config } from '../config.js';
 import { db } from '../db.js';
 import type { EventBus } from '../events/bus.js';
-import { startJobQueue, type JobQueue } from '../jobs/queue.js';
+import type { JobQueue } from '../jobs/queue.js';
 import { logger } from '../logger.js';
 import type { Metrics } from '../observability.js';
 import { leaseMs, runDeliveryJob } from './deliver.js';
@@ -16,8 +25,8 @@ import { DELIVERY_QUEUE, fanOut, type DeliveryJob } from './fanout.js';
 const SWEEP_MS = 5_000;
 
 export interface Webhooks {
-  /** Starts the queue and the workers (after the database is connected). */
-  start(databaseUrl: string): Promise<void>;
+  /** Starts the fan-out and, unless WEBHOOK_WORKERS=false, the delivery workers on `queue`. */
+  start(queue: JobQueue): Promise<void>;
   /** After a commit: these users' logs grew. Owners of endpoints are fanned out, the others cost nothing. */
   wake(userIds: Iterable<string>): void;
   /** `ownerId` has an enabled endpoint now (created or re-enabled on this instance). */
@@ -73,14 +82,8 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
   };
 
   return {
-    async start(databaseUrl) {
-      const expireInSeconds = Math.ceil(leaseMs(config.webhooks) / 1000) + 1;
-      queue = await startJobQueue(
-        { databaseUrl, pollMs: config.jobPollMs, maintenanceS: Math.max(1, Math.min(30, expireInSeconds)), stopTimeoutMs: config.webhooks.timeoutMs + 1_000 },
-        // A failed job is an attempt that could not even be recorded (the database away, the
-        // process killed): retried every few seconds; the retry schedule itself is ours.
-        { [DELIVERY_QUEUE]: { retryLimit: 100, retryDelay: 2, expireInSeconds } },
-      );
+    async start(jobs) {
+      queue = jobs;
       const deps = { config: config.webhooks, queue, bus, metrics };
       if (config.webhooks.workers) {
         await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
@@ -103,7 +106,6 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
       stopped = true;
       clearInterval(sweeper);
       await Promise.allSettled([...running.values()].map((state) => state.done));
-      await queue?.stop();
     },
   };
 }

@@ -1,0 +1,47 @@
+/**
+ * The instance's background work on the shared job queue: partner webhook deliveries and the
+ * hourly retention prune of the event log. Started once the database is connected; stopped
+ * before it is closed, letting running jobs finish.
+ */
+import type { Config } from '../config.js';
+import { pruneEvents } from '../events/log.js';
+import { logger } from '../logger.js';
+import { deliveryQueueOptions, type Webhooks } from '../webhooks/index.js';
+import { QUEUES, startJobQueue, type JobQueue } from './queue.js';
+
+/** Every hour at minute 17 (UTC): once per hour across all instances, off the top of the hour. */
+const PRUNE_CRON = '17 * * * *';
+
+export interface Jobs {
+  start(databaseUrl: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createJobs(config: Config, webhooks: Webhooks): Jobs {
+  let queue: JobQueue | undefined;
+  return {
+    async start(databaseUrl) {
+      const delivery = deliveryQueueOptions(config.webhooks);
+      queue = await startJobQueue(
+        {
+          databaseUrl,
+          pollMs: config.jobPollMs,
+          // Crashed attempts are found about as soon as their job expires.
+          maintenanceS: Math.max(1, Math.min(30, delivery.expireInSeconds)),
+          stopTimeoutMs: config.webhooks.timeoutMs + 1_000,
+        },
+        { [QUEUES.webhookDelivery]: delivery, [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 } },
+      );
+      await webhooks.start(queue);
+      await queue.schedule(QUEUES.eventPrune, PRUNE_CRON);
+      await queue.work(QUEUES.eventPrune, 1, async () => {
+        const deleted = await pruneEvents(config.eventRetentionDays);
+        if (deleted > 0) logger.info({ deleted, retentionDays: config.eventRetentionDays }, 'event log pruned');
+      });
+    },
+    async stop() {
+      await webhooks.stop();
+      await queue?.stop();
+    },
+  };
+}
