@@ -104,11 +104,18 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
       // One pg-boss worker per slot, one job each: a slow job (a partner that hangs) holds its
       // slot only, never a batch of others.
       for (let i = 0; i < concurrency; i++) {
-        ids.push(
-          await boss.work<T>(name, { batchSize: 1 }, async ([job]) => {
-            if (job) await handler(job);
-          }),
-        );
+        let id = '';
+        id = await boss.work<T>(name, { batchSize: 1 }, async ([job]) => {
+          if (!job) return;
+          try {
+            await handler(job);
+          } finally {
+            // pg-boss 10 waits a whole poll interval after each job unless notified: a worker that
+            // just had work fetches again at once, and waits only when the queue is empty.
+            boss.notifyWorker(id);
+          }
+        });
+        ids.push(id);
       }
       workers.set(name, ids);
     },

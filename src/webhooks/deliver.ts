@@ -19,9 +19,16 @@ import type { Metrics } from '../observability.js';
 import { DELIVERY_QUEUE, type DeliveryJob } from './fanout.js';
 import { postWebhook, type AttemptResult } from './post.js';
 
-/** Attempts in flight per endpoint across instances: a partner that hangs holds this many slots, never all. */
-export const ENDPOINT_IN_FLIGHT = 2;
+/**
+ * Attempts in flight per endpoint, across instances: half of an instance's slots (at least 2), so
+ * a partner that hangs holds that many attempts for a timeout, never every slot.
+ */
+export function endpointInFlightLimit(config: WebhookConfig): number {
+  return Math.max(2, Math.ceil(config.concurrency / 2));
+}
 
+/** An attempt running longer than this marks its endpoint slow (its waiting deliveries back off). */
+const SLOW_ATTEMPT_MS = 1_000;
 
 /**
  * How long an attempt holds its delivery: past its HTTP deadline, so a live attempt is never
@@ -57,33 +64,46 @@ export function signatureHeader(secrets: readonly string[], id: string, timestam
   return secrets.map((secret) => new Webhook(secret).sign(id, timestamp, body)).join(' ');
 }
 
-/** Takes the delivery for this attempt, or says why not: done/stale, or its endpoint is at its bound. */
-async function claim(job: DeliveryJob, leaseMs: number): Promise<Claimed | 'stale' | 'busy'> {
+type Busy = { busy: true; slow: boolean };
+
+/**
+ * Takes the delivery for this attempt, or says why not: stale (made already, or gone), or busy
+ * (its endpoint at its bound; slow when its oldest attempt in flight has run over a second).
+ */
+async function claim(job: DeliveryJob, config: WebhookConfig): Promise<Claimed | 'stale' | Busy> {
+  const lease = leaseMs(config);
   const rows = await db.$queryRaw<Claimed[]>`
     UPDATE "WebhookDelivery" d
-       SET "lockedUntil" = now() + ${leaseMs} * interval '1 millisecond'
+       SET "lockedUntil" = now() + ${lease} * interval '1 millisecond'
       FROM "WebhookEndpoint" e
      WHERE d."id" = ${job.deliveryId}::uuid AND e."id" = d."endpointId"
        AND d."status" = 'PENDING' AND d."attemptCount" = ${job.attempt - 1}
        AND (d."lockedUntil" IS NULL OR d."lockedUntil" < now())
        AND (SELECT count(*) FROM "WebhookDelivery" x
-             WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING' AND x."lockedUntil" > now()) < ${ENDPOINT_IN_FLIGHT}
+             WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING' AND x."lockedUntil" > now()) < ${endpointInFlightLimit(config)}
  RETURNING d."id", d."endpointId", d."eventType", d."payload", e."url", e."secret", e."previousSecret",
            e."previousSecretExpiresAt", e."disabledAt" IS NOT NULL AS "disabled", e."ownerId",
            d."nextAttemptAt"`;
   if (rows[0]) return rows[0];
-  const delivery = await db.webhookDelivery.findUnique({ where: { id: job.deliveryId }, select: { status: true, attemptCount: true } });
-  return delivery?.status === 'PENDING' && delivery.attemptCount === job.attempt - 1 ? 'busy' : 'stale';
+  const [delivery] = await db.$queryRaw<{ waiting: boolean; oldest: Date | null }[]>`
+    SELECT d."status" = 'PENDING' AND d."attemptCount" = ${job.attempt - 1} AS "waiting",
+           (SELECT min(x."lockedUntil") FROM "WebhookDelivery" x
+             WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING' AND x."lockedUntil" > now()) AS "oldest"
+      FROM "WebhookDelivery" d WHERE d."id" = ${job.deliveryId}::uuid`;
+  if (!delivery?.waiting) return 'stale';
+  const runningMs = delivery.oldest ? lease - (delivery.oldest.getTime() - Date.now()) : 0;
+  return { busy: true, slow: runningMs > SLOW_ATTEMPT_MS };
 }
 
 export async function runDeliveryJob(deps: DeliveryDeps, job: DeliveryJob): Promise<void> {
   const { config, queue } = deps;
-  const claimed = await claim(job, leaseMs(config));
+  const claimed = await claim(job, config);
   if (claimed === 'stale') return;
-  if (claimed === 'busy') {
-    // Its endpoint's slots are taken, by attempts that end within a lease: try again about then,
-    // spread out, so a backlog behind a partner that hangs costs one requeue per delivery and lease.
-    const deferMs = leaseMs(config) * (0.5 + Math.random());
+  if ('busy' in claimed) {
+    // A burst to a fast endpoint: its slots free within milliseconds, so again shortly. A slow one
+    // (a partner that hangs): about when its attempts time out, spread, so its backlog is requeued
+    // once per lease rather than churning.
+    const deferMs = claimed.slow ? leaseMs(config) * (0.5 + Math.random()) : 50 + Math.random() * 150;
     await transaction((tx) => queue.insertIn(tx, [{ name: DELIVERY_QUEUE, data: job, startAfter: new Date(Date.now() + deferMs) }]));
     return;
   }
