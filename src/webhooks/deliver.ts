@@ -20,19 +20,16 @@ import { DELIVERY_QUEUE, type DeliveryJob } from './fanout.js';
 import { postWebhook, type AttemptResult } from './post.js';
 
 /**
- * Attempts in flight for an endpoint known to be slow, across instances: half of an instance's
- * slots (at least 2). A partner that answers quickly gets every slot it can use; one that hangs
- * holds this many, never all, and the others' deliveries go on.
+ * Attempts in flight per endpoint, across instances: half of an instance's slots (at least 2), so
+ * a partner that hangs holds that many attempts until they time out, never every slot, and the
+ * others' deliveries go on. A quick partner needs few: at 20 ms an attempt, 4 carry 200 a second.
  */
 export function endpointInFlightLimit(config: WebhookConfig): number {
   return Math.max(2, Math.ceil(config.concurrency / 2));
 }
 
-/** An attempt running longer than this makes its endpoint slow. */
+/** An endpoint whose oldest attempt in flight has run longer than this is slow: its waiting deliveries back off. */
 const SLOW_ATTEMPT_MS = 1_000;
-
-/** How long an endpoint stays slow after a slow attempt, unless a quick success clears it. */
-const SLOW_FOR_S = 300;
 
 /**
  * How long an attempt holds its delivery: past its HTTP deadline, so a live attempt is never
@@ -76,24 +73,25 @@ type Busy = { busy: true; slow: boolean };
  */
 async function claim(job: DeliveryJob, config: WebhookConfig): Promise<Claimed | 'stale' | Busy> {
   const lease = leaseMs(config);
-  const rows = await db.$queryRaw<Claimed[]>`
+  // The endpoint's row lock makes count-then-claim one step per endpoint: two claims at once
+  // would each count only the other's committed lease and both pass the bound. The claim is a
+  // statement of its own, so its count sees every lease committed before the lock was granted.
+  const [, rows] = await db.$transaction([
+    db.$queryRaw`SELECT 1 FROM "WebhookEndpoint" e JOIN "WebhookDelivery" d ON d."endpointId" = e."id"
+                  WHERE d."id" = ${job.deliveryId}::uuid FOR UPDATE OF e`,
+    db.$queryRaw<Claimed[]>`
     UPDATE "WebhookDelivery" d
        SET "lockedUntil" = now() + ${lease}::int * interval '1 millisecond'
       FROM "WebhookEndpoint" e
      WHERE d."id" = ${job.deliveryId}::uuid AND e."id" = d."endpointId"
        AND d."status" = 'PENDING' AND d."attemptCount" = ${job.attempt - 1}
        AND (d."lockedUntil" IS NULL OR d."lockedUntil" < now())
-       AND ((SELECT count(*) FROM "WebhookDelivery" x
-              WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING' AND x."lockedUntil" > now()) < ${endpointInFlightLimit(config)}
-            -- Over the bound only while the endpoint is quick: not marked slow, no attempt running over a second.
-            OR ((e."slowUntil" IS NULL OR e."slowUntil" < now())
-                AND NOT EXISTS (SELECT 1 FROM "WebhookDelivery" x
-                                 WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING'
-                                   AND x."lockedUntil" > now()
-                                   AND x."lockedUntil" < now() + ${lease - SLOW_ATTEMPT_MS}::int * interval '1 millisecond')))
+       AND (SELECT count(*) FROM "WebhookDelivery" x
+             WHERE x."endpointId" = d."endpointId" AND x."status" = 'PENDING' AND x."lockedUntil" > now()) < ${endpointInFlightLimit(config)}
  RETURNING d."id", d."endpointId", d."eventType", d."payload", e."url", e."secret", e."previousSecret",
            e."previousSecretExpiresAt", e."disabledAt" IS NOT NULL AS "disabled", e."ownerId",
-           d."nextAttemptAt"`;
+           d."nextAttemptAt"`,
+  ]);
   if (rows[0]) return rows[0];
   const [delivery] = await db.$queryRaw<{ waiting: boolean; oldest: Date | null }[]>`
     SELECT d."status" = 'PENDING' AND d."attemptCount" = ${job.attempt - 1} AS "waiting",
@@ -166,11 +164,7 @@ async function recordSuccess(claimed: Claimed, attempt: number, attemptedAt: Dat
          SET "status" = 'SUCCEEDED', "attemptCount" = ${attempt}, "nextAttemptAt" = NULL, "lockedUntil" = NULL, "updatedAt" = now()
        WHERE "id" = ${claimed.id}::uuid
     )
-    UPDATE "WebhookEndpoint"
-       SET "failingSince" = NULL,
-           "slowUntil" = CASE WHEN ${result.durationMs}::int > ${SLOW_ATTEMPT_MS}::int THEN now() + ${SLOW_FOR_S}::int * interval '1 second' END
-     WHERE "id" = ${claimed.endpointId}::uuid
-       AND ("failingSince" IS NOT NULL OR "slowUntil" IS NOT NULL OR ${result.durationMs}::int > ${SLOW_ATTEMPT_MS}::int)`;
+    UPDATE "WebhookEndpoint" SET "failingSince" = NULL WHERE "id" = ${claimed.endpointId}::uuid AND "failingSince" IS NOT NULL`;
 }
 
 async function record(deps: DeliveryDeps, claimed: Claimed, attempt: number, attemptedAt: Date, result: AttemptResult) {
@@ -202,9 +196,7 @@ async function record(deps: DeliveryDeps, claimed: Claimed, attempt: number, att
     }
     // The first failure after a success starts the clock; a failure past its limit disables.
     const [endpoint] = await tx.$queryRaw<{ failingSince: Date }[]>`
-      UPDATE "WebhookEndpoint"
-         SET "failingSince" = COALESCE("failingSince", now()),
-             "slowUntil" = CASE WHEN ${result.durationMs}::int > ${SLOW_ATTEMPT_MS}::int THEN now() + ${SLOW_FOR_S}::int * interval '1 second' ELSE "slowUntil" END
+      UPDATE "WebhookEndpoint" SET "failingSince" = COALESCE("failingSince", now())
        WHERE "id" = ${claimed.endpointId}::uuid AND "disabledAt" IS NULL
    RETURNING "failingSince"`;
     return endpoint !== undefined && endpoint.failingSince.getTime() <= Date.now() - config.disableAfterS * 1000;

@@ -13,7 +13,6 @@ CREATE TABLE "WebhookEndpoint" (
     "previousSecretExpiresAt" TIMESTAMP(3),
     "position" BIGINT NOT NULL DEFAULT 0,
     "failingSince" TIMESTAMP(3),
-    "slowUntil" TIMESTAMP(3),
     "disabledAt" TIMESTAMP(3),
     "disabledReason" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
