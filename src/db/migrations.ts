@@ -14,6 +14,7 @@ import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-util
 import * as glue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { ConfigError } from '../config.js';
 import { installJobQueue } from '../jobs/queue.js';
+import { installRoutines } from './routines.js';
 
 export const PRISMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'prisma');
 export const SCHEMA_PATH = join(PRISMA_DIR, 'schema.prisma');
@@ -218,6 +219,7 @@ export async function migrateDatabase(databaseUrl: string, log?: (message: strin
     }),
   );
   for (const name of appliedMigrationNames) log?.(`applied migration ${name}`);
+  await installRoutines(databaseUrl);
   // The job queue's own schema (pg-boss installs and migrates it; a no-op when it is current).
   await installJobQueue(databaseUrl);
   return appliedMigrationNames;
