@@ -84,8 +84,9 @@ builder.subscriptionFields((t) => ({
       try {
         const contacts = await contactsOf(viewer.id);
         const online = await ctx.presence.isOnline(contacts.map((contact) => contact.id));
-        // What the client has been told: a change that happened between the subscribe and the read
-        // above is both in the snapshot and queued on `live`, and must not be said twice.
+        // Who the client has been told is online: a contact who came online between the subscribe
+        // and the read above is both in the snapshot and queued on `live`, and is said online once.
+        // Every offline passes: the client may know of someone online from a query (User.online).
         const told = new Map<string, boolean>();
         for (const [i, contact] of contacts.entries()) {
           if (!online[i]) continue;
@@ -93,7 +94,7 @@ builder.subscriptionFields((t) => ({
           yield { userId: contact.id, online: true, lastSeenAt: contact.lastSeenAt } satisfies PresencePayload;
         }
         for await (const event of live) {
-          if ((told.get(event.userId) ?? false) === event.online) continue;
+          if (event.online && told.get(event.userId) === true) continue;
           told.set(event.userId, event.online);
           yield event;
         }
