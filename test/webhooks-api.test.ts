@@ -12,7 +12,7 @@
  */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CreateWebhookEndpointDocument,
   DeleteWebhookEndpointDocument,
@@ -29,7 +29,8 @@ import { buildApp, type App } from '../src/app.js';
 import type { WebhookConfig } from '../src/config.js';
 import { useTestApp, type GraphQLResponse, type TestUser } from './support/app.js';
 import { openConversation } from './support/fixtures.js';
-import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { useWebhookReceivers } from './support/receivers.js';
+import type { WebhookReceiver } from './support/webhook-receiver.js';
 
 const t = useTestApp({
   JOB_POLL_MS: '500',
@@ -40,16 +41,7 @@ const t = useTestApp({
 
 type Delivery = WebhookDeliveriesQuery['webhookDeliveries']['edges'][number]['node'];
 
-const receivers: WebhookReceiver[] = [];
-afterAll(async () => {
-  await Promise.all(receivers.map((receiver) => receiver.close()));
-});
-
-async function receiver(): Promise<WebhookReceiver> {
-  const started = await startWebhookReceiver();
-  receivers.push(started);
-  return started;
-}
+const receiver = useWebhookReceivers();
 
 /** The instance making the attempts during `work` (loopback allowed unless `settings` say otherwise), stopped after it. */
 async function withWorker<T>(settings: Partial<WebhookConfig>, work: (app: App) => Promise<T>): Promise<T> {

@@ -8,7 +8,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CreateAppointmentDocument,
   CreateWebhookEndpointDocument,
@@ -25,7 +25,8 @@ import {
 } from '../operations/generated/graphql.js';
 import { useTestApp, type GraphQLResponse, type TestUser } from './support/app.js';
 import { codes, openConversation } from './support/fixtures.js';
-import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from './support/webhook-receiver.js';
+import { useWebhookReceivers } from './support/receivers.js';
+import type { ReceivedWebhook, WebhookReceiver } from './support/webhook-receiver.js';
 
 const TIMEOUT_MS = 1000;
 
@@ -51,16 +52,7 @@ const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 type Delivery = WebhookDeliveriesQuery['webhookDeliveries']['edges'][number]['node'];
 
-const receivers: WebhookReceiver[] = [];
-afterAll(async () => {
-  await Promise.all(receivers.map((receiver) => receiver.close()));
-});
-
-async function receiver(): Promise<WebhookReceiver> {
-  const started = await startWebhookReceiver();
-  receivers.push(started);
-  return started;
-}
+const receiver = useWebhookReceivers();
 
 function run<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V, token: string): Promise<GraphQLResponse<R>> {
   return t.gql<R>(print(document), variables, token);
