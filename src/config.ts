@@ -259,7 +259,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       retryScheduleS: scheduleVar(env, 'WEBHOOK_RETRY_SCHEDULE', SVIX_SCHEDULE_S),
       disableAfterS: intVar(env, 'WEBHOOK_DISABLE_AFTER_S', 5 * 86_400, 1, 365 * 86_400),
       secretOverlapS: intVar(env, 'WEBHOOK_SECRET_OVERLAP_S', 86_400, 0, 30 * 86_400),
-      concurrency: intVar(env, 'WEBHOOK_CONCURRENCY', 8, 1, 100),
+      concurrency: intVar(env, 'WEBHOOK_CONCURRENCY', 16, 1, 100),
       workers: boolVar(env, 'WEBHOOK_WORKERS', true),
     },
     jobPollMs: intVar(env, 'JOB_POLL_MS', 2000, 500, 600_000),
