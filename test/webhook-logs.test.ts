@@ -8,7 +8,7 @@ import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
-const t = useTestApp({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', JOB_POLL_MS: '500', WEBHOOK_RETRY_SCHEDULE: '0,0.2' });
+const t = useTestApp({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: '16', JOB_POLL_MS: '500', WEBHOOK_RETRY_SCHEDULE: '0,0.2' });
 
 let receiver: WebhookReceiver;
 let salon: TestUser;

@@ -169,7 +169,7 @@ beforeAll(async () => {
   crashDatabase = await createTestDatabase();
   crashServer = startServer({
     DATABASE_URL: crashDatabase.url,
-    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: '16',
     JOB_POLL_MS: '500',
     WEBHOOK_TIMEOUT_MS: CRASH_TIMEOUT_MS,
   });
@@ -193,7 +193,7 @@ describe('two API instances on one database and Redis', () => {
   const t = useTestApp(
     {
       REDIS_URL,
-      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: '16',
       JOB_POLL_MS: '500',
       // Short: on a busy machine an attempt may run over a second, which marks its endpoint slow,
       // and a burst's waiting deliveries then back off about a lease (WEBHOOK_TIMEOUT_MS + 2 s).
@@ -300,7 +300,7 @@ describe('two API instances on one database and Redis', () => {
 describe('a partner that hangs beside a healthy one', () => {
   // Far longer than this test takes: every attempt at the hanging partner is still open when the
   // healthy one has everything, so "not held up" needs no clock.
-  const t = useTestApp({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', JOB_POLL_MS: '500', WEBHOOK_TIMEOUT_MS: '30000' });
+  const t = useTestApp({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: '16', JOB_POLL_MS: '500', WEBHOOK_TIMEOUT_MS: '30000' });
   let hanging: WebhookReceiver | undefined;
   let healthy: WebhookReceiver | undefined;
   // Registered after useTestApp's, so it runs before the instance stops: the hung requests are
@@ -389,7 +389,7 @@ describe('a crash in the middle of an attempt', () => {
       NODE_ENV: 'test',
       JWT_SECRET: TEST_SECRET,
       DATABASE_URL: crashDatabase!.url,
-      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: '16',
       JOB_POLL_MS: '500',
       WEBHOOK_TIMEOUT_MS: CRASH_TIMEOUT_MS,
     });

@@ -33,7 +33,7 @@ const TIMEOUT_MS = 1000;
 // The second delay (0.5 s) is the window in which the down-then-500 test brings its receiver back
 // up after the first refused attempt; the others are short so that a whole schedule runs in ~2 s.
 const t = useTestApp({
-  WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: '16',
   JOB_POLL_MS: '500',
   WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
   WEBHOOK_RETRY_SCHEDULE: '0,0.5,0.3,0.3',

@@ -57,7 +57,9 @@ export function useTestApp(
     if (env.REDIS_URL) await requireRedis(env.REDIS_URL);
     const database = await createTestDatabase();
     drop = database.drop;
-    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url, ...env });
+    // Two delivery workers, not sixteen, for the apps of tests that do not exercise webhooks: each
+    // idle worker polls the job queue, and a dozen apps run at once. Webhook tests set their own.
+    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url, WEBHOOK_CONCURRENCY: '2', ...env });
     const apps: App[] = [];
     for (let i = 0; i < (options.instances ?? 1); i++) {
       const app = buildApp({ ...config, databaseUrl: database.url }, options.app);
