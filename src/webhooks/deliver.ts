@@ -74,7 +74,7 @@ type Busy = { busy: true; slow: boolean };
  */
 async function claim(job: DeliveryJob, config: WebhookConfig): Promise<Claimed | 'stale' | Busy> {
   const lease = leaseMs(config);
-  // webhook_claim (the webhooks migration): the bound is exact under concurrent claims, in one
+  // webhook_claim (src/db/routines.ts): the bound is exact under concurrent claims, in one
   // round trip — the hot path at 100 events/s.
   const rows = await db.$queryRaw<Claimed[]>`
     SELECT d."id", d."endpointId", d."eventType", d."payload", e."url", e."secret", e."previousSecret",
