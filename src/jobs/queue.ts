@@ -4,8 +4,8 @@
  * (process killed mid-job) is failed by pg-boss's supervisor once its `expireInSeconds` has passed,
  * and retried: a crash costs a delay, never the job.
  *
- * pg-boss 10: the last major that runs on Node 20. It installs and migrates its own schema
- * (`pgboss`) at start, under an advisory lock, so several instances can start at once.
+ * pg-boss 10: the last major that runs on Node 20. Its schema (`pgboss`) and our queues are
+ * installed by `migrateDatabase` (installJobQueue below); a starting instance only checks them.
  */
 import PgBoss from 'pg-boss';
 import type { Tx } from '../db.js';
@@ -56,7 +56,6 @@ export interface QueueSettings {
 }
 
 export interface JobQueue {
-  readonly boss: PgBoss;
   /** Adds jobs inside the caller's transaction: they exist if, and only if, it commits. */
   insertIn(tx: Tx, jobs: PgBoss.JobInsert[]): Promise<void>;
   /**
@@ -95,7 +94,6 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
   const workers = new Map<string, string[]>();
 
   return {
-    boss,
     async insertIn(tx, jobs) {
       if (jobs.length > 0) await boss.insert(jobs, { db: executorOf(tx) });
     },

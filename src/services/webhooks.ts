@@ -146,7 +146,7 @@ export async function deleteEndpoint(viewer: Viewer, id: string): Promise<string
   return endpoint.id;
 }
 
-export async function deliveryForOwner(viewer: Viewer, id: string): Promise<WebhookDelivery> {
+async function deliveryForOwner(viewer: Viewer, id: string): Promise<WebhookDelivery> {
   requireSalon(viewer);
   const delivery = await db.webhookDelivery.findFirst({ where: { id: requireId(id, 'id'), endpoint: { ownerId: viewer.id } } });
   if (!delivery) throw notFound('Webhook delivery');

@@ -62,7 +62,7 @@ interface Claimed {
 }
 
 /** The signature header: one `v1,…` per secret in use (both during a rotation's overlap). */
-export function signatureHeader(secrets: readonly string[], id: string, timestamp: Date, body: string): string {
+function signatureHeader(secrets: readonly string[], id: string, timestamp: Date, body: string): string {
   return secrets.map((secret) => new Webhook(secret).sign(id, timestamp, body)).join(' ');
 }
 

@@ -7,8 +7,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-
-export const MAX_URL_LENGTH = 2048;
+import { MAX_URL_LENGTH } from '../services/validation.js';
 
 export class DestinationRefused extends Error {
   override name = 'DestinationRefused';

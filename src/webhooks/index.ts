@@ -1,13 +1,4 @@
 /**
- * How the delivery queue is configured: a job that fails is an attempt that could not even be
- * recorded (the database away, the process killed mid-attempt and its job expired): retried every
- * few seconds. The retry schedule partners see is ours (deliver.ts), not the queue's.
- */
-export function deliveryQueueOptions(config: Config['webhooks']) {
-  return { retryLimit: 100, retryDelay: 2, expireInSeconds: Math.ceil(leaseMs(config) / 1000) + 1 };
-}
-
-/**
  * Partner webhooks on one instance: fans out owners' new events after each commit made here,
  * sweeps every few seconds for what a commit elsewhere (or a crash between commit and fan-out)
  * left behind, and runs the delivery workers of the shared job queue.
@@ -20,6 +11,15 @@ import { logger } from '../logger.js';
 import type { Metrics } from '../observability.js';
 import { leaseMs, runDeliveryJob } from './deliver.js';
 import { DELIVERY_QUEUE, fanOut, type DeliveryJob } from './fanout.js';
+
+/**
+ * How the delivery queue is configured: a job that fails is an attempt that could not even be
+ * recorded (the database away, the process killed mid-attempt and its job expired): retried every
+ * few seconds. The retry schedule partners see is ours (deliver.ts), not the queue's.
+ */
+export function deliveryQueueOptions(config: Config['webhooks']) {
+  return { retryLimit: 100, retryDelay: 2, expireInSeconds: Math.ceil(leaseMs(config) / 1000) + 1 };
+}
 
 /** How often each instance looks for endpoints behind their owner's log, and refreshes which users own endpoints. */
 const SWEEP_MS = 5_000;

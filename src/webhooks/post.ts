@@ -8,7 +8,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { DestinationRefused, guardedLookup, isPublicAddress } from './destination.js';
 
-export const RESPONSE_KEEP_BYTES = 1024;
+const RESPONSE_KEEP_BYTES = 1024;
 
 export interface AttemptResult {
   ok: boolean;
