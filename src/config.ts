@@ -41,6 +41,7 @@ export interface Config {
   limits: {
     contentMaxLength: number;
     sendsPerMin: number;
+    reactionsPerMin: number;
     typingPerMin: number;
     typingTtlS: number;
     depth: number;
@@ -241,6 +242,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     limits: {
       contentMaxLength: intVar(env, 'MESSAGE_MAX_LENGTH', 4000, 1, 100_000),
       sendsPerMin: intVar(env, 'RATE_LIMIT_SENDS_PER_MIN', 120, 0, 1_000_000),
+      reactionsPerMin: intVar(env, 'RATE_LIMIT_REACTIONS_PER_MIN', 120, 0, 1_000_000),
       typingPerMin: intVar(env, 'RATE_LIMIT_TYPING_PER_MIN', 60, 0, 1_000_000),
       typingTtlS: intVar(env, 'TYPING_TTL_S', 5, 1, 10),
       depth: intVar(env, 'MAX_DEPTH', 10, 1, 100),

@@ -54,7 +54,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     limiter,
     metrics,
     webhooks,
-    loaders: createLoaders(presence),
+    loaders: createLoaders(presence, viewer?.id ?? null),
   });
 
   return {

@@ -33,7 +33,7 @@ async function invariantViolations() {
 }
 
 describe('under concurrency', () => {
-  it('the unread counters equal a recount after a random mix of 80 sends, reads, read-alls and deletes', async () => {
+  it('the unread counters equal a recount after a random mix of 80 sends, reads, read-alls, mark-unreads and deletes', async () => {
     const salon = await t.user('SALON');
     const client = await t.user('CLIENT');
     const booked = await t.gql<{ createAppointment: { conversation: { id: string } } }>(
@@ -45,9 +45,18 @@ describe('under concurrency', () => {
     const people = [salon, client];
     const rand = random(20261125);
     const existing: { id: string; author: TestUser }[] = [];
+    /** [conversation, message of it] pairs to mark unread from. */
+    const unreadTargets: [string, string][] = [];
     for (let i = 0; i < 24; i++) {
       const author = pick(rand, people);
-      existing.push({ id: (await send(t, author, pick(rand, conversations), `seed ${i}`)).id, author });
+      const conversationId = pick(rand, conversations);
+      const { id } = await send(t, author, conversationId, `seed ${i}`);
+      existing.push({ id, author });
+      unreadTargets.push([conversationId, id]);
+    }
+    // Read everything once, so that marking unread has read messages to turn back.
+    for (const conversationId of conversations) {
+      for (const person of people) await t.gql('mutation($id: ID!) { markConversationRead(id: $id) { id } }', { id: conversationId }, person.token);
     }
     const [{ id: systemId } = { id: '' }] = await t.sql<{ id: string }>(
       `SELECT id FROM "Message" WHERE kind = 'SYSTEM' AND "conversationId" = $1`,
@@ -66,8 +75,13 @@ describe('under concurrency', () => {
         );
       } else if (roll < 0.6) {
         operations.push(t.gql('mutation($id: ID!) { markMessageRead(id: $id) { id } }', { id: target.id }, recipient.token));
-      } else if (roll < 0.75) {
+      } else if (roll < 0.7) {
         operations.push(t.gql('mutation($id: ID!) { markConversationRead(id: $id) { id } }', { id: pick(rand, conversations) }, pick(rand, people).token));
+      } else if (roll < 0.8) {
+        const [conversationId, fromMessageId] = unreadTargets[Math.floor(rand() * unreadTargets.length)]!;
+        operations.push(
+          t.gql('mutation($id: ID!, $from: ID!) { markConversationUnread(id: $id, fromMessageId: $from) { id } }', { id: conversationId, from: fromMessageId }, pick(rand, people).token),
+        );
       } else if (roll < 0.95) {
         operations.push(t.gql('mutation($id: ID!) { deleteMessage(id: $id) }', { id: target.id }, target.author.token));
       } else {

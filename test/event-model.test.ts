@@ -260,6 +260,12 @@ function logSignature(world: World, event: LoggedEvent): string {
       return `message.deleted ${l(p.conversationId)} ${l(p.messageId)}`;
     case 'message.read':
       return `message.read ${l(p.conversationId)} ${p.messageIds.map(l).sort().join(',')} by ${l(p.readerId)}`;
+    case 'message.edited':
+      return `message.edited ${l(p.conversationId)} ${l(p.messageId)}`;
+    case 'message.unread':
+      return `message.unread ${l(p.conversationId)} ${p.messageIds.map(l).sort().join(',')} by ${l(p.readerId)}`;
+    case 'reaction.changed':
+      return `reaction.changed ${l(p.conversationId)} ${l(p.messageId)} ${p.emoji} ${p.added ? 'added' : 'removed'} by ${l(p.userId)}`;
     case 'unread.changed':
       return `unread.changed ${l(p.conversationId)} ${p.conversationUnread}/${p.totalUnread}`;
     case 'conversation.created':
@@ -286,6 +292,12 @@ function eventSignature(world: World, event: Event): string {
       return `message.deleted ${l(p.conversationId)} ${l(p.messageId)}`;
     case 'MessageReadEvent':
       return `message.read ${l(p.conversationId)} ${p.messageIds.map(l).sort().join(',')} by ${l(p.reader.id)}`;
+    case 'MessageEditedEvent':
+      return `message.edited ${l(p.conversationId)} ${l(p.message.id)}`;
+    case 'MessageUnreadEvent':
+      return `message.unread ${l(p.conversationId)} ${p.messageIds.map(l).sort().join(',')} by ${l(p.reader.id)}`;
+    case 'ReactionChangedEvent':
+      return `reaction.changed ${l(p.conversationId)} ${l(p.message.id)} ${p.emoji} ${p.added ? 'added' : 'removed'} by ${l(p.user.id)}`;
     case 'UnreadCountEvent':
       return `unread.changed ${l(p.conversationId)} ${p.conversationUnread}/${p.totalUnread}`;
     case 'ConversationUpdatedEvent':

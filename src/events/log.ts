@@ -35,7 +35,11 @@ import { recipientsOf, type AppEvent } from './publish.js';
 export interface EventPayloads {
   'message.created': { messageId: string; conversationId: string; seq: number };
   'message.deleted': { messageId: string; conversationId: string };
+  'message.edited': { messageId: string; conversationId: string; editedAt: string };
   'message.read': { conversationId: string; messageIds: string[]; readAt: string; readerId: string };
+  /** Messages read before became unread again (markConversationUnread by their recipient, `readerId`). */
+  'message.unread': { conversationId: string; messageIds: string[]; readerId: string };
+  'reaction.changed': { messageId: string; conversationId: string; emoji: string; userId: string; added: boolean };
   'unread.changed': { conversationId: string; conversationUnread: number; totalUnread: number };
   'conversation.created': { conversationId: string };
   'conversation.updated': { conversationId: string };
@@ -47,7 +51,10 @@ export interface EventPayloads {
 export type EventType =
   | 'message.created'
   | 'message.deleted'
+  | 'message.edited'
   | 'message.read'
+  | 'message.unread'
+  | 'reaction.changed'
   | 'unread.changed'
   | 'conversation.created'
   | 'conversation.updated'
@@ -70,7 +77,10 @@ export interface LoggedEvent {
 const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
   'message.created',
   'message.deleted',
+  'message.edited',
   'message.read',
+  'message.unread',
+  'reaction.changed',
   'unread.changed',
   'conversation.created',
   'conversation.updated',
@@ -88,6 +98,24 @@ function entryOf(event: AppEvent): EventPayload {
     }
     case 'messageDeleted':
       return { type: 'message.deleted', messageId: event.messageId, conversationId: event.conversationId };
+    case 'messageEdited':
+      return {
+        type: 'message.edited',
+        messageId: event.messageId,
+        conversationId: event.conversationId,
+        editedAt: event.editedAt.toISOString(),
+      };
+    case 'messageUnread':
+      return { type: 'message.unread', conversationId: event.conversationId, messageIds: event.messageIds, readerId: event.readerId };
+    case 'reactionChanged':
+      return {
+        type: 'reaction.changed',
+        messageId: event.messageId,
+        conversationId: event.conversationId,
+        emoji: event.emoji,
+        userId: event.userId,
+        added: event.added,
+      };
     case 'messageRead':
       return {
         type: 'message.read',

@@ -27,6 +27,18 @@ export type AppEvent =
       participantIds: readonly string[];
     }
   | { kind: 'messageDeleted'; conversationId: string; messageId: string; participantIds: readonly string[] }
+  | { kind: 'messageEdited'; conversationId: string; messageId: string; editedAt: Date; participantIds: readonly string[] }
+  /** Read messages became unread again: their recipient (`readerId`) marked the conversation unread from one of them. */
+  | { kind: 'messageUnread'; conversationId: string; messageIds: string[]; readerId: string; participantIds: readonly string[] }
+  | {
+      kind: 'reactionChanged';
+      conversationId: string;
+      messageId: string;
+      emoji: string;
+      userId: string;
+      added: boolean;
+      participantIds: readonly string[];
+    }
   /** A counter moved by `delta`; the user's total is the log's to state (see LOG_ENTRIES in log.ts). */
   | { kind: 'unreadCount'; userId: string; conversationId: string; conversationUnread: number; delta: number }
   | { kind: 'conversationCreated'; conversation: Conversation; participantIds: readonly string[] }

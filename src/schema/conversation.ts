@@ -6,7 +6,7 @@ import {
   deleteConversation,
   updateConversation,
 } from '../services/conversations.js';
-import { markConversationRead } from '../services/messages.js';
+import { markConversationRead, markConversationUnread } from '../services/messages.js';
 import { requireId } from '../services/validation.js';
 import { withSelection } from './selection.js';
 import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
@@ -158,6 +158,19 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ description: 'The conversation id.' }) },
     resolve: async (query, _root, { id }, ctx) =>
       withSelection(query, await committed(ctx, markConversationRead(ctx.viewer, id)), (args) => db.conversation.findUniqueOrThrow(args)),
+  }),
+  markConversationUnread: t.withAuth({ viewer: true }).prismaField({
+    type: 'Conversation',
+    description:
+      "Marks the viewer's messages in the conversation unread again from one message on (that one and every later one to the viewer that was read): their `readAt` is null again and the viewer's unread counts go up by as many. Calling it again changes nothing more.",
+    args: {
+      id: t.arg.id({ description: 'The conversation id.' }),
+      fromMessageId: t.arg.id({ description: 'The first message to mark unread (a message of this conversation).' }),
+    },
+    resolve: async (query, _root, { id, fromMessageId }, ctx) =>
+      withSelection(query, await committed(ctx, markConversationUnread(ctx.viewer, id, fromMessageId)), (args) =>
+        db.conversation.findUniqueOrThrow(args),
+      ),
   }),
   deleteConversation: t.withAuth({ viewer: true }).id({
     description: 'Deletes a conversation and its messages for both participants (salons only). Returns its id.',

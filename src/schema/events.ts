@@ -7,7 +7,7 @@ import { streamState } from '../events/log.js';
 import { eventPage, viewerEvents, type ViewerEventPage, type ViewerEventPayloadShape, type ViewerEventShape } from '../services/event-stream.js';
 import { builder, MAX_PAGE_SIZE, pageComplexity, pageLimit } from './builder.js';
 import { ConversationRef } from './conversation.js';
-import { MessageDeletedEvent, MessageReadEvent, MessageRef } from './message.js';
+import { MessageDeletedEvent, MessageEditedEvent, MessageReadEvent, MessageRef, MessageUnreadEvent, ReactionChangedEvent } from './message.js';
 import { UnreadCountEvent } from './user.js';
 import './webhook.js';
 
@@ -74,7 +74,10 @@ const ViewerEventPayload = builder.unionType('ViewerEventPayload', {
   types: [
     MessageAddedEvent,
     MessageDeletedEvent,
+    MessageEditedEvent,
     MessageReadEvent,
+    MessageUnreadEvent,
+    ReactionChangedEvent,
     UnreadCountEvent,
     ConversationUpdatedEvent,
     ConversationDeletedEvent,

@@ -5,13 +5,16 @@ import { logger } from '../logger.js';
 import { conversationForViewer, messageForViewer } from '../services/access.js';
 import {
   deletionsOf,
+  editsOf,
   messagesOf,
   positionOfMessage,
   readsOf,
   type MessageDeletedShape,
+  type MessageEditedShape,
   type MessageReadShape,
 } from '../services/event-stream.js';
-import { deleteMessage, markMessageRead, sendMessage } from '../services/messages.js';
+import { deleteMessage, editMessage, markMessageRead, sendMessage } from '../services/messages.js';
+import { addReaction, MAX_REACTIONS_PER_MESSAGE, removeReaction, type ReactionGroup } from '../services/reactions.js';
 import { committed, fromLog } from './live.js';
 import { UserRef } from './user.js';
 import { ATTACHMENT_TYPES, MAX_ATTACHMENTS, requireId } from '../services/validation.js';
@@ -29,6 +32,16 @@ builder.prismaObject('MessageAttachment', {
   }),
 });
 
+const ReactionGroupRef = builder.objectRef<ReactionGroup>('ReactionGroup').implement({
+  description: 'The reactions with one emoji to a message.',
+  fields: (t) => ({
+    // Cost 0: values of the one statement `Message.reactions` already paid for.
+    emoji: t.exposeString('emoji', { complexity: 0, description: 'The emoji (one emoji, fully qualified, e.g. "❤️").' }),
+    count: t.exposeInt('count', { complexity: 0, description: 'How many people reacted with it (at most 2 in a conversation of two).' }),
+    reactedByMe: t.exposeBoolean('reactedByMe', { complexity: 0, description: 'Whether the viewer is one of them (removeReaction undoes it).' }),
+  }),
+});
+
 export const MessageRef = builder.prismaObject('Message', {
   description: 'One message in a conversation.',
   fields: (t) => ({
@@ -38,7 +51,19 @@ export const MessageRef = builder.prismaObject('Message', {
       description: 'Position in the conversation: 1, 2, 3… in commit order, with no gaps.',
     }),
     kind: t.expose('kind', { type: MessageKindEnum, description: 'USER or SYSTEM.' }),
-    content: t.exposeString('content', { description: 'The text; empty once the message is deleted.' }),
+    content: t.exposeString('content', { description: 'The text (as last edited); empty once the message is deleted.' }),
+    editedAt: t.expose('editedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the author last edited the text; null if never edited.',
+    }),
+    reactions: t.field({
+      type: [ReactionGroupRef],
+      description: `Reactions, one entry per emoji in the order they were first used (at most ${MAX_REACTIONS_PER_MESSAGE}); empty once deleted. A page of messages reads them in one query.`,
+      // One batched statement per page, whatever the number of emojis: its entries cost nothing more.
+      complexity: 1,
+      resolve: (message, _args, ctx) => ctx.loaders.reactions.load(message.id),
+    }),
     isDeleted: t.exposeBoolean('isDeleted', { description: 'True once the author deleted it.' }),
     readAt: t.expose('readAt', {
       type: 'DateTime',
@@ -135,6 +160,46 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { id }, ctx) =>
       withSelection(query, await committed(ctx, markMessageRead(ctx.viewer, id)), (args) => db.message.findUniqueOrThrow(args)),
   }),
+  editMessage: t.withAuth({ viewer: true }).prismaField({
+    type: 'Message',
+    description:
+      'Changes the text of a message (its author only, USER messages only, not once deleted) and sets `editedAt`. The same text again changes nothing. Edits count against the send rate limit.',
+    args: {
+      id: t.arg.id({ description: 'The message id.' }),
+      content: t.arg.string({ description: 'The new text, trimmed; 1–4,000 characters by default, as for sendMessage.' }),
+    },
+    resolve: async (query, _root, { id, content }, ctx) => {
+      await ctx.limiter.hit('send', ctx.viewer.id, ctx.config.limits.sendsPerMin);
+      const message = await committed(ctx, editMessage(ctx.viewer, id, content, ctx.config.limits.contentMaxLength));
+      return withSelection(query, message, (args) => db.message.findUniqueOrThrow(args));
+    },
+  }),
+  addReaction: t.withAuth({ viewer: true }).prismaField({
+    type: 'Message',
+    description: `Reacts to a message with an emoji (either participant; one reaction per person and emoji, adding it again changes nothing; at most ${MAX_REACTIONS_PER_MESSAGE} different emojis per message; not on a deleted message). Rate-limited per user (RATE_LIMIT_REACTIONS_PER_MIN).`,
+    args: {
+      messageId: t.arg.id({ description: 'The message.' }),
+      emoji: t.arg.string({ description: 'Exactly one emoji, e.g. "👍" or "👍🏽" (at most 32 UTF-16 code units).' }),
+    },
+    resolve: async (query, _root, { messageId, emoji }, ctx) => {
+      await ctx.limiter.hit('reaction', ctx.viewer.id, ctx.config.limits.reactionsPerMin);
+      const message = await committed(ctx, addReaction(ctx.viewer, messageId, emoji));
+      return withSelection(query, message, (args) => db.message.findUniqueOrThrow(args));
+    },
+  }),
+  removeReaction: t.withAuth({ viewer: true }).prismaField({
+    type: 'Message',
+    description: "Removes the viewer's reaction with this emoji; removing one the viewer does not have changes nothing. Rate-limited with addReaction.",
+    args: {
+      messageId: t.arg.id({ description: 'The message.' }),
+      emoji: t.arg.string({ description: 'The emoji of the reaction to remove.' }),
+    },
+    resolve: async (query, _root, { messageId, emoji }, ctx) => {
+      await ctx.limiter.hit('reaction', ctx.viewer.id, ctx.config.limits.reactionsPerMin);
+      const message = await committed(ctx, removeReaction(ctx.viewer, messageId, emoji));
+      return withSelection(query, message, (args) => db.message.findUniqueOrThrow(args));
+    },
+  }),
   deleteMessage: t.withAuth({ viewer: true }).id({
     description: 'Deletes a message (its author only): content hidden, attachments dropped. Returns its id.',
     args: { id: t.arg.id({ description: 'The message id.' }) },
@@ -155,6 +220,53 @@ export const MessageReadEvent = builder.objectRef<MessageReadShape>('MessageRead
     }),
   }),
 });
+
+export const MessageEditedEvent = builder.objectRef<MessageEditedShape>('MessageEditedEvent').implement({
+  description: 'A message was edited by its author.',
+  fields: (t) => ({
+    conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
+    editedAt: t.expose('editedAt', { type: 'DateTime', description: 'When this edit was made.' }),
+    message: t.field({
+      type: MessageRef,
+      description: 'The message as it is now (a later edit already applied, or `isDeleted` true if deleted since).',
+      resolve: (event) => db.message.findUniqueOrThrow({ where: { id: event.messageId }, include: { attachments: true } }),
+    }),
+  }),
+});
+
+export const MessageUnreadEvent = builder.objectRef<{ conversationId: string; messageIds: string[]; readerId: string }>('MessageUnreadEvent').implement({
+  description: 'Messages that were read became unread again: their recipient marked the conversation unread (markConversationUnread). Their `readAt` is null again.',
+  fields: (t) => ({
+    conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
+    messageIds: t.exposeIDList('messageIds', { description: 'The messages that became unread.' }),
+    reader: t.field({
+      type: UserRef,
+      description: 'Who marked them unread (their recipient).',
+      resolve: async (event, _args, ctx) => (await ctx.loaders.user.load(event.readerId))!,
+    }),
+  }),
+});
+
+export const ReactionChangedEvent = builder
+  .objectRef<{ conversationId: string; messageId: string; emoji: string; userId: string; added: boolean }>('ReactionChangedEvent')
+  .implement({
+    description: 'Someone added or removed a reaction; `message.reactions` gives the counts as they are now.',
+    fields: (t) => ({
+      conversationId: t.exposeID('conversationId', { description: 'The conversation.' }),
+      emoji: t.exposeString('emoji', { description: 'The emoji added or removed.' }),
+      added: t.exposeBoolean('added', { description: 'True when the reaction was added, false when removed.' }),
+      user: t.field({
+        type: UserRef,
+        description: 'Who reacted (or took the reaction back).',
+        resolve: async (event, _args, ctx) => (await ctx.loaders.user.load(event.userId))!,
+      }),
+      message: t.field({
+        type: MessageRef,
+        description: 'The message as it is now, with its reactions.',
+        resolve: (event) => db.message.findUniqueOrThrow({ where: { id: event.messageId }, include: { attachments: true } }),
+      }),
+    }),
+  });
 
 export const MessageDeletedEvent = builder.objectRef<MessageDeletedShape>('MessageDeletedEvent').implement({
   description: 'A message was deleted by its author.',
@@ -203,6 +315,16 @@ builder.subscriptionFields((t) => ({
     subscribe: async (_root, args, ctx) => {
       const only = await onlyConversation(ctx, args.conversationId);
       return fromLog(ctx, null, (batch) => readsOf(batch, only));
+    },
+    resolve: (event) => event,
+  }),
+  messageEdited: t.withAuth({ viewer: true }).field({
+    type: MessageEditedEvent,
+    description: "Edits in the viewer's conversations, live (a view of `events`, which resumes from a cursor).",
+    args: { conversationId: t.arg.id({ required: false, description: "Only this conversation; omit for all of the viewer's conversations." }) },
+    subscribe: async (_root, args, ctx) => {
+      const only = await onlyConversation(ctx, args.conversationId);
+      return fromLog(ctx, null, (batch) => editsOf(batch, only));
     },
     resolve: (event) => event,
   }),

@@ -10,6 +10,9 @@ import type { Conversation } from '../generated/prisma/client.js';
 export type ViewerEventPayloadShape =
   | { __typename: 'MessageAddedEvent'; messageId: string; message?: MessageWithAttachments }
   | { __typename: 'MessageDeletedEvent'; conversationId: string; messageId: string }
+  | { __typename: 'MessageEditedEvent'; conversationId: string; messageId: string; editedAt: Date }
+  | { __typename: 'MessageUnreadEvent'; conversationId: string; messageIds: string[]; readerId: string }
+  | { __typename: 'ReactionChangedEvent'; conversationId: string; messageId: string; emoji: string; userId: string; added: boolean }
   | { __typename: 'MessageReadEvent'; conversationId: string; messageIds: string[]; readAt: Date; readerId: string }
   | { __typename: 'UnreadCountEvent'; conversationId: string; conversationUnread: number; totalUnread: number }
   | { __typename: 'ConversationUpdatedEvent'; conversationId: string; created: boolean; conversation?: Conversation }
@@ -36,6 +39,24 @@ function payloadOf(event: FollowedEvent): ViewerEventPayloadShape {
       return { __typename: 'MessageAddedEvent', messageId: payload.messageId, message: event.message };
     case 'message.deleted':
       return { __typename: 'MessageDeletedEvent', conversationId: payload.conversationId, messageId: payload.messageId };
+    case 'message.edited':
+      return {
+        __typename: 'MessageEditedEvent',
+        conversationId: payload.conversationId,
+        messageId: payload.messageId,
+        editedAt: new Date(payload.editedAt),
+      };
+    case 'message.unread':
+      return { __typename: 'MessageUnreadEvent', conversationId: payload.conversationId, messageIds: payload.messageIds, readerId: payload.readerId };
+    case 'reaction.changed':
+      return {
+        __typename: 'ReactionChangedEvent',
+        conversationId: payload.conversationId,
+        messageId: payload.messageId,
+        emoji: payload.emoji,
+        userId: payload.userId,
+        added: payload.added,
+      };
     case 'message.read':
       return {
         __typename: 'MessageReadEvent',
@@ -87,6 +108,7 @@ async function deliverable(page: readonly FollowedEvent[]): Promise<ViewerEventS
   // Subjects a wake-up carried were committed with the event: no need to look them up.
   for (const { payload } of events) {
     if (payload.__typename === 'MessageAddedEvent' && !payload.message) ids.message.add(payload.messageId);
+    else if (payload.__typename === 'MessageEditedEvent' || payload.__typename === 'ReactionChangedEvent') ids.message.add(payload.messageId);
     else if (payload.__typename === 'ConversationUpdatedEvent' && !payload.conversation) ids.conversation.add(payload.conversationId);
     else if (payload.__typename === 'AppointmentCreatedEvent') ids.appointment.add(payload.appointmentId);
   }
@@ -100,6 +122,9 @@ async function deliverable(page: readonly FollowedEvent[]): Promise<ViewerEventS
     switch (payload.__typename) {
       case 'MessageAddedEvent':
         return payload.message !== undefined || present.has(payload.messageId);
+      case 'MessageEditedEvent':
+      case 'ReactionChangedEvent':
+        return present.has(payload.messageId);
       case 'ConversationUpdatedEvent':
         return payload.conversation !== undefined || present.has(payload.conversationId);
       case 'AppointmentCreatedEvent':
@@ -396,6 +421,20 @@ export interface MessageDeletedShape {
 export function deletionsOf(batch: readonly FollowedEvent[], only: string | null): MessageDeletedShape[] {
   return batch.filter(inConversation(only)).flatMap(({ payload }) =>
     payload.type === 'message.deleted' ? [{ conversationId: payload.conversationId, messageId: payload.messageId }] : [],
+  );
+}
+
+export interface MessageEditedShape {
+  conversationId: string;
+  messageId: string;
+  editedAt: Date;
+}
+
+export function editsOf(batch: readonly FollowedEvent[], only: string | null): MessageEditedShape[] {
+  return batch.filter(inConversation(only)).flatMap(({ payload }) =>
+    payload.type === 'message.edited'
+      ? [{ conversationId: payload.conversationId, messageId: payload.messageId, editedAt: new Date(payload.editedAt) }]
+      : [],
   );
 }
 

@@ -332,6 +332,8 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
     const row = updated[0];
     if (!row) return { result: found.id, events: [] };
     await tx.messageAttachment.deleteMany({ where: { messageId: found.id } });
+    // Reactions go with the content: a deleted message shows none and takes none.
+    await tx.messageReaction.deleteMany({ where: { messageId: found.id } });
     const events: AppEvent[] = [
       {
         kind: 'messageDeleted',
@@ -347,3 +349,77 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
   });
 }
 
+
+/**
+ * The author changes the content of one of their USER messages. The same content again changes
+ * nothing (no event, `editedAt` kept), so a client may retry an edit blindly. The update checks
+ * `isDeleted` itself: a delete committed since the message was read wins.
+ */
+export async function editMessage(viewer: Viewer, id: string, rawContent: string, maxLength: number): Promise<Outcome<MessageWithAttachments>> {
+  const found = await messageForViewer(viewer, id);
+  if (found.kind !== 'USER' || found.authorId !== viewer.id) throw forbidden('Only the author of a message can edit it');
+  const content = requireText(rawContent, 'content', maxLength);
+  if (found.isDeleted) throw badInput('This message was deleted; it cannot be edited', 'id');
+  if (found.content === content) return unchanged(await withAttachments(found.id));
+  return change(async (tx) => {
+    const updated = await tx.$queryRaw<{ editedAt: Date }[]>`
+      UPDATE "Message" SET "content" = ${content}, "editedAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
+       WHERE "id" = ${found.id}::uuid AND "isDeleted" = false AND "content" <> ${content}
+   RETURNING "editedAt"`;
+    const message = await tx.message.findUniqueOrThrow({ where: { id: found.id }, include: { attachments: true } });
+    const editedAt = updated[0]?.editedAt;
+    if (!editedAt) {
+      if (message.isDeleted) throw badInput('This message was deleted; it cannot be edited', 'id');
+      return { result: message, events: [] };
+    }
+    return {
+      result: message,
+      events: [
+        { kind: 'messageEdited', conversationId: found.conversationId, messageId: found.id, editedAt, participantIds: participantIds(found.conversation) },
+      ],
+    };
+  });
+}
+
+const withAttachments = (id: string) => db.message.findUniqueOrThrow({ where: { id }, include: { attachments: true } });
+
+/**
+ * The viewer's messages in the conversation from `fromMessageId` on (by `seq`) become unread
+ * again, as "mark unread" in Slack or Stream: `readAt` back to null, the viewer's counter and
+ * total up by as many. Only messages to the viewer that were read are touched, so the counter
+ * stays the number of unread messages to the viewer; calling it twice changes nothing more.
+ * Locks the counter, then the messages, like every path that changes `readAt`.
+ */
+export async function markConversationUnread(viewer: Viewer, id: string, fromMessageId: string): Promise<Outcome<Conversation>> {
+  const conversation = await conversationForViewer(viewer, id);
+  const fromId = requireId(fromMessageId, 'fromMessageId');
+  const from = await db.message.findFirst({ where: { id: fromId, conversationId: conversation.id }, select: { seq: true } });
+  if (!from) throw badInput('fromMessageId is not a message of this conversation', 'fromMessageId');
+  const isClient = conversation.clientUserId === viewer.id;
+  return change(async (tx) => {
+    await lockCounter(tx, conversation.id, viewer.id);
+    const updated = await tx.$queryRaw<{ id: string }[]>`
+      UPDATE "Message" SET "readAt" = NULL, "updatedAt" = clock_timestamp()
+       WHERE "conversationId" = ${conversation.id}::uuid AND "seq" >= ${from.seq}
+         AND "readAt" IS NOT NULL AND "isDeleted" = false
+         AND (("kind" = 'USER' AND "authorId" IS DISTINCT FROM ${viewer.id}::uuid)
+              OR ("kind" = 'SYSTEM' AND ${isClient}))
+   RETURNING "id"::text AS "id"`;
+    const fresh = await tx.conversation.findUniqueOrThrow({ where: { id: conversation.id } });
+    if (updated.length === 0) return { result: fresh, events: [] };
+    const unread = await bumpUnread(tx, conversation.id, viewer.id, updated.length);
+    return {
+      result: fresh,
+      events: [
+        {
+          kind: 'messageUnread',
+          conversationId: conversation.id,
+          messageIds: updated.map((row) => row.id),
+          readerId: viewer.id,
+          participantIds: participantIds(conversation),
+        },
+        unread,
+      ],
+    };
+  });
+}

@@ -72,3 +72,23 @@ export function optionalClientMessageId(value: string | null | undefined): strin
   if (value == null) return null;
   return requireText(value, 'clientMessageId', MAX_CLIENT_MESSAGE_ID_LENGTH);
 }
+
+/** Code units, not graphemes: the longest RGI sequences (family ZWJ, tag flags) stay well under it. */
+export const MAX_EMOJI_LENGTH = 32;
+// One fully-qualified RGI emoji, sequences included (skin tones, ZWJ families, flags, keycaps).
+// Built at run time: the `v` flag is newer than the TypeScript target.
+const SINGLE_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
+
+/**
+ * A reaction's emoji: exactly one emoji, as an emoji picker inserts it. A text-style symbol
+ * some keyboards send without its emoji selector (U+2764 for ❤️) is stored in the fully
+ * qualified form, so both count as one reaction.
+ */
+export function requireEmoji(value: string): string {
+  const emoji = rejectNul(value, 'emoji').trim();
+  if (emoji.length === 0) throw badInput('emoji must not be empty', 'emoji');
+  if (emoji.length > MAX_EMOJI_LENGTH) throw badInput(`emoji must be at most ${MAX_EMOJI_LENGTH} characters`, 'emoji');
+  if (SINGLE_EMOJI.test(emoji)) return emoji;
+  if (SINGLE_EMOJI.test(`${emoji}\uFE0F`)) return `${emoji}\uFE0F`;
+  throw badInput('emoji must be exactly one emoji, e.g. 👍', 'emoji');
+}

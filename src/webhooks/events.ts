@@ -10,7 +10,10 @@ import type { LoggedEvent } from '../events/log.js';
 export const WEBHOOK_EVENT_TYPES = [
   'message.created',
   'message.deleted',
+  'message.edited',
   'message.read',
+  'message.unread',
+  'reaction.changed',
   'conversation.created',
   'conversation.updated',
   'conversation.deleted',
@@ -37,7 +40,7 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
   const conversationIds = new Set<string>();
   const appointmentIds = new Set<string>();
   for (const { payload } of events) {
-    if (payload.type === 'message.created') messageIds.add(payload.messageId);
+    if (payload.type === 'message.created' || payload.type === 'message.edited') messageIds.add(payload.messageId);
     if (payload.type === 'conversation.created' || payload.type === 'conversation.updated') conversationIds.add(payload.conversationId);
     if (payload.type === 'appointment.created') appointmentIds.add(payload.appointmentId);
   }
@@ -75,6 +78,29 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
       }
       case 'message.deleted':
         data = { id: payload.messageId, conversationId: payload.conversationId };
+        break;
+      case 'message.edited': {
+        const row = message.get(payload.messageId);
+        // The text as it is when the delivery is made: a later edit's delivery carries the same, a delete null.
+        data = {
+          id: payload.messageId,
+          conversationId: payload.conversationId,
+          content: row && !row.isDeleted ? row.content : null,
+          editedAt: payload.editedAt,
+        };
+        break;
+      }
+      case 'message.unread':
+        data = { conversationId: payload.conversationId, messageIds: payload.messageIds, readerId: payload.readerId };
+        break;
+      case 'reaction.changed':
+        data = {
+          messageId: payload.messageId,
+          conversationId: payload.conversationId,
+          emoji: payload.emoji,
+          userId: payload.userId,
+          added: payload.added,
+        };
         break;
       case 'message.read':
         data = { conversationId: payload.conversationId, messageIds: payload.messageIds, readerId: payload.readerId, readAt: payload.readAt };
