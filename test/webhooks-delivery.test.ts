@@ -42,7 +42,10 @@ const t = useTestApp({
 const ALL_TYPES = [
   'message.created',
   'message.deleted',
+  'message.edited',
   'message.read',
+  'message.unread',
+  'reaction.changed',
   'conversation.created',
   'conversation.updated',
   'conversation.deleted',
@@ -166,6 +169,28 @@ describe('what a partner receives', () => {
       readAt: expect.stringMatching(ISO),
     });
 
+    await ok('mutation($id: ID!) { editMessage(id: $id, content: "Can I come at 4 pm?") { id } }', { id: fromClient.id }, client.token);
+    expect((await arrival(everything, 'message.edited', 'id', fromClient.id)).body!.data).toEqual({
+      id: fromClient.id,
+      conversationId,
+      content: 'Can I come at 4 pm?',
+      editedAt: expect.stringMatching(ISO),
+    });
+    await ok('mutation($id: ID!) { addReaction(messageId: $id, emoji: "👍") { id } }', { id: fromSalon.id }, client.token);
+    expect((await arrival(everything, 'reaction.changed', 'messageId', fromSalon.id)).body!.data).toEqual({
+      messageId: fromSalon.id,
+      conversationId,
+      emoji: '👍',
+      userId: client.id,
+      added: true,
+    });
+    await ok('mutation($id: ID!, $from: ID!) { markConversationUnread(id: $id, fromMessageId: $from) { id } }', { id: conversationId, from: fromSalon.id }, client.token);
+    expect((await arrival(everything, 'message.unread', 'conversationId', conversationId)).body!.data).toEqual({
+      conversationId,
+      messageIds: [fromSalon.id],
+      readerId: client.id,
+    });
+
     await ok('mutation($id: ID!) { deleteMessage(id: $id) }', { id: fromSalon.id }, salon.token);
     expect((await arrival(everything, 'message.deleted', 'id', fromSalon.id)).body!.data).toEqual({ id: fromSalon.id, conversationId });
 
@@ -208,6 +233,9 @@ describe('what a partner receives', () => {
         'message.created',
         'message.created',
         'message.read',
+        'message.edited',
+        'reaction.changed',
+        'message.unread',
         'message.deleted',
         'conversation.updated',
         'appointment.created',
