@@ -124,3 +124,65 @@ describe('bad tokens are UNAUTHENTICATED and create no user', () => {
     expect(response.data?.me.id).toBe(id);
   });
 });
+
+describe('edits, reactions and mark-unread refuse bad input with BAD_USER_INPUT on the field, and store nothing', () => {
+  let message: string;
+  let read: string;
+  beforeAll(async () => {
+    const sent = await t.gql<{ sendMessage: { id: string } }>(SEND, { input: { conversationId, content: 'to act on' } }, client.token);
+    message = sent.data!.sendMessage.id;
+    const fromSalon = await t.gql<{ sendMessage: { id: string } }>(SEND, { input: { conversationId, content: 'read' } }, salon.token);
+    read = fromSalon.data!.sendMessage.id;
+    await t.gql('mutation($id: ID!) { markConversationRead(id: $id) { id } }', { id: conversationId }, client.token);
+  });
+
+  /** What any of these could change: text, edit times, reactions, read state, counters. */
+  async function state() {
+    const [row] = await t.sql(
+      `SELECT (SELECT string_agg(content || coalesce("editedAt"::text, '') || coalesce("readAt"::text, ''), '|' ORDER BY id) FROM "Message") AS messages,
+              (SELECT count(*) FROM "MessageReaction")::int AS reactions,
+              (SELECT string_agg("unreadCount"::text, ',' ORDER BY id) FROM "MessageNotification") AS counters`,
+    );
+    return row;
+  }
+
+  const EDIT = 'mutation($id: ID!, $content: String!) { editMessage(id: $id, content: $content) { id } }';
+  const REACT = 'mutation($id: ID!, $emoji: String!) { addReaction(messageId: $id, emoji: $emoji) { id } }';
+  const UNREACT = 'mutation($id: ID!, $emoji: String!) { removeReaction(messageId: $id, emoji: $emoji) { id } }';
+  const UNREAD = 'mutation($id: ID!, $from: ID!) { markConversationUnread(id: $id, fromMessageId: $from) { id } }';
+  const cases: [string, () => [string, Record<string, unknown>], string][] = [
+    ['an empty edit', () => [EDIT, { id: message, content: '  ' }], 'content'],
+    ['an edit over 4,000 characters', () => [EDIT, { id: message, content: 'x'.repeat(4001) }], 'content'],
+    ['an edit with a NUL character', () => [EDIT, { id: message, content: 'a\u0000b' }], 'content'],
+    ['an edit of a malformed id', () => [EDIT, { id: 'nope', content: 'x' }], 'id'],
+    ['a reaction that is text', () => [REACT, { id: message, emoji: 'ok' }], 'emoji'],
+    ['a reaction of two emojis', () => [REACT, { id: message, emoji: '👍👎' }], 'emoji'],
+    ['a reaction over 32 code units', () => [REACT, { id: message, emoji: '👍'.repeat(17) }], 'emoji'],
+    ['an empty reaction', () => [REACT, { id: message, emoji: '' }], 'emoji'],
+    ['removing a reaction that is not an emoji', () => [UNREACT, { id: message, emoji: 'x' }], 'emoji'],
+    ['a reaction to a malformed id', () => [REACT, { id: 'nope', emoji: '👍' }], 'messageId'],
+    ['mark unread from a malformed message id', () => [UNREAD, { id: conversationId, from: 'nope' }], 'fromMessageId'],
+    ['mark unread from an unknown message', () => [UNREAD, { id: conversationId, from: crypto.randomUUID() }], 'fromMessageId'],
+  ];
+  for (const [name, request, field] of cases) {
+    it(name, async () => {
+      const before = await state();
+      const [document, variables] = request();
+      const response = await t.gql(document, variables, client.token);
+      expect(codes(response)).toEqual(['BAD_USER_INPUT']);
+      expect(response.errors?.[0]?.extensions?.field).toBe(field);
+      expect(await state()).toEqual(before);
+    });
+  }
+
+  it('the same requests with good input do change things (the cases above are refused for their input alone)', async () => {
+    const before = await state();
+    expect(codes(await t.gql(EDIT, { id: message, content: 'edited' }, client.token))).toEqual([]);
+    expect(codes(await t.gql(REACT, { id: message, emoji: '👍' }, client.token))).toEqual([]);
+    expect(codes(await t.gql(UNREAD, { id: conversationId, from: read }, client.token))).toEqual([]);
+    const after = await state();
+    expect(after?.messages).not.toBe(before?.messages);
+    expect(after?.reactions).toBe(Number(before?.reactions) + 1);
+    expect(after?.counters).not.toBe(before?.counters);
+  });
+});

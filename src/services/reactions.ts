@@ -4,7 +4,7 @@ import { badInput } from '../errors.js';
 import type { MessageWithAttachments } from '../events/publish.js';
 import { messageForViewer, participantIds } from './access.js';
 import { change, unchanged, type Outcome } from './tx.js';
-import { requireEmoji } from './validation.js';
+import { requireEmoji, requireId } from './validation.js';
 
 /** Distinct emojis one message can carry, as in Slack (which allows 23): enough for a chat, bounded for a page. */
 export const MAX_REACTIONS_PER_MESSAGE = 20;
@@ -25,7 +25,7 @@ const withAttachments = (id: string) => db.message.findUniqueOrThrow({ where: { 
  * against MAX_REACTIONS_PER_MESSAGE cannot be passed by two new emojis at once.
  */
 export async function addReaction(viewer: Viewer, messageId: string, rawEmoji: string): Promise<Outcome<MessageWithAttachments>> {
-  const found = await messageForViewer(viewer, messageId);
+  const found = await messageForViewer(viewer, requireId(messageId, 'messageId'));
   const emoji = requireEmoji(rawEmoji);
   return change(async (tx) => {
     const [row] = await tx.$queryRaw<{ isDeleted: boolean }[]>`
@@ -62,7 +62,7 @@ export async function addReaction(viewer: Viewer, messageId: string, rawEmoji: s
 
 /** Removes the viewer's reaction; removing one the viewer does not have changes nothing. */
 export async function removeReaction(viewer: Viewer, messageId: string, rawEmoji: string): Promise<Outcome<MessageWithAttachments>> {
-  const found = await messageForViewer(viewer, messageId);
+  const found = await messageForViewer(viewer, requireId(messageId, 'messageId'));
   const emoji = requireEmoji(rawEmoji);
   const exists = await db.messageReaction.findUnique({
     where: { messageId_emoji_userId: { messageId: found.id, emoji, userId: viewer.id } },
