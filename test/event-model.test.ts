@@ -1,6 +1,7 @@
 /**
  * A model-based test of the per-user event stream (issue 9). fast-check generates sequences of
- * changes made by a salon and its three clients on two instances, with subscribers to
+ * changes (sends, reads, deletes, edits, reactions, marking unread, conversations created,
+ * changed and deleted) made by a salon and its three clients on two instances, with subscribers to
  * `Subscription.events` that drop (the socket cut, as a network does) and resume on either
  * instance, from their last cursor or from an earlier one, and a Redis that is killed and
  * restarted. Once a sequence is over and everything is quiet:
@@ -14,8 +15,8 @@
  * - `Query.events`, paged from the start, gives the same stream.
  *
  * The one allowed difference is the API's documented one (src/services/event-stream.ts,
- * `deliverable`): an event whose subject is gone when it is read from the log — a message or the
- * update of a conversation deleted since — is skipped, since the conversation's deletion follows.
+ * `deliverable`): an event whose subject is gone when it is read from the log — a message, its
+ * edit or reaction, or the update of a conversation deleted since — is skipped, since the conversation's deletion follows.
  * Whether it is skipped depends on timing (a wake-up carries it as committed), so the check
  * allows both for those events, and only for those.
  */
@@ -108,6 +109,9 @@ type Step =
   | { do: 'markMessageRead'; message: number; on: Instance }
   | { do: 'markConversationRead'; conversation: number; bySalon: boolean; on: Instance }
   | { do: 'deleteMessage'; message: number; on: Instance }
+  | { do: 'editMessage'; message: number; on: Instance }
+  | { do: 'react'; message: number; bySalon: boolean; emoji: '👍' | '❤️'; remove: boolean; on: Instance }
+  | { do: 'markConversationUnread'; conversation: number; bySalon: boolean; from: number; on: Instance }
   | { do: 'changeConversation'; conversation: number; change: 'rename' | 'archive' | 'reopen'; on: Instance }
   | { do: 'createConversation'; client: number; firstMessage: boolean; on: Instance }
   | { do: 'deleteConversation'; conversation: number; on: Instance }
@@ -130,6 +134,22 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: record({ do: fc.constant('markMessageRead' as const), message: pick, on: instance }) },
   { weight: 2, arbitrary: record({ do: fc.constant('markConversationRead' as const), conversation: pick, bySalon: fc.boolean(), on: instance }) },
   { weight: 2, arbitrary: record({ do: fc.constant('deleteMessage' as const), message: pick, on: instance }) },
+  { weight: 1, arbitrary: record({ do: fc.constant('editMessage' as const), message: pick, on: instance }) },
+  {
+    weight: 2,
+    arbitrary: record({
+      do: fc.constant('react' as const),
+      message: pick,
+      bySalon: fc.boolean(),
+      emoji: fc.constantFrom('👍' as const, '❤️' as const),
+      remove: fc.boolean(),
+      on: instance,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: record({ do: fc.constant('markConversationUnread' as const), conversation: pick, bySalon: fc.boolean(), from: pick, on: instance }),
+  },
   {
     weight: 2,
     arbitrary: record({
@@ -171,6 +191,8 @@ interface MessageModel {
   recipient: TestUser;
   read: boolean;
   deleted: boolean;
+  /** "<userId> <emoji>" of each reaction it has. */
+  reactions: Set<string>;
 }
 
 /** A run of the log in a known order, or the blocks of concurrent commands, each contiguous, in any order. */
@@ -232,6 +254,11 @@ function totalUnreadOf(world: World, user: TestUser): number {
 const sig = {
   created: (c: ConversationModel, m: MessageModel) => `message.created ${c.label} ${m.label}`,
   deleted: (c: ConversationModel, m: MessageModel) => `message.deleted ${c.label} ${m.label}`,
+  edited: (c: ConversationModel, m: MessageModel) => `message.edited ${c.label} ${m.label}`,
+  reaction: (world: World, c: ConversationModel, m: MessageModel, emoji: string, added: boolean, by: TestUser) =>
+    `reaction.changed ${c.label} ${m.label} ${emoji} ${added ? 'added' : 'removed'} by ${label(world, by.id)}`,
+  markedUnread: (world: World, c: ConversationModel, ms: MessageModel[], reader: TestUser) =>
+    `message.unread ${c.label} ${ms.map((m) => m.label).sort().join(',')} by ${label(world, reader.id)}`,
   read: (world: World, c: ConversationModel, ms: MessageModel[], reader: TestUser) =>
     `message.read ${c.label} ${ms.map((m) => m.label).sort().join(',')} by ${label(world, reader.id)}`,
   unread: (world: World, c: ConversationModel, user: TestUser, total: number | typeof ANY_TOTAL = totalUnreadOf(world, user)) =>
@@ -360,6 +387,7 @@ function newMessage(world: World, id: string, conversation: ConversationModel, a
     recipient: author === conversation.salon ? conversation.client : conversation.salon,
     read: false,
     deleted: false,
+    reactions: new Set(),
   };
   world.labels.set(id, message.label);
   world.messages.push(message);
@@ -487,10 +515,69 @@ async function apply(world: World, step: Step): Promise<void> {
       await call(world, 'mutation($id: ID!) { deleteMessage(id: $id) }', { id: message.id }, message.author, step.on);
       if (message.deleted) return;
       message.deleted = true;
+      // Its reactions go with it, silently: the deletion says it all.
+      message.reactions.clear();
       const c = message.conversation;
       const deleted = sig.deleted(c, message);
       tell(world, message.author, deleted);
       tell(world, message.recipient, deleted, ...(message.read ? [] : [sig.unread(world, c, message.recipient)]));
+      return;
+    }
+    case 'editMessage': {
+      const candidates = messagesAlive(world).filter((m) => !m.deleted);
+      const message = candidates[step.message % Math.max(1, candidates.length)];
+      if (!message) return;
+      world.trace.push(`editMessage ${message.label} by ${label(world, message.author.id)} on ${step.on}`);
+      // A new text each time: the same text again would rightly record nothing.
+      await call(world, 'mutation($id: ID!, $content: String!) { editMessage(id: $id, content: $content) { id } }', { id: message.id, content: `edit ${world.trace.length}` }, message.author, step.on);
+      for (const user of [message.author, message.recipient]) tell(world, user, sig.edited(message.conversation, message));
+      return;
+    }
+    case 'react': {
+      const candidates = messagesAlive(world).filter((m) => !m.deleted);
+      const message = candidates[step.message % Math.max(1, candidates.length)];
+      if (!message) return;
+      const c = message.conversation;
+      const by = step.bySalon ? c.salon : c.client;
+      const key = `${by.id} ${step.emoji}`;
+      world.trace.push(`${step.remove ? 'removeReaction' : 'addReaction'} ${step.emoji} ${message.label} by ${label(world, by.id)} on ${step.on}`);
+      await call(
+        world,
+        `mutation($id: ID!, $emoji: String!) { ${step.remove ? 'removeReaction' : 'addReaction'}(messageId: $id, emoji: $emoji) { id } }`,
+        { id: message.id, emoji: step.emoji },
+        by,
+        step.on,
+      );
+      // Adding one already there, or removing one that is not, records nothing.
+      if (step.remove !== message.reactions.has(key)) return;
+      if (step.remove) message.reactions.delete(key);
+      else message.reactions.add(key);
+      for (const user of [c.salon, c.client]) tell(world, user, sig.reaction(world, c, message, step.emoji, !step.remove, by));
+      return;
+    }
+    case 'markConversationUnread': {
+      const conversation = conversationAt(step.conversation);
+      if (!conversation) return;
+      const inConversation = world.messages.filter((m) => m.conversation === conversation);
+      const from = inConversation[step.from % Math.max(1, inConversation.length)];
+      if (!from) return;
+      const reader = step.bySalon ? conversation.salon : conversation.client;
+      world.trace.push(`markConversationUnread ${conversation.label} from ${from.label} by ${label(world, reader.id)} on ${step.on}`);
+      await call(
+        world,
+        'mutation($id: ID!, $from: ID!) { markConversationUnread(id: $id, fromMessageId: $from) { id } }',
+        { id: conversation.id, from: from.id },
+        reader,
+        step.on,
+      );
+      // world.messages of one conversation are in seq order (concurrent sends never share one).
+      const affected = inConversation.slice(inConversation.indexOf(from)).filter((m) => m.recipient === reader && m.read && !m.deleted);
+      if (affected.length === 0) return;
+      for (const m of affected) m.read = false;
+      const marked = sig.markedUnread(world, conversation, affected, reader);
+      const other = reader === conversation.salon ? conversation.client : conversation.salon;
+      tell(world, reader, marked, sig.unread(world, conversation, reader));
+      tell(world, other, marked);
       return;
     }
     case 'changeConversation': {
@@ -631,7 +718,7 @@ async function logOf(user: TestUser): Promise<LoggedEvent[]> {
 /** Events the API may skip: the subject (message or conversation) was deleted with its conversation. */
 function skippable(world: World, event: LoggedEvent): boolean {
   const gone = world.conversations.some((c) => c.deleted && c.id === event.conversationId);
-  return gone && ['message.created', 'conversation.created', 'conversation.updated'].includes(event.type);
+  return gone && ['message.created', 'message.edited', 'reaction.changed', 'conversation.created', 'conversation.updated'].includes(event.type);
 }
 
 /** `delivered`, as cursors and facts, must be `log` minus some of its skippable events, in order. */
