@@ -1,5 +1,7 @@
+import { Kind, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../src/persisted.js';
+import { buildSchema } from '../src/schema/index.js';
 import { signToken, useTestApp } from './support/app.js';
 import { codes, postJson as post } from './support/fixtures.js';
 import { liveTopics, subscribe, untilLive, wsClient } from './support/ws.js';
@@ -42,5 +44,25 @@ describe('persisted operations, PERSISTED_OPERATIONS=only', () => {
     expect(persistedErrors).toEqual([]);
     byHash();
     await ws.dispose();
+  });
+});
+
+describe('the manifest covers the API', () => {
+  it('every mutation and subscription of the schema has a document in operations/, so PERSISTED_OPERATIONS=only partners can use it', () => {
+    const schema = buildSchema();
+    const used = new Set<string>();
+    for (const document of manifest.values()) {
+      for (const definition of parse(document).definitions) {
+        if (definition.kind !== Kind.OPERATION_DEFINITION || definition.operation === 'query') continue;
+        for (const selection of definition.selectionSet.selections) {
+          if (selection.kind === Kind.FIELD) used.add(`${definition.operation}.${selection.name.value}`);
+        }
+      }
+    }
+    const fields = [
+      ...Object.keys(schema.getMutationType()!.getFields()).map((name) => `mutation.${name}`),
+      ...Object.keys(schema.getSubscriptionType()!.getFields()).map((name) => `subscription.${name}`),
+    ];
+    expect(fields.filter((field) => !used.has(field))).toEqual([]);
   });
 });
