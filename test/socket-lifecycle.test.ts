@@ -57,11 +57,12 @@ beforeAll(async () => {
   redis = new Redis(REDIS_URL);
   salon = await t.user('SALON', 'Atelier');
   salonPresence = subscribe(wsClient(t.app.wsUrl(), { authorization: `Bearer ${salon.token}` }), OnPresenceDocument);
+  // Not vi.waitFor's default 1 s: on a loaded machine the subscription took longer to start (seen failing here).
   baseline = await vi.waitFor(async () => {
     const now = await gauges();
     if (now.subscriptions !== 1) throw new Error('the salon\'s presence subscription is not running yet');
     return now;
-  });
+  }, { timeout: 15_000, interval: 50 });
 });
 
 afterAll(() => redis?.disconnect());
