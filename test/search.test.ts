@@ -230,7 +230,9 @@ describe('searchMessages', () => {
   });
 
   it('refuses bad input with BAD_USER_INPUT and the field', async () => {
+    await send(client, conversation, 'Une coupe courte');
     const cursor = (await search(salon, { query: 'coupe', first: 1 })).pageInfo.endCursor;
+    expect(cursor).toBeTruthy();
     const cases: [SearchMessagesQueryVariables, string][] = [
       [{ query: '' }, 'query'],
       [{ query: '   ' }, 'query'],
@@ -238,6 +240,8 @@ describe('searchMessages', () => {
       [{ query: 'coupe', first: 101 }, 'first'],
       [{ query: 'coupe', first: -1 }, 'first'],
       [{ query: 'coupe', after: 'not-a-cursor' }, 'after'],
+      // A forged cursor: the right shape, a time PostgreSQL would not read.
+      [{ query: 'coupe', after: Buffer.from(JSON.stringify([1, 'x', 0.1, 'Tue Mar 01 2022', '00000000-0000-4000-8000-000000000000'])).toString('base64url') }, 'after'],
       // A cursor of another search.
       [{ query: 'couleur', after: cursor }, 'after'],
       [{ query: 'coupe', conversationId: 'nope' }, 'conversationId'],

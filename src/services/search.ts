@@ -95,6 +95,9 @@ function encodeCursor(scope: string, position: Position): string {
   return Buffer.from(JSON.stringify([1, scope, position.rank, position.createdAt, position.id])).toString('base64url');
 }
 
+/** As `toISOString` writes it, the only form this API puts in a cursor. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 function decodeCursor(cursor: string, scope: string): Position {
   const invalid = () => badInput('Invalid cursor: pass as `after` an endCursor or cursor this search returned', 'after');
   let parsed: unknown;
@@ -106,7 +109,7 @@ function decodeCursor(cursor: string, scope: string): Position {
   if (!Array.isArray(parsed) || parsed.length !== 5 || parsed[0] !== 1) throw invalid();
   const [, cursorScope, rank, createdAt, id] = parsed as unknown[];
   if (typeof rank !== 'number' || !Number.isFinite(rank) || typeof id !== 'string' || !isUuid(id)) throw invalid();
-  if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt))) throw invalid();
+  if (typeof createdAt !== 'string' || !ISO_TIME.test(createdAt) || Number.isNaN(Date.parse(createdAt))) throw invalid();
   if (cursorScope !== scope) throw badInput('This cursor belongs to another search (other words or conversation)', 'after');
   return { rank, createdAt, id };
 }
