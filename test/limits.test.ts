@@ -137,6 +137,7 @@ describe('query cost counts page sizes', () => {
       EventCursor: {},
       Events: { after: cursor },
       OnEvents: { after: cursor },
+      SearchMessages: { query: 'coupe' },
       ...(await webhookVariables()),
     };
     // A new operation must be added here, so that it is checked too.

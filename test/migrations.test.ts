@@ -4,9 +4,12 @@ import pg from 'pg';
 import { QUEUES } from '../src/jobs/queue.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { diffSchemas, migrateDatabase, SCHEMA_PATH } from '../src/db/migrations.js';
+import { SEARCH_INDEX } from '../src/services/search.js';
 import { testDatabaseName } from './support/database.js';
 
 const adminUrl = inject('adminDatabaseUrl');
+/** Written by hand in a migration: an expression index, which Prisma's schema language cannot describe. */
+const HAND_WRITTEN_INDEXES = [SEARCH_INDEX];
 const created: string[] = [];
 
 async function admin(sql: string) {
@@ -70,9 +73,9 @@ describe('migrations', () => {
     const [a, b] = await Promise.all([shape(migrated), shape(fromSchema)]);
     expect(a.columns.length).toBeGreaterThan(30);
     expect(a.indexes.map((index) => index.indexname)).toEqual(
-      expect.arrayContaining(['Conversation_salonId_lastMessageAt_idx', 'Conversation_clientUserId_lastMessageAt_idx', 'Message_conversationId_seq_key', 'Message_authorId_idx']),
+      expect.arrayContaining(['Conversation_salonId_lastMessageAt_idx', 'Conversation_clientUserId_lastMessageAt_idx', 'Message_conversationId_seq_key', 'Message_authorId_idx', ...HAND_WRITTEN_INDEXES]),
     );
-    expect(a).toEqual(b);
+    expect({ ...a, indexes: a.indexes.filter((index) => !HAND_WRITTEN_INDEXES.includes(index.indexname)) }).toEqual(b);
   });
 
   it('apply only what is pending and record it as prisma migrate deploy does', async () => {

@@ -7,6 +7,7 @@ import './conversation.js';
 import './appointment.js';
 import './webhook.js';
 import './events.js';
+import './search.js';
 
 export function buildSchema() {
   return builder.toSchema();
