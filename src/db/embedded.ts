@@ -111,6 +111,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     user: USER,
     password: PASSWORD,
     persistent: true,
+    // UTF-8 whatever the machine's locale: under a plain C locale initdb would pick SQL_ASCII, and
+    // message search's accent folding (unaccent) then garbles every accented word.
+    initdbFlags: ['--encoding=UTF8'],
     // PostgreSQL refuses to run as root; the package then runs it as a dedicated system user.
     createPostgresUser: process.getuid?.() === 0,
     onLog: (message) => {
