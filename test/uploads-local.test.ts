@@ -1,9 +1,14 @@
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
+import PgBoss from 'pg-boss';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateAttachmentUploadDocument,
   SendMessageDocument,
 } from '../operations/generated/graphql.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { QUEUES } from '../src/jobs/queue.js';
 import { sniffType } from '../src/uploads/sniff.js';
 import { createUrlSigner } from '../src/uploads/signing.js';
 import { TEST_SECRET, useTestApp, type TestUser } from './support/app.js';
@@ -293,6 +298,43 @@ describe('createAttachmentUpload refuses bad input and stores nothing', () => {
   });
 });
 
+describe('unused uploads are deleted with their files', () => {
+  it('hourly, a day after they were issued: never sent, or every message showing them deleted; files in use stay', async () => {
+    const [schedule] = await t.sql<{ cron: string }>('SELECT cron FROM pgboss.schedule WHERE name = $1', [QUEUES.uploadPrune]);
+    expect(schedule).toEqual({ cron: '47 * * * *' });
+
+    const unsent = await uploadAttachment(t, salon, conversationId);
+    const kept = await uploadAttachment(t, salon, conversationId);
+    const deletedOne = await uploadAttachment(t, salon, conversationId);
+    const recent = await uploadAttachment(t, salon, conversationId);
+    await ok(t, SendMessageDocument, { input: { conversationId, content: 'kept', attachments: [kept] } }, salon.token);
+    const doomed = await ok(t, SendMessageDocument, { input: { conversationId, content: 'doomed', attachments: [deletedOne] } }, salon.token);
+    await t.gql(DELETE, { id: doomed.sendMessage.id }, salon.token);
+    const ids = [unsent, kept, deletedOne].map((a) => idOf(a.url));
+    await t.sql(`UPDATE "Upload" SET "createdAt" = now() - interval '25 hours' WHERE "id" = ANY($1::uuid[])`, [ids]);
+    const fileOf = async (url: string) => {
+      const [row] = await t.sql<{ key: string }>('SELECT "key" FROM "Upload" WHERE "url" = $1', [url]);
+      return join(t.config.uploads.localDir, row!.key);
+    };
+    const files = { unsent: await fileOf(unsent.url), kept: await fileOf(kept.url), deletedOne: await fileOf(deletedOne.url), recent: await fileOf(recent.url) };
+    expect(Object.values(files).every((file) => existsSync(file))).toBe(true);
+
+    // What the cron tick does: one job on the queue, taken by an instance's worker.
+    const boss = new PgBoss({ connectionString: t.databaseUrl, max: 1, supervise: false, schedule: false });
+    await boss.start();
+    try {
+      await boss.send(QUEUES.uploadPrune, {});
+    } finally {
+      await boss.stop({ graceful: false });
+    }
+    await expect
+      .poll(() => Object.fromEntries(Object.entries(files).map(([name, file]) => [name, existsSync(file)])), { timeout: 10_000 })
+      .toEqual({ unsent: false, kept: true, deletedOne: false, recent: true });
+    const left = await t.sql<{ url: string }>('SELECT "url" FROM "Upload" WHERE "url" = ANY($1)', [[unsent.url, kept.url, deletedOne.url, recent.url]]);
+    expect(left.map((row) => row.url).sort()).toEqual([kept.url, recent.url].sort());
+  });
+});
+
 describe('browsers', () => {
   it('answer the CORS preflight of the PUT', async () => {
     const upload = await requestAttachmentUpload(t, salon, conversationId, TINY_PNG, 'image/png');
@@ -303,5 +345,29 @@ describe('browsers', () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('http://app.example');
     expect(preflight.headers.get('access-control-allow-methods')).toContain('PUT');
+  });
+});
+
+describe('configuration', () => {
+  const base = { NODE_ENV: 'test', JWT_SECRET: TEST_SECRET };
+  it('nothing set: the local store in .data/uploads, URLs on http://localhost:<port>', () => {
+    const { uploads } = loadConfig(base);
+    expect(uploads).toEqual({ s3: undefined, localDir: '.data/uploads', publicUrl: undefined, uploadUrlTtlS: 900, downloadUrlTtlS: 3600 });
+  });
+  it('S3_BUCKET turns S3 on; the other S3_* variables tune it', () => {
+    const { uploads } = loadConfig({ ...base, S3_BUCKET: 'b1', S3_ENDPOINT: 'https://acc.r2.cloudflarestorage.com', S3_REGION: 'auto', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', S3_FORCE_PATH_STYLE: 'true', PUBLIC_URL: 'https://api.example.com/' });
+    expect(uploads.s3).toEqual({ bucket: 'b1', region: 'auto', endpoint: 'https://acc.r2.cloudflarestorage.com', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
+    expect(uploads.publicUrl).toBe('https://api.example.com');
+    expect(loadConfig({ ...base, S3_BUCKET: 'b1' }).uploads.s3).toEqual({ bucket: 'b1', region: 'us-east-1', endpoint: undefined, credentials: undefined, forcePathStyle: false });
+  });
+  it.each([
+    [{ S3_ENDPOINT: 'http://127.0.0.1:9000' }, 'S3_ENDPOINT set without S3_BUCKET'],
+    [{ S3_BUCKET: 'b1', S3_ACCESS_KEY_ID: 'k' }, 'must be set together'],
+    [{ S3_BUCKET: 'b1', S3_ENDPOINT: 'minio:9000' }, 'S3_ENDPOINT'],
+    [{ PUBLIC_URL: 'https://api.example.com/v1' }, 'PUBLIC_URL must be an origin'],
+    [{ UPLOAD_URL_TTL_S: '0' }, 'UPLOAD_URL_TTL_S'],
+  ])('refuses %o at start', (env, message) => {
+    expect(() => loadConfig({ ...base, ...env })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, ...env })).toThrow(message);
   });
 });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SendMessageDocument, UpdateProfileDocument } from '../operations/generated/graphql.js';
+import { pruneUploads } from '../src/services/uploads.js';
+import { getStore } from '../src/uploads/store.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation } from './support/fixtures.js';
 import { ok, putFile, requestAttachmentUpload, run, TINY_PNG, uploadAvatar } from './support/uploads.js';
@@ -120,5 +122,18 @@ describe('uploads to S3-compatible storage', () => {
     const image = await fetch(updateProfile.avatarUrl!);
     expect(image.status).toBe(200);
     expect(Buffer.from(await image.arrayBuffer())).toEqual(TINY_PNG);
+  });
+
+  it('the prune deletes the objects of unused uploads from the bucket, and keeps those in use', async () => {
+    const unused = await requestAttachmentUpload(t, salon, conversationId, TINY_PNG, 'image/png');
+    const used = await requestAttachmentUpload(t, salon, conversationId, TINY_PNG, 'image/png');
+    for (const upload of [unused, used]) expect((await putFile(upload, TINY_PNG)).status).toBe(200);
+    await ok(t, SendMessageDocument, { input: { conversationId, content: 'kept', attachments: [{ url: used.attachmentUrl, type: 'image/png' }] } }, salon.token);
+    const keys = await t.sql<{ url: string; key: string }>('SELECT "url", "key" FROM "Upload" WHERE "url" = ANY($1)', [[unused.attachmentUrl, used.attachmentUrl]]);
+    await t.sql(`UPDATE "Upload" SET "createdAt" = now() - interval '25 hours' WHERE "url" = ANY($1)`, [[unused.attachmentUrl, used.attachmentUrl]]);
+    expect(await pruneUploads()).toBeGreaterThanOrEqual(1);
+    const keyOf = (url: string) => keys.find((row) => row.url === url)!.key;
+    expect(await getStore().probe(keyOf(unused.attachmentUrl))).toBeNull();
+    expect(await getStore().probe(keyOf(used.attachmentUrl))).toMatchObject({ size: TINY_PNG.length });
   });
 });

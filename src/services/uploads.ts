@@ -140,6 +140,35 @@ export async function verifiedAvatar(viewer: Viewer, url: string): Promise<{ upl
   return { upload, type: await verifiedType(upload, 'avatarUrl', AVATAR_TYPES) };
 }
 
+/** Uploads nothing shows are kept this long after their URL was issued, for the send that names them. */
+export const UNUSED_UPLOAD_RETENTION_MS = 24 * 3600 * 1000;
+const PRUNE_BATCH = 500;
+
+/**
+ * Deletes uploads that nothing shows a day after they were issued — never sent, sent in messages
+ * that were all deleted since, replaced avatars — with their files: the bytes of a deleted
+ * message leave the storage too, not only the API's reach. Returns how many went.
+ */
+export async function pruneUploads(retentionMs = UNUSED_UPLOAD_RETENTION_MS): Promise<number> {
+  const cutoff = new Date(Date.now() - retentionMs);
+  let deleted = 0;
+  for (;;) {
+    // Rows first: once a row is gone nothing serves or accepts the file, whatever happens to the
+    // object after. A deleted message has no MessageAttachment rows left, so any row is a live use.
+    const rows = await db.$queryRaw<{ key: string }[]>`
+      DELETE FROM "Upload" WHERE "id" IN (
+        SELECT u."id" FROM "Upload" u
+         WHERE u."createdAt" < ${cutoff}
+           AND NOT EXISTS (SELECT 1 FROM "User" WHERE "avatarUploadId" = u."id")
+           AND NOT EXISTS (SELECT 1 FROM "MessageAttachment" a WHERE a."url" = u."url")
+         LIMIT ${PRUNE_BATCH})
+      RETURNING "key"`;
+    if (rows.length === 0) return deleted;
+    await getStore().removeMany(rows.map((row) => row.key));
+    deleted += rows.length;
+  }
+}
+
 /**
  * An upload that may be downloaded now, with the type to serve it as: an attachment of a message
  * that is not deleted, or someone's current avatar. Anything else (never sent, its message

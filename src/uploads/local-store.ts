@@ -67,6 +67,10 @@ export function createLocalStore(folder: string) {
       });
     },
 
+    async removeMany(keys: readonly string[]): Promise<void> {
+      for (const key of keys) await this.remove(key);
+    },
+
     async probe(key: string): Promise<Probe | null> {
       let handle;
       try {

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Config } from '../config.js';
 import { SNIFF_BYTES } from './sniff.js';
@@ -52,6 +52,17 @@ export function createS3Store(config: S3Config) {
       } catch (error) {
         if (error instanceof NotFound || error instanceof NoSuchKey || (error as { name?: string }).name === 'NotFound') return null;
         throw error;
+      }
+    },
+
+    /** Deletes objects, a thousand per request (the most DeleteObjects takes); a missing one is no error. */
+    async removeMany(keys: readonly string[]): Promise<void> {
+      for (let start = 0; start < keys.length; start += 1000) {
+        const batch = keys.slice(start, start + 1000);
+        const result = await client.send(
+          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        if (result.Errors?.length) throw new Error(`S3 refused to delete ${result.Errors.length} objects: ${result.Errors[0]?.Code} ${result.Errors[0]?.Message}`);
       }
     },
 

@@ -37,6 +37,9 @@ CREATE INDEX "Upload_ownerId_createdAt_idx" ON "Upload"("ownerId", "createdAt");
 CREATE INDEX "Upload_conversationId_idx" ON "Upload"("conversationId");
 
 -- CreateIndex
+CREATE INDEX "Upload_createdAt_idx" ON "Upload"("createdAt");
+
+-- CreateIndex
 CREATE UNIQUE INDEX "User_avatarUploadId_key" ON "User"("avatarUploadId");
 
 -- CreateIndex
