@@ -120,6 +120,19 @@ describe('the local store, end to end over HTTP', () => {
     expect(await gone.json()).toEqual({ error: expect.stringContaining('deleted') });
   });
 
+  it('an attachment stored before uploads existed keeps the URL it was sent with', async () => {
+    const legacy = await t.user('CLIENT');
+    const legacyConversation = await openConversation(t, salon, legacy);
+    const { id } = (await ok(t, SendMessageDocument, { input: { conversationId: legacyConversation, content: 'old' } }, legacy.token)).sendMessage;
+    await t.sql(`INSERT INTO "MessageAttachment" ("id", "messageId", "url", "type", "updatedAt") VALUES (gen_random_uuid(), $1, 'https://cdn.example/old.png', 'image/png', now())`, [id]);
+    const view = await t.gql<{ messages: { edges: { node: { attachments: { url: string }[] } }[] } }>(
+      'query($id: ID!) { messages(conversationId: $id, first: 1) { edges { node { attachments { url } } } } }',
+      { id: legacyConversation },
+      salon.token,
+    );
+    expect(view.data?.messages.edges[0]?.node.attachments).toEqual([{ url: 'https://cdn.example/old.png' }]);
+  });
+
   it('a PDF goes through too, with its type from the bytes', async () => {
     const pdf = await uploadAttachment(t, salon, conversationId, TINY_PDF, 'application/pdf');
     const sent = await t.gql<{ sendMessage: { attachments: { url: string; type: string }[] } }>(SEND_FIELDS, { input: { conversationId, content: 'devis', attachments: [pdf] } }, salon.token);

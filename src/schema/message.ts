@@ -27,7 +27,7 @@ builder.prismaObject('MessageAttachment', {
     id: t.exposeID('id', { description: 'Stable identifier (a UUID).' }),
     url: t.string({
       description:
-        'A download link for the file, signed and expiring (DOWNLOAD_URL_TTL_S): read it again for a fresh one rather than storing it. It stops working once the message is deleted.',
+        'A download link for the file, signed and expiring (DOWNLOAD_URL_TTL_S): read it again for a fresh one rather than storing it. It stops working once the message is deleted. (Attachments sent before uploads existed: the URL they were sent with.)',
       // Attachments sent before uploads existed keep the URL they were sent with.
       resolve: (attachment, _args, ctx) => {
         const uploadId = uploadIdOf(attachment.url);

@@ -16,7 +16,7 @@ export const AttachmentUpload = builder.objectRef<AttachmentUploadShape>('Attach
   fields: (t) => ({
     uploadUrl: t.exposeString('uploadUrl', {
       description:
-        'Signed URL the file goes to: the S3-compatible storage (a presigned PUT) when it is configured, else this API (`/uploads/<id>`). Written once; it carries its own authorization, so send no Authorization header.',
+        'Signed URL the file goes to, until expiresAt: the S3-compatible storage (a presigned PUT) when it is configured, else this API (`/uploads/<id>`, which takes one PUT per upload). It carries its own authorization: send no Authorization header.',
     }),
     method: t.exposeString('method', { description: 'The HTTP method to use: always PUT.' }),
     headers: t.field({
@@ -66,7 +66,7 @@ builder.mutationFields((t) => ({
   createAvatarUpload: t.withAuth({ viewer: true }).field({
     type: AttachmentUpload,
     description:
-      "Issues an upload URL for the viewer's avatar (an image). Pass its attachmentUrl to updateProfile as avatarUrl once uploaded. Rate limited with createAttachmentUpload.",
+      "Issues an upload URL for the viewer's avatar (an image). Pass its attachmentUrl to updateProfile as avatarUrl once uploaded. Counts toward the same per-user limit as createAttachmentUpload.",
     args: { input: t.arg({ type: CreateAvatarUploadInput, description: 'The image to upload.' }) },
     resolve: async (_root, { input }, ctx) => {
       await ctx.limiter.hit('upload', ctx.viewer.id, ctx.config.limits.uploadsPerMin);
