@@ -108,6 +108,7 @@ describe('avatarUrl, through the upload path', () => {
     const conversationId = await openConversation(t, salon, user);
     await refusedAvatar(user, (await uploadAttachment(t, user, conversationId)).url, 'not an avatar you uploaded');
     await refusedAvatar(user, 'https://cdn.example/me.png', 'not an avatar you uploaded');
+    await refusedAvatar(user, 'https://cdn.example/me\u0000.png', 'must not contain NUL');
   });
 
   it('refuses an avatar not uploaded yet, or whose bytes are not an image', async () => {

@@ -2,7 +2,7 @@ import type { Viewer } from '../auth/viewer.js';
 import { db } from '../db.js';
 import type { User } from '../generated/prisma/client.js';
 import { verifiedAvatar } from './uploads.js';
-import { MAX_NAME_LENGTH, requireText } from './validation.js';
+import { MAX_NAME_LENGTH, rejectNul, requireText } from './validation.js';
 
 export interface UpdateProfileInput {
   displayName?: string | null;
@@ -21,7 +21,7 @@ export function displayNameOf(user: Pick<User, 'displayName' | 'firstName' | 'la
  */
 export async function updateProfile(viewer: Viewer, input: UpdateProfileInput): Promise<User> {
   const displayName = input.displayName == null ? undefined : requireText(input.displayName, 'displayName', MAX_NAME_LENGTH);
-  const avatar = input.avatarUrl == null ? input.avatarUrl : await verifiedAvatar(viewer, input.avatarUrl.trim());
+  const avatar = input.avatarUrl == null ? input.avatarUrl : await verifiedAvatar(viewer, rejectNul(input.avatarUrl, 'avatarUrl').trim());
   if (avatar) {
     // The served type is the sniffed one; it is stored only with the avatar that uses it.
     const [, user] = await db.$transaction([
