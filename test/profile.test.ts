@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CreateAvatarUploadDocument, ProfileDocument, UpdateProfileDocument } from '../operations/generated/graphql.js';
+import { CreateAttachmentUploadDocument, CreateAvatarUploadDocument, ProfileDocument, UpdateProfileDocument } from '../operations/generated/graphql.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation } from './support/fixtures.js';
 import { ok, putFile, run, TINY_JPEG, TINY_PDF, TINY_PNG, uploadAttachment, uploadAvatar } from './support/uploads.js';
@@ -135,14 +135,23 @@ describe('avatarUrl, through the upload path', () => {
     expect(await uploads()).toBe(0);
   });
 
-  it('is rate limited with attachment uploads (RATE_LIMIT_UPLOADS_PER_MIN)', async () => {
+  it('shares one per-user limit with attachment uploads (RATE_LIMIT_UPLOADS_PER_MIN)', async () => {
     const input = { filename: 'me.png', contentType: 'image/png', byteSize: 67 };
     // Windows are calendar minutes: a run that straddles two is tried again with a fresh user.
     for (let attempt = 0; attempt < 2; attempt++) {
       const user = await t.user('CLIENT');
+      const conversationId = await openConversation(t, await t.user('SALON'), user);
       const minute = Math.floor(Date.now() / 60_000);
       const results = [];
-      for (let i = 0; i < 4; i++) results.push(codes(await run(t, CreateAvatarUploadDocument, { input }, user.token)));
+      for (let i = 0; i < 4; i++) {
+        results.push(
+          codes(
+            i % 2 === 0
+              ? await run(t, CreateAvatarUploadDocument, { input }, user.token)
+              : await run(t, CreateAttachmentUploadDocument, { input: { ...input, conversationId } }, user.token),
+          ),
+        );
+      }
       if (Math.floor(Date.now() / 60_000) !== minute) continue;
       expect(results).toEqual([[], [], [], ['RATE_LIMITED']]);
       return;
