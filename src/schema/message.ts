@@ -28,7 +28,6 @@ builder.prismaObject('MessageAttachment', {
     url: t.string({
       description:
         'A download link for the file, signed and expiring (DOWNLOAD_URL_TTL_S): read it again for a fresh one rather than storing it. It stops working once the message is deleted. (Attachments sent before uploads existed: the URL they were sent with.)',
-      // Attachments sent before uploads existed keep the URL they were sent with.
       resolve: (attachment, _args, ctx) => {
         const uploadId = uploadIdOf(attachment.url);
         return uploadId ? ctx.uploads.downloadUrl(uploadId) : attachment.url;
