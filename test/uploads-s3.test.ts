@@ -52,12 +52,15 @@ describe('uploads to S3-compatible storage', () => {
     const target = new URL(upload.uploadUrl);
     expect(target.origin).toBe(endpoint);
     expect(target.pathname).toMatch(new RegExp(`^/${BUCKET}/attachments/${conversationId}/[0-9a-f-]{36}$`));
-    // The signature covers the declared type and exact length, and lasts UPLOAD_URL_TTL_S.
-    expect(target.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
+    // The signature covers the declared type, the exact length and create-only, and lasts UPLOAD_URL_TTL_S.
+    expect(target.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host;if-none-match');
     expect(Number(target.searchParams.get('X-Amz-Expires'))).toBeGreaterThan(290);
     expect(Number(target.searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(300);
     expect(target.searchParams.has('x-amz-checksum-crc32')).toBe(false);
-    expect(upload.headers).toEqual([{ name: 'content-type', value: 'image/png' }]);
+    expect(upload.headers).toEqual([
+      { name: 'content-type', value: 'image/png' },
+      { name: 'if-none-match', value: '*' },
+    ]);
     // The stable URL is the API's, whatever the store.
     expect(upload.attachmentUrl).toMatch(/^http:\/\/localhost:\d+\/uploads\/[0-9a-f-]{36}$/);
 

@@ -16,12 +16,12 @@ export const AttachmentUpload = builder.objectRef<AttachmentUploadShape>('Attach
   fields: (t) => ({
     uploadUrl: t.exposeString('uploadUrl', {
       description:
-        'Signed URL the file goes to, until expiresAt: the S3-compatible storage (a presigned PUT) when it is configured, else this API (`/uploads/<id>`, which takes one PUT per upload). It carries its own authorization: send no Authorization header.',
+        'Signed URL the file goes to, until expiresAt: the S3-compatible storage (a presigned PUT) when it is configured, else this API (`/uploads/<id>`). The file is written once. The URL carries its own authorization: send no Authorization header.',
     }),
     method: t.exposeString('method', { description: 'The HTTP method to use: always PUT.' }),
     headers: t.field({
       type: [UploadHeader],
-      description: 'Headers the PUT must carry (content-type, as declared). The body must be exactly byteSize bytes.',
+      description: 'Headers the PUT must carry: content-type as declared, and with S3 `if-none-match: *` (create only). The body must be exactly byteSize bytes.',
       resolve: (upload) => upload.headers,
     }),
     attachmentUrl: t.exposeString('attachmentUrl', {

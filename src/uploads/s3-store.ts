@@ -30,15 +30,19 @@ export function createS3Store(config: S3Config) {
     client,
     bucket,
 
-    /** A presigned PUT whose signature covers the content type and the exact length declared. */
+    /**
+     * A presigned PUT whose signature covers the content type, the exact length declared and
+     * `If-None-Match: *`: the object can be created once, so bytes checked at a send cannot be
+     * replaced later with the same URL (S3, R2 and MinIO honour conditional writes).
+     */
     async uploadTarget(upload: UploadSpec): Promise<UploadTarget> {
       const expiresIn = Math.max(1, Math.round((upload.expiresAt.getTime() - Date.now()) / 1000));
       const url = await getSignedUrl(
         client,
-        new PutObjectCommand({ Bucket: bucket, Key: upload.key, ContentType: upload.declaredType, ContentLength: upload.byteSize }),
-        { expiresIn, signableHeaders: new Set(['content-type', 'content-length']) },
+        new PutObjectCommand({ Bucket: bucket, Key: upload.key, ContentType: upload.declaredType, ContentLength: upload.byteSize, IfNoneMatch: '*' }),
+        { expiresIn, signableHeaders: new Set(['content-type', 'content-length', 'if-none-match']) },
       );
-      return { url, headers: { 'content-type': upload.declaredType } };
+      return { url, headers: { 'content-type': upload.declaredType, 'if-none-match': '*' } };
     },
 
     async probe(key: string): Promise<Probe | null> {
