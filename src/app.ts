@@ -52,6 +52,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         server.listen(requested, () => resolve());
       });
       port = (server.address() as AddressInfo).port;
+      runtime.uploads.listening(port);
       return port;
     },
     async stop() {

@@ -43,6 +43,8 @@ export interface Config {
     sendsPerMin: number;
     reactionsPerMin: number;
     typingPerMin: number;
+    /** createAttachmentUpload and createAvatarUpload, per user. */
+    uploadsPerMin: number;
     typingTtlS: number;
     depth: number;
     aliases: number;
@@ -59,6 +61,7 @@ export interface Config {
   /** How often event readers re-check the log without a wake-up (a lost Redis message only delays). */
   eventPollMs: number;
   webhooks: WebhookConfig;
+  uploads: UploadConfig;
   /** How often idle job workers (pg-boss) look for due jobs; a job added on the same instance starts at once. */
   jobPollMs: number;
   logLevel: string;
@@ -81,6 +84,62 @@ export interface WebhookConfig {
   concurrency: number;
   /** False: this instance fans out and enqueues but makes no attempts (API-only nodes). */
   workers: boolean;
+}
+
+/** Where uploaded files go: S3-compatible storage when S3_BUCKET is set, else a folder served by the API. */
+export interface UploadConfig {
+  s3: S3Config | undefined;
+  /** Folder of the local store (relative to the project, or absolute); unused with S3. */
+  localDir: string;
+  /**
+   * The API's origin as clients reach it (behind a proxy: the public one), for the upload and
+   * download URLs it hands out. Unset: http://localhost:<the port it listens on>.
+   */
+  publicUrl: string | undefined;
+  /** How long an upload URL accepts the file. */
+  uploadUrlTtlS: number;
+  /** How long a download URL (MessageAttachment.url, User.avatarUrl) works. */
+  downloadUrlTtlS: number;
+}
+
+export interface S3Config {
+  bucket: string;
+  region: string;
+  /** Unset: AWS S3 itself. R2: https://<account>.r2.cloudflarestorage.com; MinIO: its URL. */
+  endpoint: string | undefined;
+  /** Unset: the AWS SDK's default credential chain (environment, instance role…). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  /** bucket in the path (http://host/bucket/key) rather than the host name; MinIO needs it. */
+  forcePathStyle: boolean;
+}
+
+function s3Var(env: Env): S3Config | undefined {
+  const bucket = env.S3_BUCKET?.trim();
+  const accessKeyId = env.S3_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.S3_SECRET_ACCESS_KEY?.trim();
+  if (!bucket) {
+    const stray = ['S3_REGION', 'S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE'].filter((name) => env[name]?.trim());
+    if (stray.length > 0) throw new ConfigError(`${stray.join(', ')} set without S3_BUCKET: set S3_BUCKET to use S3, or unset them`);
+    return undefined;
+  }
+  if (!!accessKeyId !== !!secretAccessKey) {
+    throw new ConfigError('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together (or neither, for the default AWS credential chain)');
+  }
+  return {
+    bucket,
+    region: env.S3_REGION?.trim() || 'us-east-1',
+    endpoint: urlVar(env, 'S3_ENDPOINT', ['https:', 'http:']),
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+    forcePathStyle: boolVar(env, 'S3_FORCE_PATH_STYLE', false),
+  };
+}
+
+function publicUrlVar(env: Env): string | undefined {
+  const raw = urlVar(env, 'PUBLIC_URL', ['https:', 'http:']);
+  if (!raw) return undefined;
+  const url = new URL(raw);
+  if (url.pathname !== '/' || url.search || url.hash) throw new ConfigError('PUBLIC_URL must be an origin such as https://api.example.com (no path)');
+  return url.origin;
 }
 
 export class ConfigError extends Error {
@@ -244,6 +303,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       sendsPerMin: intVar(env, 'RATE_LIMIT_SENDS_PER_MIN', 120, 0, 1_000_000),
       reactionsPerMin: intVar(env, 'RATE_LIMIT_REACTIONS_PER_MIN', 120, 0, 1_000_000),
       typingPerMin: intVar(env, 'RATE_LIMIT_TYPING_PER_MIN', 60, 0, 1_000_000),
+      uploadsPerMin: intVar(env, 'RATE_LIMIT_UPLOADS_PER_MIN', 60, 0, 1_000_000),
       typingTtlS: intVar(env, 'TYPING_TTL_S', 5, 1, 10),
       depth: intVar(env, 'MAX_DEPTH', 10, 1, 100),
       aliases: intVar(env, 'MAX_ALIASES', 15, 0, 1000),
@@ -263,6 +323,13 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       secretOverlapS: intVar(env, 'WEBHOOK_SECRET_OVERLAP_S', 86_400, 0, 30 * 86_400),
       concurrency: intVar(env, 'WEBHOOK_CONCURRENCY', 16, 1, 100),
       workers: boolVar(env, 'WEBHOOK_WORKERS', true),
+    },
+    uploads: {
+      s3: s3Var(env),
+      localDir: env.UPLOADS_DIR?.trim() || '.data/uploads',
+      publicUrl: publicUrlVar(env),
+      uploadUrlTtlS: intVar(env, 'UPLOAD_URL_TTL_S', 900, 10, 86_400),
+      downloadUrlTtlS: intVar(env, 'DOWNLOAD_URL_TTL_S', 3600, 10, 7 * 86_400),
     },
     jobPollMs: intVar(env, 'JOB_POLL_MS', 2000, 500, 600_000),
     logLevel: logLevelVar(env, nodeEnv),

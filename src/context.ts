@@ -6,6 +6,7 @@ import type { Typing } from './events/typing.js';
 import type { Loaders } from './loaders.js';
 import type { Metrics } from './observability.js';
 import type { RateLimiter } from './services/rate-limit.js';
+import type { Uploads } from './uploads/index.js';
 import type { Webhooks } from './webhooks/index.js';
 
 /** Built once per HTTP request or per graphql-ws operation, by the same factory (src/app.ts). */
@@ -19,6 +20,7 @@ export interface Context {
   loaders: Loaders;
   metrics: Metrics;
   webhooks: Webhooks;
+  uploads: Uploads;
 }
 
 /** The context of a field declared with `t.withAuth({ viewer: true })` (src/schema/builder.ts): only a viewer reaches it. */

@@ -9,6 +9,7 @@ import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
+import { uploadRoutes } from './uploads/routes.js';
 import { useEventCursorFirst } from './schema/events.js';
 import { useSkipVanishedEvents } from './schema/live.js';
 
@@ -24,6 +25,7 @@ export interface SocketOperationContext {
 /** graphql-yoga for HTTP (queries, mutations, SSE subscriptions), with the plugins both transports share. */
 export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yoga; server: Server } {
   const { config, verifier, bus, metrics, persisted } = runtime;
+  const isAllowedOrigin = originPolicy(config);
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -37,7 +39,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       allowedHeaders: ['content-type', 'authorization', 'accept', 'x-request-id'],
     },
     plugins: [
-      useOriginCheck(originPolicy(config)),
+      useOriginCheck(isAllowedOrigin),
       useRequestLog(),
       useReadiness(bus),
       ...metricsPlugins(metrics),
@@ -63,7 +65,9 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       return runtime.contextFor(viewer, request.signal);
     },
   });
-  return { yoga, server: createServer(boundedBodies(yoga, config.limits.requestBytes)) };
+  // Files go around the GraphQL body limit: the upload routes stream them, bounded by their own size.
+  const handler = uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes));
+  return { yoga, server: createServer(handler) };
 }
 
 /**

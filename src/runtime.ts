@@ -14,6 +14,7 @@ import { createPersistedOperations } from './persisted.js';
 import { createRateLimiter } from './services/rate-limit.js';
 import { createWebhooks } from './webhooks/index.js';
 import { createJobs } from './jobs/index.js';
+import { createUploads } from './uploads/index.js';
 
 export interface RuntimeOptions {
   presence?: PresenceOptions;
@@ -33,6 +34,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const persisted = createPersistedOperations(config, bus.redis);
   const webhooks = createWebhooks(config, bus, metrics);
   const jobs = createJobs(config, webhooks);
+  const uploads = createUploads(config);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */
   const scopeFor = (viewer: Viewer | null, signal: AbortSignal): BusScope => ({
@@ -54,6 +56,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     limiter,
     metrics,
     webhooks,
+    uploads,
     loaders: createLoaders(presence, viewer?.id ?? null),
   });
 
@@ -67,6 +70,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     persisted,
     webhooks,
     jobs,
+    uploads,
     contextFor,
     async close() {
       typing.close();

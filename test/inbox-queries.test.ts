@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { onQuery } from '../src/db.js';
 import { useTestApp, type TestUser } from './support/app.js';
+import { uploadAttachment } from './support/uploads.js';
 
 const t = useTestApp();
 
@@ -30,9 +31,10 @@ beforeAll(async () => {
       { input: { clientUserId: client.id, startsAt: '2027-04-01T10:00:00Z', service: `Service ${i}` } },
       salon.token,
     );
+    const conversationId = booked.data!.createAppointment.conversation.id;
     await t.gql(
       'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
-      { input: { conversationId: booked.data!.createAppointment.conversation.id, content: `reply ${i}`, attachments: [{ url: `https://cdn.example/${i}.png`, type: 'image/png' }] } },
+      { input: { conversationId, content: `reply ${i}`, attachments: [await uploadAttachment(t, client, conversationId)] } },
       client.token,
     );
   }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type GraphQLResponse, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
 import { wsClient } from './support/ws.js';
+import { uploadAttachment } from './support/uploads.js';
 
 // Private networks allowed: the webhook operations register an endpoint on loopback.
 const t = useTestApp({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
@@ -138,6 +139,10 @@ describe('query cost counts page sizes', () => {
       Events: { after: cursor },
       OnEvents: { after: cursor },
       SearchMessages: { query: 'coupe' },
+      CreateAttachmentUpload: { input: { conversationId, filename: 'photo.png', contentType: 'image/png', byteSize: 67 } },
+      CreateAvatarUpload: { input: { filename: 'me.png', contentType: 'image/png', byteSize: 67 } },
+      Profile: {},
+      UpdateProfile: { input: { displayName: 'Camille D.' } },
       ...(await webhookVariables()),
     };
     // A new operation must be added here, so that it is checked too.
@@ -172,9 +177,8 @@ describe('query cost counts page sizes', () => {
         { input: { clientUserId: booker.id, startsAt: '2027-04-01T10:00:00Z', service: `Service ${i}` } },
         owner.token,
       );
-      await send(t, booker, booked.data!.createAppointment.conversation.id, `reply ${i}`, {
-        attachments: [{ url: `https://cdn.example/${i}.png`, type: 'image/png' }],
-      });
+      const conversationId = booked.data!.createAppointment.conversation.id;
+      await send(t, booker, conversationId, `reply ${i}`, { attachments: [await uploadAttachment(t, booker, conversationId)] });
     }
     const inbox = documents.find((d) => d.name === 'Inbox')!;
     type Inbox = { conversations: { edges: { node: { unreadCount: number; appointment: unknown; salon: { id: string }; lastMessage: { author: { id: string }; attachments: unknown[] } } }[] } };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { CONVERSATION_FIELDS, MESSAGE_FIELDS, codes, openConversation, send } from './support/fixtures.js';
+import { TINY_JPEG, TINY_PDF, uploadAttachment } from './support/uploads.js';
 
 const t = useTestApp();
 
@@ -54,7 +55,7 @@ describe('queries and mutations over HTTP', () => {
         input: {
           conversationId: older,
           content: ' Here is the photo ',
-          attachments: [{ url: 'https://cdn.example.com/a.jpg', type: 'image/jpeg' }],
+          attachments: [await uploadAttachment(t, client, older, TINY_JPEG, 'image/jpeg')],
           clientMessageId: 'c-1',
         },
       },
@@ -69,7 +70,7 @@ describe('queries and mutations over HTTP', () => {
       clientMessageId: 'c-1',
       conversationId: older,
       author: { id: client.id },
-      attachments: [{ url: 'https://cdn.example.com/a.jpg', type: 'image/jpeg' }],
+      attachments: [{ url: expect.stringMatching(/\/uploads\/[0-9a-f-]{36}\?expires=\d+&signature=/), type: 'image/jpeg' }],
     });
     expect((await send(t, salon, older, 'Second')).seq).toBe(2);
 
@@ -145,7 +146,7 @@ describe('queries and mutations over HTTP', () => {
     const salon = await t.user('SALON');
     const client = await t.user('CLIENT');
     const id = await openConversation(t, salon, client);
-    const message = await send(t, salon, id, 'secret', { attachments: [{ url: 'https://x.example/a.pdf', type: 'application/pdf' }] });
+    const message = await send(t, salon, id, 'secret', { attachments: [await uploadAttachment(t, salon, id, TINY_PDF, 'application/pdf')] });
     const deleted = await t.gql('mutation($id: ID!) { deleteMessage(id: $id) }', { id: message.id }, salon.token);
     expect(deleted.data).toEqual({ deleteMessage: message.id });
     const view = await t.gql<{ messages: { edges: { node: Record<string, unknown> }[] } }>(

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken, useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { closeOf, liveTopics, sleep, subscribe, untilLive, wsClient } from './support/ws.js';
+import { uploadAttachment } from './support/uploads.js';
 
 // In-process bus: a single instance without Redis must deliver every event too.
 const t = useTestApp({ TYPING_TTL_S: '1', JWT_CLOCK_TOLERANCE_S: '0' }, { app: { presence: { graceMs: 200 } } });
@@ -45,12 +46,12 @@ describe('subscriptions deliver to participants only', () => {
     const strangerAll = subscribe(strangerWs, 'subscription { messageAdded { content } }');
     // one, all and strangerAll hold a topic; denied is refused before it subscribes any.
     await untilLive(t.app, before, 3);
-    await send(t, client, conversationId, 'live!', { attachments: [{ url: 'https://cdn.example/p.png', type: 'image/png' }] });
+    await send(t, client, conversationId, 'live!', { attachments: [await uploadAttachment(t, client, conversationId)] });
     const [event] = await one.waitFor(1);
     expect(event?.messageAdded).toMatchObject({
       content: 'live!',
       author: { id: client.id, firstName: 'Camille' },
-      attachments: [{ url: 'https://cdn.example/p.png' }],
+      attachments: [{ url: expect.stringMatching(/\/uploads\/[0-9a-f-]{36}\?expires=\d+&signature=/) }],
       conversation: { id: conversationId },
     });
     await all.waitFor(1);

@@ -2,6 +2,7 @@ import { UnsecuredJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signToken, useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation } from './support/fixtures.js';
+import { uploadAttachment } from './support/uploads.js';
 
 const t = useTestApp();
 
@@ -33,7 +34,7 @@ describe('bad input is refused with BAD_USER_INPUT and nothing is stored', () =>
     ['whitespace-only content', () => ({ conversationId, content: '   \n ' })],
     ['content over 4,000 characters', () => ({ conversationId, content: 'x'.repeat(4001) })],
     ['eleven attachments', () => ({ conversationId, content: 'hi', attachments: Array.from({ length: 11 }, () => attachment('https://a.example/x.png')) })],
-    ['an http URL', () => ({ conversationId, content: 'hi', attachments: [attachment('http://a.example/x.png')] })],
+    ['a URL this API did not issue', () => ({ conversationId, content: 'hi', attachments: [attachment('https://a.example/x.png')] })],
     ['a relative URL', () => ({ conversationId, content: 'hi', attachments: [attachment('/x.png')] })],
     ['a javascript: URL', () => ({ conversationId, content: 'hi', attachments: [attachment('javascript:alert(1)')] })],
     ['a URL over 2,048 characters', () => ({ conversationId, content: 'hi', attachments: [attachment(`https://a.example/${'x'.repeat(2048)}`)] })],
@@ -54,7 +55,7 @@ describe('bad input is refused with BAD_USER_INPUT and nothing is stored', () =>
   it('exactly 4,000 characters and 10 attachments are accepted', async () => {
     const response = await t.gql(
       SEND,
-      { input: { conversationId, content: 'x'.repeat(4000), attachments: Array.from({ length: 10 }, (_, i) => attachment(`https://a.example/${i}.png`)) } },
+      { input: { conversationId, content: 'x'.repeat(4000), attachments: await Promise.all(Array.from({ length: 10 }, () => uploadAttachment(t, client, conversationId))) } },
       client.token,
     );
     expect(response.errors).toBeUndefined();

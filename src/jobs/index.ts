@@ -1,16 +1,19 @@
 /**
  * The instance's background work on the shared job queue: partner webhook deliveries and the
- * hourly retention prune of the event log. Started once the database is connected; stopped
- * before it is closed, letting running jobs finish.
+ * hourly prunes of the event log and of unused uploads. Started once the database is connected;
+ * stopped before it is closed, letting running jobs finish.
  */
 import type { Config } from '../config.js';
 import { pruneEvents } from '../events/log.js';
+import { pruneUploads } from '../services/uploads.js';
 import { logger } from '../logger.js';
 import { deliveryQueueOptions, type Webhooks } from '../webhooks/index.js';
 import { QUEUES, startJobQueue, type JobQueue } from './queue.js';
 
 /** Every hour at minute 17 (UTC): once per hour across all instances, off the top of the hour. */
 const PRUNE_CRON = '17 * * * *';
+/** Unused uploads: every hour at minute 47, away from the event prune. */
+const UPLOAD_PRUNE_CRON = '47 * * * *';
 
 export interface Jobs {
   start(databaseUrl: string): Promise<void>;
@@ -30,13 +33,22 @@ export function createJobs(config: Config, webhooks: Webhooks): Jobs {
           maintenanceS: Math.max(1, Math.min(30, delivery.expireInSeconds)),
           stopTimeoutMs: config.webhooks.timeoutMs + 1_000,
         },
-        { [QUEUES.webhookDelivery]: delivery, [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 } },
+        {
+          [QUEUES.webhookDelivery]: delivery,
+          [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 },
+          [QUEUES.uploadPrune]: { retryLimit: 3, retryDelay: 60 },
+        },
       );
       await webhooks.start(queue);
       await queue.schedule(QUEUES.eventPrune, PRUNE_CRON);
       await queue.work(QUEUES.eventPrune, 1, async () => {
         const deleted = await pruneEvents(config.eventRetentionDays);
         if (deleted > 0) logger.info({ deleted, retentionDays: config.eventRetentionDays }, 'event log pruned');
+      });
+      await queue.schedule(QUEUES.uploadPrune, UPLOAD_PRUNE_CRON);
+      await queue.work(QUEUES.uploadPrune, 1, async () => {
+        const deleted = await pruneUploads();
+        if (deleted > 0) logger.info({ deleted }, 'unused uploads deleted');
       });
     },
     async stop() {

@@ -15,6 +15,7 @@ import { logger } from '../logger.js';
 export const QUEUES = {
   webhookDelivery: 'webhook-delivery',
   eventPrune: 'event-prune',
+  uploadPrune: 'upload-prune',
 } as const;
 
 /**

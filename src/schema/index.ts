@@ -6,6 +6,7 @@ import './message.js';
 import './conversation.js';
 import './appointment.js';
 import './webhook.js';
+import './upload.js';
 import './events.js';
 import './search.js';
 

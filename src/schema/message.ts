@@ -21,14 +21,22 @@ import { ATTACHMENT_TYPES, MAX_ATTACHMENTS, requireId } from '../services/valida
 import { withSelection } from './selection.js';
 import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
 import { MessageKindEnum } from './enums.js';
+import { uploadIdOf } from '../uploads/index.js';
 
 
 builder.prismaObject('MessageAttachment', {
   description: 'A file linked to a message.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Stable identifier (a UUID).' }),
-    url: t.exposeString('url', { description: 'Absolute https URL of the file.' }),
-    type: t.exposeString('type', { description: 'MIME type, e.g. image/jpeg.' }),
+    url: t.string({
+      description:
+        'A download link for the file, signed and expiring (DOWNLOAD_URL_TTL_S): read it again for a fresh one rather than storing it. It stops working once the message is deleted. (Attachments sent before uploads existed: the URL they were sent with.)',
+      resolve: (attachment, _args, ctx) => {
+        const uploadId = uploadIdOf(attachment.url);
+        return uploadId ? ctx.uploads.downloadUrl(uploadId) : attachment.url;
+      },
+    }),
+    type: t.exposeString('type', { description: 'MIME type, as read from the file itself, e.g. image/jpeg.' }),
   }),
 });
 
@@ -92,10 +100,10 @@ export const MessageConnection = builder.connectionObject(
 );
 
 const AttachmentInput = builder.inputType('AttachmentInput', {
-  description: 'A file to attach; upload it elsewhere first.',
+  description: 'A file to attach, uploaded first through createAttachmentUpload.',
   fields: (t) => ({
-    url: t.string({ description: 'Absolute https URL, at most 2,048 characters.' }),
-    type: t.string({ description: `MIME type, one of ${ATTACHMENT_TYPES.join(', ')}.` }),
+    url: t.string({ description: 'The attachmentUrl createAttachmentUpload gave the sender for this conversation, once the file is uploaded.' }),
+    type: t.string({ description: `MIME type, one of ${ATTACHMENT_TYPES.join(', ')}; it must be what the file's bytes are.` }),
   }),
 });
 

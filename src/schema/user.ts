@@ -5,6 +5,8 @@ import { contactsOf } from '../events/presence.js';
 import { topics, type PresencePayload } from '../events/topics.js';
 import { unreadCountsOf, type UnreadCountShape } from '../services/event-stream.js';
 import { fromLog } from './live.js';
+import { displayNameOf, updateProfile } from '../services/profile.js';
+import { MAX_NAME_LENGTH } from '../services/validation.js';
 
 export const UserRef = builder.prismaObject('User', {
   description: 'A person or business using the API: a salon or one of its clients.',
@@ -14,6 +16,17 @@ export const UserRef = builder.prismaObject('User', {
     firstName: t.exposeString('firstName', { description: 'Given name (for a salon, its display name).' }),
     lastName: t.exposeString('lastName', { description: 'Family name; may be empty.' }),
     role: t.expose('role', { type: RoleEnum, description: 'Salon or client.' }),
+    displayName: t.string({
+      description:
+        "The name to show: a salon's business name, a client's full name. Set with updateProfile; until then \"firstName lastName\" from the user's token.",
+      resolve: (user) => displayNameOf(user),
+    }),
+    avatarUrl: t.string({
+      nullable: true,
+      description:
+        'A download link for the avatar image, signed and expiring (DOWNLOAD_URL_TTL_S): read it again for a fresh one rather than storing it. Null when the user has none.',
+      resolve: (user, _args, ctx) => (user.avatarUploadId ? ctx.uploads.downloadUrl(user.avatarUploadId) : null),
+    }),
     online: t.boolean({
       description: 'True while the user has at least one open real-time connection, on any server instance.',
       resolve: (user, _args, ctx) => ctx.loaders.online.load(user.id),
@@ -26,6 +39,33 @@ export const UserRef = builder.prismaObject('User', {
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the account was first seen.' }),
   }),
 });
+
+const UpdateProfileInput = builder.inputType('UpdateProfileInput', {
+  description: "Changes to the viewer's profile; a field left out (or null, for displayName) stays as it is.",
+  fields: (t) => ({
+    displayName: t.string({
+      required: false,
+      description: `The name to show, trimmed, 1–${MAX_NAME_LENGTH} characters.`,
+    }),
+    avatarUrl: t.string({
+      required: false,
+      description: 'The attachmentUrl of a createAvatarUpload of the viewer, once the image is uploaded; null removes the avatar.',
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  updateProfile: t.withAuth({ viewer: true }).prismaField({
+    type: 'User',
+    description:
+      "Changes the viewer's display name and avatar. The avatar must be an image (checked by its bytes) the viewer uploaded through createAvatarUpload; a replaced avatar's link stops working.",
+    args: { input: t.arg({ type: UpdateProfileInput, description: 'What to change.' }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const updated = await updateProfile(ctx.viewer, input);
+      return db.user.findUniqueOrThrow({ ...query, where: { id: updated.id } });
+    },
+  }),
+}));
 
 builder.queryFields((t) => ({
   me: t.withAuth({ viewer: true }).prismaField({

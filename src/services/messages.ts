@@ -14,6 +14,7 @@ import {
   recipientOf,
 } from './access.js';
 import { change, isUniqueViolation, loggedBy, unchanged, type Outcome, type Tx } from './tx.js';
+import { claimAttachments } from './uploads.js';
 import {
   optionalClientMessageId,
   requireAttachments,
@@ -231,11 +232,12 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
     const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
     if (replay) return unchanged(replay);
   }
+  const verified = await claimAttachments(viewer, conversationId, attachments);
   try {
     // Autocommit: the statement records its own events (see appendStatement for why).
     const appended = await appendMessage(
       db,
-      { conversationId, authorId: viewer.id, kind: 'USER', content, attachments, clientMessageId },
+      { conversationId, authorId: viewer.id, kind: 'USER', content, attachments: verified, clientMessageId },
       { viewerId: viewer.id, log: true },
     );
     return loggedBy(appended.message, messageAddedEvents(appended), appended.logged);

@@ -44,6 +44,11 @@ export function requireText(value: string, field: string, max: number): string {
   return trimmed;
 }
 
+/**
+ * The shape of a send's attachments: at most ten, each a URL and an allowed type. Which URLs are
+ * accepted is decided against the uploads themselves (claimAttachments in services/uploads.ts):
+ * only the attachmentUrl createAttachmentUpload issued, whose bytes are of that type.
+ */
 export function requireAttachments(attachments: readonly AttachmentInput[] | null | undefined): AttachmentInput[] {
   const list = attachments ?? [];
   if (list.length > MAX_ATTACHMENTS) {
@@ -57,9 +62,11 @@ export function requireAttachments(attachments: readonly AttachmentInput[] | nul
     try {
       parsed = new URL(url);
     } catch {
-      throw badInput(`${field}.url must be an absolute https URL`, `${field}.url`);
+      throw badInput(`${field}.url must be the attachmentUrl of createAttachmentUpload`, `${field}.url`);
     }
-    if (parsed.protocol !== 'https:') throw badInput(`${field}.url must be an absolute https URL`, `${field}.url`);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+      throw badInput(`${field}.url must be the attachmentUrl of createAttachmentUpload`, `${field}.url`);
+    }
     const type = rejectNul(attachment.type, `${field}.type`).trim().toLowerCase();
     if (!(ATTACHMENT_TYPES as readonly string[]).includes(type)) {
       throw badInput(`${field}.type must be one of ${ATTACHMENT_TYPES.join(', ')}`, `${field}.type`);

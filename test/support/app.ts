@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll } from 'vitest';
 import { buildApp, type App, type AppOptions } from '../../src/app.js';
@@ -52,14 +55,17 @@ export function useTestApp(
 ): TestContext {
   const ctx = {} as TestContext;
   let drop: (() => Promise<void>) | undefined;
+  let uploadsDir: string | undefined;
 
   beforeAll(async () => {
     if (env.REDIS_URL) await requireRedis(env.REDIS_URL);
     const database = await createTestDatabase();
     drop = database.drop;
+    // Files of the local upload store go to a folder of this file's own, removed with its database.
+    uploadsDir = mkdtempSync(join(tmpdir(), 'salon-uploads-'));
     // Two delivery workers, not sixteen, for the apps of tests that do not exercise webhooks: each
     // idle worker polls the job queue, and a dozen apps run at once. Webhook tests set their own.
-    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url, WEBHOOK_CONCURRENCY: '2', ...env });
+    const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: database.url, WEBHOOK_CONCURRENCY: '2', UPLOADS_DIR: uploadsDir, ...env });
     const apps: App[] = [];
     for (let i = 0; i < (options.instances ?? 1); i++) {
       const app = buildApp({ ...config, databaseUrl: database.url }, options.app);
@@ -100,6 +106,7 @@ export function useTestApp(
   afterAll(async () => {
     for (const app of ctx.apps ?? []) await app.stop();
     await drop?.();
+    if (uploadsDir) rmSync(uploadsDir, { recursive: true, force: true });
   });
 
   return ctx;
