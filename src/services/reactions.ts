@@ -1,7 +1,7 @@
 import type { Viewer } from '../auth/viewer.js';
 import { db } from '../db.js';
 import { badInput } from '../errors.js';
-import type { MessageWithAttachments } from '../events/publish.js';
+import type { AppEvent, MessageWithAttachments } from '../events/publish.js';
 import { messageForViewer, participantIds } from './access.js';
 import { change, unchanged, type Outcome } from './tx.js';
 import { requireEmoji, requireId } from './validation.js';
@@ -14,6 +14,17 @@ export interface ReactionGroup {
   emoji: string;
   count: number;
   reactedByMe: boolean;
+}
+
+/** What both participants learn of a reaction added or removed. */
+function reactionChanged(
+  found: Awaited<ReturnType<typeof messageForViewer>>,
+  emoji: string,
+  userId: string,
+  added: boolean,
+): AppEvent {
+  const { id: messageId, conversationId, conversation } = found;
+  return { kind: 'reactionChanged', conversationId, messageId, emoji, userId, added, participantIds: participantIds(conversation) };
 }
 
 const withAttachments = (id: string) => db.message.findUniqueOrThrow({ where: { id }, include: { attachments: true } });
@@ -42,21 +53,7 @@ export async function addReaction(viewer: Viewer, messageId: string, rawEmoji: s
       VALUES (${found.id}::uuid, ${viewer.id}::uuid, ${emoji}, clock_timestamp())
       ON CONFLICT DO NOTHING`;
     const message = await tx.message.findUniqueOrThrow({ where: { id: found.id }, include: { attachments: true } });
-    if (added === 0) return { result: message, events: [] };
-    return {
-      result: message,
-      events: [
-        {
-          kind: 'reactionChanged',
-          conversationId: found.conversationId,
-          messageId: found.id,
-          emoji,
-          userId: viewer.id,
-          added: true,
-          participantIds: participantIds(found.conversation),
-        },
-      ],
-    };
+    return { result: message, events: added === 0 ? [] : [reactionChanged(found, emoji, viewer.id, true)] };
   });
 }
 
@@ -72,21 +69,7 @@ export async function removeReaction(viewer: Viewer, messageId: string, rawEmoji
   return change(async (tx) => {
     const removed = await tx.messageReaction.deleteMany({ where: { messageId: found.id, emoji, userId: viewer.id } });
     const message = await tx.message.findUniqueOrThrow({ where: { id: found.id }, include: { attachments: true } });
-    if (removed.count === 0) return { result: message, events: [] };
-    return {
-      result: message,
-      events: [
-        {
-          kind: 'reactionChanged',
-          conversationId: found.conversationId,
-          messageId: found.id,
-          emoji,
-          userId: viewer.id,
-          added: false,
-          participantIds: participantIds(found.conversation),
-        },
-      ],
-    };
+    return { result: message, events: removed.count === 0 ? [] : [reactionChanged(found, emoji, viewer.id, false)] };
   });
 }
 
