@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { CreateAttachmentUploadDocument, CreateAvatarUploadDocument, ProfileDocument, UpdateProfileDocument } from '../operations/generated/graphql.js';
+import { print } from 'graphql';
+import {
+  CreateAttachmentUploadDocument,
+  CreateAvatarUploadDocument,
+  EventCursorDocument,
+  EventsDocument,
+  ProfileDocument,
+  UpdateProfileDocument,
+  type EventCursorQuery,
+  type EventsQuery,
+} from '../operations/generated/graphql.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation } from './support/fixtures.js';
 import { ok, putFile, run, TINY_JPEG, TINY_PDF, TINY_PNG, uploadAttachment, uploadAvatar } from './support/uploads.js';
@@ -38,6 +48,24 @@ describe('displayName', () => {
       salon.token,
     );
     expect(view.data?.conversation.client.displayName).toBe('Camille Durand');
+  });
+
+  it('reaches the user and everyone they talk with as a UserUpdatedEvent; the same name again sends nothing', async () => {
+    const salon = await t.user('SALON');
+    const [client, other, stranger] = [await t.user('CLIENT'), await t.user('CLIENT'), await t.user('CLIENT')];
+    await openConversation(t, salon, client);
+    await openConversation(t, salon, other);
+    const cursorOf = async (user: TestUser) => (await t.gql<EventCursorQuery>(print(EventCursorDocument), {}, user.token)).data!.eventCursor;
+    const eventsOf = async (user: TestUser, after: string) =>
+      (await t.gql<EventsQuery>(print(EventsDocument), { after }, user.token)).data!.events.edges.map((edge) => edge.node.payload);
+    const cursors = new Map<TestUser, string>();
+    for (const user of [salon, client, other, stranger]) cursors.set(user, await cursorOf(user));
+
+    await ok(t, UpdateProfileDocument, { input: { displayName: 'Atelier Élise' } }, salon.token);
+    await ok(t, UpdateProfileDocument, { input: { displayName: 'Atelier Élise' } }, salon.token);
+    const told = { __typename: 'UserUpdatedEvent', user: { id: salon.id, displayName: 'Atelier Élise', avatarUrl: null } };
+    for (const user of [salon, client, other]) expect(await eventsOf(user, cursors.get(user)!)).toEqual([told]);
+    expect(await eventsOf(stranger, cursors.get(stranger)!)).toEqual([]);
   });
 
   const bad: [string, string][] = [

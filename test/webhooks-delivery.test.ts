@@ -50,6 +50,7 @@ const ALL_TYPES = [
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'user.updated',
 ];
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -222,6 +223,9 @@ describe('what a partner receives', () => {
       authorId: null,
     });
 
+    await ok('mutation { updateProfile(input: { displayName: "Atelier Élise" }) { id } }', {}, salon.token);
+    expect((await arrival(everything, 'user.updated', 'id', salon.id)).body!.data).toEqual({ id: salon.id, role: 'SALON', displayName: 'Atelier Élise', hasAvatar: false });
+
     await ok('mutation($id: ID!) { deleteConversation(id: $id) }', { id: conversationId }, salon.token);
     expect((await arrival(everything, 'conversation.deleted', 'id', conversationId)).body!.data).toEqual({ id: conversationId });
 
@@ -241,6 +245,7 @@ describe('what a partner receives', () => {
         'appointment.created',
         'conversation.created',
         'message.created',
+        'user.updated',
         'conversation.deleted',
       ].sort(),
     );

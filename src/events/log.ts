@@ -45,6 +45,8 @@ export interface EventPayloads {
   'conversation.updated': { conversationId: string };
   'conversation.deleted': { conversationId: string };
   'appointment.created': { appointmentId: string; conversationId?: string };
+  /** A user changed their display name or avatar (told to them and to everyone they talk with). */
+  'user.updated': { userId: string };
   'webhook_endpoint.disabled': { endpointId: string; reason: string };
 }
 
@@ -60,6 +62,7 @@ export type EventType =
   | 'conversation.updated'
   | 'conversation.deleted'
   | 'appointment.created'
+  | 'user.updated'
   | 'webhook_endpoint.disabled';
 
 /** A payload with its type, so a `switch (payload.type)` narrows it. The stored JSON has no `type`: the column holds it. */
@@ -86,6 +89,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'user.updated',
   'webhook_endpoint.disabled',
 ]);
 
@@ -140,6 +144,8 @@ function entryOf(event: AppEvent): EventPayload {
       return { type: 'conversation.deleted', conversationId: event.conversationId };
     case 'appointmentCreated':
       return { type: 'appointment.created', appointmentId: event.appointment.id };
+    case 'userUpdated':
+      return { type: 'user.updated', userId: event.userId };
     case 'webhookEndpointDisabled':
       return { type: 'webhook_endpoint.disabled', endpointId: event.endpointId, reason: event.reason };
   }

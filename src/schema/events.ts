@@ -69,6 +69,17 @@ const WebhookEndpointDisabledEvent = builder.objectRef<Member<'WebhookEndpointDi
   }),
 });
 
+const UserUpdatedEvent = builder.objectRef<Member<'UserUpdatedEvent'>>('UserUpdatedEvent').implement({
+  description: 'The viewer or someone they talk with changed their display name or avatar (updateProfile): refresh how you show them.',
+  fields: (t) => ({
+    user: t.prismaField({
+      type: 'User',
+      description: 'The user as they are now.',
+      resolve: (query, event) => db.user.findUniqueOrThrow({ ...query, where: { id: event.userId } }),
+    }),
+  }),
+});
+
 const ViewerEventPayload = builder.unionType('ViewerEventPayload', {
   description: 'What happened; switch on `__typename`. Later versions add members: ignore the ones you do not know.',
   types: [
@@ -82,6 +93,7 @@ const ViewerEventPayload = builder.unionType('ViewerEventPayload', {
     ConversationUpdatedEvent,
     ConversationDeletedEvent,
     AppointmentCreatedEvent,
+    UserUpdatedEvent,
     WebhookEndpointDisabledEvent,
   ],
   resolveType: (payload) => (payload as ViewerEventPayloadShape).__typename,

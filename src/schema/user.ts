@@ -4,7 +4,7 @@ import { RoleEnum } from './enums.js';
 import { contactsOf } from '../events/presence.js';
 import { topics, type PresencePayload } from '../events/topics.js';
 import { unreadCountsOf, type UnreadCountShape } from '../services/event-stream.js';
-import { fromLog } from './live.js';
+import { committed, fromLog } from './live.js';
 import { displayNameOf, updateProfile } from '../services/profile.js';
 import { MAX_NAME_LENGTH } from '../services/validation.js';
 
@@ -58,10 +58,10 @@ builder.mutationFields((t) => ({
   updateProfile: t.withAuth({ viewer: true }).prismaField({
     type: 'User',
     description:
-      "Changes the viewer's display name and avatar. The avatar must be an image (checked by its bytes) the viewer uploaded through createAvatarUpload; a replaced avatar's link stops working.",
+      "Changes the viewer's display name and avatar. The avatar must be an image (checked by its bytes) the viewer uploaded through createAvatarUpload; a replaced avatar's link stops working. The viewer and everyone they share a conversation with get a UserUpdatedEvent.",
     args: { input: t.arg({ type: UpdateProfileInput, description: 'What to change.' }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const updated = await updateProfile(ctx.viewer, input);
+      const updated = await committed(ctx, updateProfile(ctx.viewer, input));
       return db.user.findUniqueOrThrow({ ...query, where: { id: updated.id } });
     },
   }),

@@ -18,6 +18,7 @@ export type ViewerEventPayloadShape =
   | { __typename: 'ConversationUpdatedEvent'; conversationId: string; created: boolean; conversation?: Conversation }
   | { __typename: 'ConversationDeletedEvent'; conversationId: string }
   | { __typename: 'AppointmentCreatedEvent'; appointmentId: string }
+  | { __typename: 'UserUpdatedEvent'; userId: string }
   | { __typename: 'WebhookEndpointDisabledEvent'; endpointId: string; reason: string };
 
 /** One event of the viewer's stream as the API delivers it. */
@@ -84,6 +85,8 @@ function payloadOf(event: FollowedEvent): ViewerEventPayloadShape {
       return { __typename: 'ConversationDeletedEvent', conversationId: payload.conversationId };
     case 'appointment.created':
       return { __typename: 'AppointmentCreatedEvent', appointmentId: payload.appointmentId };
+    case 'user.updated':
+      return { __typename: 'UserUpdatedEvent', userId: payload.userId };
     case 'webhook_endpoint.disabled':
       return { __typename: 'WebhookEndpointDisabledEvent', endpointId: payload.endpointId, reason: payload.reason };
   }

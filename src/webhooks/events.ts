@@ -6,6 +6,7 @@
  */
 import type { Tx } from '../db.js';
 import type { LoggedEvent } from '../events/log.js';
+import { displayNameOf } from '../services/profile.js';
 
 export const WEBHOOK_EVENT_TYPES = [
   'message.created',
@@ -18,6 +19,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'user.updated',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
@@ -39,18 +41,22 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
   const messageIds = new Set<string>();
   const conversationIds = new Set<string>();
   const appointmentIds = new Set<string>();
+  const userIds = new Set<string>();
   for (const { payload } of events) {
+    if (payload.type === 'user.updated') userIds.add(payload.userId);
     if (payload.type === 'message.created' || payload.type === 'message.edited') messageIds.add(payload.messageId);
     if (payload.type === 'conversation.created' || payload.type === 'conversation.updated') conversationIds.add(payload.conversationId);
     if (payload.type === 'appointment.created') appointmentIds.add(payload.appointmentId);
   }
-  const [messages, conversations, appointments] = await Promise.all([
+  const [messages, conversations, appointments, users] = await Promise.all([
     messageIds.size ? tx.message.findMany({ where: { id: { in: [...messageIds] } } }) : [],
     conversationIds.size ? tx.conversation.findMany({ where: { id: { in: [...conversationIds] } } }) : [],
     appointmentIds.size
       ? tx.appointment.findMany({ where: { id: { in: [...appointmentIds] } }, include: { conversation: { select: { id: true } } } })
       : [],
+    userIds.size ? tx.user.findMany({ where: { id: { in: [...userIds] } } }) : [],
   ]);
+  const user = new Map(users.map((row) => [row.id, row]));
   const message = new Map(messages.map((row) => [row.id, row]));
   const conversation = new Map(conversations.map((row) => [row.id, row]));
   const appointment = new Map(appointments.map((row) => [row.id, row]));
@@ -136,6 +142,12 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
               conversationId: row.conversation?.id ?? null,
             }
           : { id: payload.appointmentId };
+        break;
+      }
+      case 'user.updated': {
+        const row = user.get(payload.userId);
+        // The name as it is when the delivery is made; avatars are signed links that expire, so none here.
+        data = row ? { id: row.id, role: row.role, displayName: displayNameOf(row), hasAvatar: row.avatarUploadId !== null } : { id: payload.userId };
         break;
       }
       default:
