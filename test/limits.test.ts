@@ -170,7 +170,7 @@ describe('query cost counts page sizes', () => {
   it('answers the inbox query for a page of 50 (salon, client, appointment, last message with author and attachments, unread count)', async () => {
     const owner = await t.user('SALON');
     const clients = await Promise.all(Array.from({ length: 5 }, () => t.user('CLIENT')));
-    for (let i = 0; i < 50; i++) {
+    const book = async (i: number) => {
       const booker = clients[i % clients.length]!;
       const booked = await t.gql<{ createAppointment: { conversation: { id: string } } }>(
         'mutation($input: CreateAppointmentInput!) { createAppointment(input: $input) { conversation { id } } }',
@@ -179,7 +179,9 @@ describe('query cost counts page sizes', () => {
       );
       const conversationId = booked.data!.createAppointment.conversation.id;
       await send(t, booker, conversationId, `reply ${i}`, { attachments: [await uploadAttachment(t, booker, conversationId)] });
-    }
+    };
+    // Ten conversations at a time: the setup is not what this test checks.
+    for (let start = 0; start < 50; start += 10) await Promise.all(Array.from({ length: 10 }, (_, k) => book(start + k)));
     const inbox = documents.find((d) => d.name === 'Inbox')!;
     type Inbox = { conversations: { edges: { node: { unreadCount: number; appointment: unknown; salon: { id: string }; lastMessage: { author: { id: string }; attachments: unknown[] } } }[] } };
     const response = await post(inbox.document, { first: 50 }, owner.token);
