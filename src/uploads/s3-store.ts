@@ -1,5 +1,4 @@
-import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.js';
 import { SNIFF_BYTES } from './sniff.js';
 import type { Probe, UploadSpec, UploadTarget } from './store.js';
@@ -13,21 +12,28 @@ export const S3_REDIRECT_TTL_S = 60;
  * presigned GET minted after the API's own check.
  */
 export function createS3Store(config: S3Config) {
-  const client = new S3Client({
-    region: config.region,
-    forcePathStyle: config.forcePathStyle,
-    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
-    // The SDK's default adds CRC32 checksum parameters to presigned PUTs, which a browser's PUT
-    // of the raw file cannot match; checksums only where an operation requires them.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  // The SDK is loaded on first use, not with the server: most deployments (and every test but
+  // the S3 one) never touch it, and it is a sixth of a second of imports.
+  let loaded: Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3'); getSignedUrl: typeof import('@aws-sdk/s3-request-presigner').getSignedUrl }> | undefined;
+  const aws = () =>
+    (loaded ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/s3-request-presigner')]).then(([sdk, presigner]) => ({
+      sdk,
+      getSignedUrl: presigner.getSignedUrl,
+      client: new sdk.S3Client({
+        region: config.region,
+        forcePathStyle: config.forcePathStyle,
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        ...(config.credentials ? { credentials: config.credentials } : {}),
+        // The SDK's default adds CRC32 checksum parameters to presigned PUTs, which a browser's PUT
+        // of the raw file cannot match; checksums only where an operation requires them.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
+    })));
   const bucket = config.bucket;
 
   return {
     kind: 's3' as const,
-    client,
     bucket,
 
     /**
@@ -37,44 +43,48 @@ export function createS3Store(config: S3Config) {
      */
     async uploadTarget(upload: UploadSpec): Promise<UploadTarget> {
       const expiresIn = Math.max(1, Math.round((upload.expiresAt.getTime() - Date.now()) / 1000));
+      const { client, sdk, getSignedUrl } = await aws();
       const url = await getSignedUrl(
         client,
-        new PutObjectCommand({ Bucket: bucket, Key: upload.key, ContentType: upload.declaredType, ContentLength: upload.byteSize, IfNoneMatch: '*' }),
+        new sdk.PutObjectCommand({ Bucket: bucket, Key: upload.key, ContentType: upload.declaredType, ContentLength: upload.byteSize, IfNoneMatch: '*' }),
         { expiresIn, signableHeaders: new Set(['content-type', 'content-length', 'if-none-match']) },
       );
       return { url, headers: { 'content-type': upload.declaredType, 'if-none-match': '*' } };
     },
 
     async probe(key: string): Promise<Probe | null> {
+      const { client, sdk } = await aws();
       try {
-        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        const head = await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }));
         const size = head.ContentLength ?? 0;
         if (size === 0) return { size, head: Buffer.alloc(0) };
-        const first = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${SNIFF_BYTES - 1}` }));
+        const first = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${SNIFF_BYTES - 1}` }));
         const bytes = first.Body ? Buffer.from(await first.Body.transformToByteArray()) : Buffer.alloc(0);
         return { size, head: bytes.subarray(0, SNIFF_BYTES) };
       } catch (error) {
-        if (error instanceof NotFound || error instanceof NoSuchKey || (error as { name?: string }).name === 'NotFound') return null;
+        if (error instanceof sdk.NotFound || error instanceof sdk.NoSuchKey || (error as { name?: string }).name === 'NotFound') return null;
         throw error;
       }
     },
 
     /** Deletes objects, a thousand per request (the most DeleteObjects takes); a missing one is no error. */
     async removeMany(keys: readonly string[]): Promise<void> {
+      const { client, sdk } = await aws();
       for (let start = 0; start < keys.length; start += 1000) {
         const batch = keys.slice(start, start + 1000);
         const result = await client.send(
-          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
         );
         if (result.Errors?.length) throw new Error(`S3 refused to delete ${result.Errors.length} objects: ${result.Errors[0]?.Code} ${result.Errors[0]?.Message}`);
       }
     },
 
     /** A presigned GET that answers with the type the API verified, whatever the object's metadata says. */
-    downloadUrl(key: string, type: string, contentDisposition: string): Promise<string> {
+    async downloadUrl(key: string, type: string, contentDisposition: string): Promise<string> {
+      const { client, sdk, getSignedUrl } = await aws();
       return getSignedUrl(
         client,
-        new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentType: type, ResponseContentDisposition: contentDisposition }),
+        new sdk.GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentType: type, ResponseContentDisposition: contentDisposition }),
         { expiresIn: S3_REDIRECT_TTL_S },
       );
     },
