@@ -187,3 +187,33 @@ describe('edits, reactions and mark-unread refuse bad input with BAD_USER_INPUT 
     expect(after?.counters).not.toBe(before?.counters);
   });
 });
+
+describe('search, uploads and profiles refuse bad input with BAD_USER_INPUT on the field, and store nothing', () => {
+  const SEARCH = 'query($q: String!) { searchMessages(query: $q) { edges { snippet } } }';
+  const UPLOAD = 'mutation($input: CreateAttachmentUploadInput!) { createAttachmentUpload(input: $input) { attachmentUrl } }';
+  const PROFILE = 'mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }';
+  const file = (extra: Record<string, unknown>) => ({ conversationId, filename: 'photo.png', contentType: 'image/png', byteSize: 67, ...extra });
+  const cases: [string, () => [string, Record<string, unknown>], string][] = [
+    ['a blank search', () => [SEARCH, { q: '   ' }], 'query'],
+    ['a search over 200 characters', () => [SEARCH, { q: 'x'.repeat(201) }], 'query'],
+    ['an upload of 0 bytes', () => [UPLOAD, { input: file({ byteSize: 0 }) }], 'byteSize'],
+    ['an upload over 10 MB', () => [UPLOAD, { input: file({ byteSize: 10 * 1024 * 1024 + 1 }) }], 'byteSize'],
+    ['an upload of a type outside the allow-list', () => [UPLOAD, { input: file({ contentType: 'text/html' }) }], 'contentType'],
+    ['an upload whose file name has a slash', () => [UPLOAD, { input: file({ filename: '../etc/passwd' }) }], 'filename'],
+    ['an upload to a malformed conversation id', () => [UPLOAD, { input: file({ conversationId: 'nope' }) }], 'conversationId'],
+    ['a blank display name', () => [PROFILE, { input: { displayName: ' ' } }], 'displayName'],
+    ['an avatar URL the API did not issue', () => [PROFILE, { input: { avatarUrl: 'https://cdn.example/me.png' } }], 'avatarUrl'],
+  ];
+  const stored = async () =>
+    (await t.sql(`SELECT (SELECT count(*) FROM "Upload")::int AS uploads, (SELECT string_agg(coalesce("displayName", '') || coalesce("avatarUploadId"::text, ''), ',' ORDER BY id) FROM "User") AS profiles`))[0];
+  for (const [name, request, field] of cases) {
+    it(name, async () => {
+      const before = await stored();
+      const [document, variables] = request();
+      const response = await t.gql(document, variables, client.token);
+      expect(codes(response)).toEqual(['BAD_USER_INPUT']);
+      expect(response.errors?.[0]?.extensions?.field).toBe(field);
+      expect(await stored()).toEqual(before);
+    });
+  }
+});
