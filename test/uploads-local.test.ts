@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -118,6 +119,55 @@ describe('the local store, end to end over HTTP', () => {
     const gone = await fetch(link.url);
     expect(gone.status).toBe(404);
     expect(await gone.json()).toEqual({ error: expect.stringContaining('deleted') });
+  });
+
+  it('a file is sent once: again in another message, twice in one, after its message was deleted, or by two sends at once, it is refused and nothing is stored', async () => {
+    const messagesNow = async () => (await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM "Message" WHERE "conversationId" = $1', [conversationId]))[0]!.n;
+    const send = (content: string, attachments: { url: string; type: string }[], clientMessageId?: string) =>
+      run(t, SendMessageDocument, { input: { conversationId, content, attachments, ...(clientMessageId ? { clientMessageId } : {}) } }, client.token);
+
+    const photo = await uploadAttachment(t, client, conversationId);
+    const first = await send('first', [photo]);
+    expect(first.errors).toBeUndefined();
+    const before = await messagesNow();
+    const again = await send('again', [photo]);
+    expect({ codes: codes(again), field: again.errors?.[0]?.extensions?.field }).toEqual({ codes: ['BAD_USER_INPUT'], field: 'attachments.0.url' });
+    const other = await uploadAttachment(t, client, conversationId);
+    const twice = await send('twice', [other, other]);
+    expect({ codes: codes(twice), field: twice.errors?.[0]?.extensions?.field }).toEqual({ codes: ['BAD_USER_INPUT'], field: 'attachments.1.url' });
+    // Deleting the message does not free its file for another: its links stay dead.
+    await t.gql(DELETE, { id: first.data!.sendMessage.id }, client.token);
+    expect(codes(await send('after delete', [photo]))).toEqual(['BAD_USER_INPUT']);
+    expect(await messagesNow()).toBe(before);
+
+    // Two sends with one fresh file at the same moment: one message has it, the other is refused.
+    // The upload's row is held locked until both have checked the file and wait to take it, so
+    // the race is the worst case every time, not a matter of timing.
+    const raced = await uploadAttachment(t, client, conversationId);
+    const locker = new pg.Client({ connectionString: t.databaseUrl });
+    await locker.connect();
+    let racing: Awaited<ReturnType<typeof send>>[];
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM "Upload" WHERE "url" = $1 FOR UPDATE', [raced.url]);
+      const pending = Promise.all([send('race a', [raced]), send('race b', [raced])]);
+      // Not on the locker's connection: inside a transaction, pg_stat_activity is read once and kept.
+      const waiting = async () =>
+        (await t.sql<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))[0]!.n;
+      await expect.poll(waiting).toBe(2);
+      await locker.query('COMMIT');
+      racing = await pending;
+    } finally {
+      await locker.end();
+    }
+    expect(racing.map((r) => codes(r)).sort()).toEqual([[], ['BAD_USER_INPUT']]);
+    expect(await messagesNow()).toBe(before + 1);
+    // …unless they are one retry (same clientMessageId): both get the one message.
+    const retried = await uploadAttachment(t, client, conversationId);
+    const retries = await Promise.all([send('retry', [retried], 'retry-1'), send('retry', [retried], 'retry-1'), send('retry', [retried], 'retry-1')]);
+    expect(retries.map((r) => codes(r))).toEqual([[], [], []]);
+    expect(new Set(retries.map((r) => r.data!.sendMessage.id)).size).toBe(1);
+    expect(await messagesNow()).toBe(before + 2);
   });
 
   it('an attachment stored before uploads existed keeps the URL it was sent with', async () => {

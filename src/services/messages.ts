@@ -14,7 +14,7 @@ import {
   recipientOf,
 } from './access.js';
 import { change, isUniqueViolation, loggedBy, unchanged, type Outcome, type Tx } from './tx.js';
-import { claimAttachments } from './uploads.js';
+import { verifiedAttachments } from './uploads.js';
 import {
   optionalClientMessageId,
   requireAttachments,
@@ -110,13 +110,21 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
   // The id is chosen here so the conversation row can point at its newest message in the same
   // statement (the foreign key is checked at the statement's end, once the message exists).
   const messageId = randomUUID();
-  const rows = await tx.$queryRaw<AppendedRow[]>`${Prisma.raw(prepared('send'))}
-    WITH conv AS (
+  // A message's files are taken in the same statement (an upload is sent once: see
+  // verifiedAttachments). A send racing for one of them waits for the winner's row lock, then
+  // finds it taken: it claims fewer rows than it names, and stores nothing at all.
+  const claim = urls.length
+    ? Prisma.sql`claim AS (UPDATE "Upload" SET "sentAt" = clock_timestamp() WHERE "url" = ANY(${urls}::text[]) AND "sentAt" IS NULL RETURNING 1), `
+    : Prisma.empty;
+  const allClaimed = urls.length ? Prisma.sql`AND (SELECT count(*) FROM claim) = ${urls.length}` : Prisma.empty;
+  const rows = await tx.$queryRaw<AppendedRow[]>`${Prisma.raw(prepared(urls.length ? 'send-files' : 'send'))}
+    WITH ${claim}conv AS (
       UPDATE "Conversation"
          SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp(),
              "lastMessageId" = ${messageId}::uuid
        WHERE "id" = ${input.conversationId}::uuid AND "status" = 'ACTIVE'
          AND (${input.viewerId}::uuid IS NULL OR ${input.viewerId}::uuid IN ("salonId", "clientUserId"))
+         ${allClaimed}
    RETURNING *,
              CASE WHEN ${input.kind}::text = 'SYSTEM' OR ${input.authorId}::uuid = "salonId"
                   THEN "clientUserId" ELSE "salonId" END AS "recipientId"
@@ -145,6 +153,15 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
 
 const toDate = (value: string) => new Date(`${value}Z`);
 
+/** The errors of sends whose files another send took at the same moment (see appendStatement). */
+const filesTakenErrors = new WeakSet<object>();
+
+function filesTaken() {
+  const error = badInput('attachments: a file of this message was just sent in another one; upload it again to send it again', 'attachments');
+  filesTakenErrors.add(error);
+  return error;
+}
+
 /**
  * Appends a message: see appendStatement. Inside a `change` (which records the events the
  * caller reports), or with `log` on its own, recording the send's events in the same statement.
@@ -156,6 +173,7 @@ export async function appendMessage(tx: Tx | Db, input: AppendInput, options: { 
     // Nothing was updated: say why, without revealing a conversation the viewer is not part of.
     const conversation = await tx.conversation.findUnique({ where: { id: input.conversationId } });
     if (!conversation || (viewerId !== null && !isParticipant(conversation, viewerId))) throw notFound('Conversation');
+    if (conversation.status === 'ACTIVE' && input.attachments.length > 0) throw filesTaken();
     throw badInput('This conversation is archived; set it ACTIVE again to send messages', 'conversationId');
   }
   const message: MessageWithAttachments = {
@@ -232,7 +250,7 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
     const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
     if (replay) return unchanged(replay);
   }
-  const verified = await claimAttachments(viewer, conversationId, attachments);
+  const verified = await verifiedAttachments(viewer, conversationId, attachments);
   try {
     // Autocommit: the statement records its own events (see appendStatement for why).
     const appended = await appendMessage(
@@ -242,8 +260,9 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
     );
     return loggedBy(appended.message, messageAddedEvents(appended), appended.logged);
   } catch (error) {
-    // Two sends with one key at once: the loser's insert hits the unique index and rolls back.
-    if (clientMessageId && isUniqueViolation(error)) {
+    // Two sends with one key at once: the loser's insert hits the unique index, or finds the
+    // files already taken by the winner (whose commit it waited for), and stores nothing.
+    if (clientMessageId && (isUniqueViolation(error) || filesTakenErrors.has(error as object))) {
       const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
       if (replay) return unchanged(replay);
     }

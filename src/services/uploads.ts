@@ -110,10 +110,12 @@ async function verifiedType(upload: Upload, field: string, allowed: readonly str
 
 /**
  * The attachments of a send, each checked against the upload it names: issued by
- * createAttachmentUpload to the sender for this conversation, uploaded, and of the type its
- * bytes show (which `type` must state). Returns what the message stores. Writes nothing.
+ * createAttachmentUpload to the sender for this conversation, uploaded, not sent before, and of
+ * the type its bytes show (which `type` must state). Returns what the message stores. Writes
+ * nothing: the send statement itself marks the uploads sent (appendStatement in messages.ts), so
+ * of two sends racing with one file exactly one stores it.
  */
-export async function claimAttachments(viewer: Viewer, conversationId: string, attachments: readonly AttachmentInput[]): Promise<AttachmentInput[]> {
+export async function verifiedAttachments(viewer: Viewer, conversationId: string, attachments: readonly AttachmentInput[]): Promise<AttachmentInput[]> {
   if (attachments.length === 0) return [];
   const found = await db.upload.findMany({ where: { url: { in: attachments.map((a) => a.url) } } });
   const byUrl = new Map(found.map((upload) => [upload.url, upload]));
@@ -123,6 +125,9 @@ export async function claimAttachments(viewer: Viewer, conversationId: string, a
       const upload = byUrl.get(attachment.url);
       if (!upload || upload.purpose !== 'ATTACHMENT' || upload.ownerId !== viewer.id || upload.conversationId !== conversationId) {
         throw badInput(`${field}.url is not a file you uploaded to this conversation: use the attachmentUrl of createAttachmentUpload`, `${field}.url`);
+      }
+      if (upload.sentAt || attachments.findIndex((other) => other.url === attachment.url) !== index) {
+        throw badInput(`${field}.url was already sent; upload the file again to send it again`, `${field}.url`);
       }
       const type = await verifiedType(upload, `${field}.url`, ATTACHMENT_TYPES);
       if (type !== attachment.type) throw badInput(`${field}.type is ${attachment.type} but the file is ${type}`, `${field}.type`);
