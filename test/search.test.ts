@@ -135,7 +135,16 @@ describe('searchMessages', () => {
     ]);
   });
 
-  it('cuts a long message around its best match, saying where text is left out', async () => {
+  it('finds words between angle brackets, which the text search parser would take for HTML tags', async () => {
+    const room = await openConversation(t, salon, client, 'Brackets');
+    await send(client, room, 'Je viendrai <avec ma soeur> pour un balayage');
+    await send(client, room, 'Le prix a<b et brushing c>d');
+    expect(contents((await search(salon, { query: 'soeur', conversationId: room })).edges)).toEqual(['Je viendrai <avec ma soeur> pour un balayage']);
+    const [hit] = (await search(salon, { query: 'brushing', conversationId: room })).edges;
+    expect(hit?.snippet).toBe('Le prix a&lt;b et <mark>brushing</mark> c&gt;d');
+  });
+
+  it('cuts a long message to its first match and the words after it, saying where text is left out', async () => {
     const room = await openConversation(t, salon, client, 'Long');
     const filler = (word: string) => Array.from({ length: 60 }, (_, i) => `${word}${i}`).join(' ');
     await send(client, room, `${filler('avant')} je voudrais une permanente souple ${filler('après')}`);

@@ -25,7 +25,7 @@ const MessageSearchEdge = builder.objectRef<SearchHit<Message>>('MessageSearchEd
     node: t.field({ type: MessageRef, description: 'The message.', resolve: (edge) => edge.node }),
     snippet: t.exposeString('snippet', {
       description:
-        'HTML, safe to insert as is: the message text escaped (`<` is `&lt;`), each matching word in `<mark>…</mark>`. A long message is cut to about 35 words around the best match, with `…` where text is left out.',
+        'HTML, safe to insert as is: the message text escaped (`<` is `&lt;`), each matching word in `<mark>…</mark>`. A long message is cut to 15 to 35 words starting at a match, with `…` where text is left out.',
     }),
   }),
 });

@@ -1,7 +1,7 @@
 /**
  * Full-text search over the messages of the viewer's conversations (PostgreSQL, migration
  * `search`): the `salon_french` text search configuration stems French and folds accents, and the
- * GIN index `Message_search_idx` on `to_tsvector('salon_french', content)` serves it.
+ * GIN index `Message_search_idx` on `to_tsvector('salon_french', translate(content, '<>', '  '))` serves it.
  *
  * Pagination is keyset on (rank, createdAt, id), all descending. An offset would repeat or skip
  * hits whenever a matching message arrives or is deleted between two pages; a keyset cursor
@@ -35,12 +35,16 @@ const LESS_THAN = '\uE002';
 const GREATER_THAN = '\uE003';
 const SENTINELS = /[\uE000-\uE003]/g;
 
-/** Short messages whole; in a long one, the 35 words or fewer around the best match. */
+/** Short messages whole; in a long one, 15 to 35 words from a match on (ts_headline's cover). */
 const HEADLINE_OPTIONS = `StartSel=${MARK_START}, StopSel=${MARK_END}, MaxWords=35, MinWords=15`;
 
 const CONFIG = Prisma.raw(`'salon_french'::regconfig`);
-/** Exactly the expression of the index, or the planner cannot use it. */
-const DOCUMENT = Prisma.sql`to_tsvector(${CONFIG}, m."content")`;
+/**
+ * Exactly the expression of the index (migration `search_angle_brackets`), or the planner cannot
+ * use it. Angle brackets become spaces: the parser would take `<avec ma soeur>` for an HTML tag
+ * and drop its words.
+ */
+const DOCUMENT = Prisma.sql`to_tsvector(${CONFIG}, translate(m."content", '<>', '  '))`;
 
 export interface SearchInput {
   query: string;
