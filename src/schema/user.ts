@@ -13,7 +13,7 @@ export const UserRef = builder.prismaObject('User', {
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Stable identifier (a UUID).' }),
     email: t.exposeString('email', { description: 'Email address, lower-cased.' }),
-    firstName: t.exposeString('firstName', { description: 'Given name (for a salon, its display name).' }),
+    firstName: t.exposeString('firstName', { description: 'Given name, from the token (for a salon, the name it signed up with); show `displayName`.' }),
     lastName: t.exposeString('lastName', { description: 'Family name; may be empty.' }),
     role: t.expose('role', { type: RoleEnum, description: 'Salon or client.' }),
     displayName: t.string({
