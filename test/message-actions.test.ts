@@ -282,6 +282,21 @@ describe('markConversationUnread', () => {
   });
 });
 
+describe('in an archived conversation', () => {
+  it('edits, reactions and mark unread still work: archiving stops new messages only', async () => {
+    const thread = await openConversation(t, salon, client, 'Archived');
+    const message = await send(t, client, thread, 'before archiving');
+    const fromSalon = await send(t, salon, thread, 'read me');
+    await t.gql('mutation($id: ID!) { markConversationRead(id: $id) { id } }', { id: thread }, client.token);
+    await t.gql('mutation($id: ID!) { archiveConversation(id: $id) { id } }', { id: thread }, salon.token);
+    expect(codes(await t.gql('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { conversationId: thread, content: 'new' } }, client.token))).toEqual(['BAD_USER_INPUT']);
+    expect((await edit(client, message.id, 'edited while archived')).data?.editMessage.content).toBe('edited while archived');
+    expect((await react(salon, message.id, '👍')).data?.addReaction.reactions).toEqual([{ emoji: '👍', count: 1, reactedByMe: true }]);
+    const unread = await t.gql<MarkConversationUnreadMutation>(print(MarkConversationUnreadDocument), { id: thread, fromMessageId: fromSalon.id }, client.token);
+    expect(unread.data?.markConversationUnread.unreadCount).toBe(1);
+  });
+});
+
 describe('the event stream', () => {
   it('a subscriber resuming from a cursor gets edits, reactions and unread marks in order', async () => {
     const thread = await openConversation(t, salon, client, 'Resume');
