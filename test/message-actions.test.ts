@@ -127,7 +127,9 @@ describe('reactions', () => {
     const cursor = await cursorOf(salon);
     expect((await react(client, message.id, '👍')).data?.addReaction.reactions).toEqual([{ emoji: '👍', count: 1, reactedByMe: true }]);
     expect((await react(salon, message.id, '👍')).data?.addReaction.reactions).toEqual([{ emoji: '👍', count: 2, reactedByMe: true }]);
-    // A text-style heart (no emoji selector) is the same reaction as the emoji one.
+    // A text-style heart or keycap (no emoji selector) is the same reaction as the emoji one.
+    expect((await react(salon, message.id, '1\u20E3')).data?.addReaction.reactions.map((r) => r.emoji)).toContain('1\uFE0F\u20E3');
+    await unreact(salon, message.id, '1\uFE0F\u20E3');
     await react(client, message.id, '❤');
     const twice = await react(client, message.id, '❤️');
     expect(twice.data!.addReaction.reactions).toEqual([
@@ -155,6 +157,8 @@ describe('reactions', () => {
     expect(events.map((event) => event.__typename === 'ReactionChangedEvent' && `${event.emoji} ${event.added ? '+' : '-'} ${event.user.id === client.id ? 'client' : 'salon'}`)).toEqual([
       '👍 + client',
       '👍 + salon',
+      '1️⃣ + salon',
+      '1️⃣ - salon',
       '❤️ + client',
       '👍 - client',
     ]);

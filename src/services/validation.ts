@@ -87,9 +87,9 @@ export const MAX_EMOJI_LENGTH = 32;
 const SINGLE_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
 
 /**
- * A reaction's emoji: exactly one emoji, as an emoji picker inserts it. A text-style symbol
- * some keyboards send without its emoji selector (U+2764 for ❤️) is stored in the fully
- * qualified form, so both count as one reaction.
+ * A reaction's emoji: exactly one emoji, as an emoji picker inserts it. A symbol or keycap
+ * some keyboards send without its emoji selector (U+2764 for ❤️, 1⃣ for 1️⃣) is stored in the
+ * fully qualified form, so both count as one reaction.
  */
 export function requireEmoji(value: string): string {
   const emoji = rejectNul(value, 'emoji').trim();
@@ -97,5 +97,8 @@ export function requireEmoji(value: string): string {
   if (emoji.length > MAX_EMOJI_LENGTH) throw badInput(`emoji must be at most ${MAX_EMOJI_LENGTH} characters`, 'emoji');
   if (SINGLE_EMOJI.test(emoji)) return emoji;
   if (SINGLE_EMOJI.test(`${emoji}\uFE0F`)) return `${emoji}\uFE0F`;
+  // A keycap typed without its selector (1⃣ for 1️⃣).
+  const keycap = emoji.replace(/^([0-9#*])\u20E3$/u, '$1\uFE0F\u20E3');
+  if (keycap !== emoji && SINGLE_EMOJI.test(keycap)) return keycap;
   throw badInput('emoji must be exactly one emoji, e.g. 👍', 'emoji');
 }
