@@ -14,7 +14,7 @@ import {
   recipientOf,
 } from './access.js';
 import { change, isUniqueViolation, loggedBy, unchanged, type Outcome, type Tx } from './tx.js';
-import { verifiedAttachments } from './uploads.js';
+import { alreadySent, verifiedAttachments } from './uploads.js';
 import {
   optionalClientMessageId,
   requireAttachments,
@@ -250,8 +250,8 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
     const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
     if (replay) return unchanged(replay);
   }
-  const verified = await verifiedAttachments(viewer, conversationId, attachments);
   try {
+    const verified = await verifiedAttachments(viewer, conversationId, attachments);
     // Autocommit: the statement records its own events (see appendStatement for why).
     const appended = await appendMessage(
       db,
@@ -261,8 +261,9 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
     return loggedBy(appended.message, messageAddedEvents(appended), appended.logged);
   } catch (error) {
     // Two sends with one key at once: the loser's insert hits the unique index, or finds the
-    // files already taken by the winner (whose commit it waited for), and stores nothing.
-    if (clientMessageId && (isUniqueViolation(error) || filesTakenErrors.has(error as object))) {
+    // files already taken by the winner (in the statement, having waited for its commit, or
+    // before it, once the winner has committed), and stores nothing: it answers as a retry.
+    if (clientMessageId && (isUniqueViolation(error) || filesTakenErrors.has(error as object) || alreadySent(error))) {
       const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
       if (replay) return unchanged(replay);
     }
