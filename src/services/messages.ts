@@ -51,6 +51,13 @@ async function bumpUnread(tx: Tx, conversationId: string, userId: string, delta:
 }
 
 /**
+ * The messages of a conversation whose recipient is the viewer (recipientOf in access.ts, as SQL):
+ * the other participant's, and SYSTEM messages when the viewer is the client.
+ */
+const addressedTo = (viewerId: string, isClient: boolean) =>
+  Prisma.sql`(("kind" = 'USER' AND "authorId" IS DISTINCT FROM ${viewerId}::uuid) OR ("kind" = 'SYSTEM' AND ${isClient}))`;
+
+/**
  * Takes the recipient's counter row lock before touching messages: every path that changes
  * readAt or isDeleted locks counter → message in that order, so two of them cannot deadlock.
  * (DO NOTHING then FOR UPDATE, not an upsert of 0: ON CONFLICT DO UPDATE racing a send's
@@ -314,8 +321,7 @@ export async function markConversationRead(viewer: Viewer, id: string): Promise<
       UPDATE "Message" SET "readAt" = clock_timestamp(), "updatedAt" = clock_timestamp()
        WHERE "conversationId" = ${conversation.id}::uuid
          AND "readAt" IS NULL AND "isDeleted" = false
-         AND (("kind" = 'USER' AND "authorId" IS DISTINCT FROM ${viewer.id}::uuid)
-              OR ("kind" = 'SYSTEM' AND ${isClient}))
+         AND ${addressedTo(viewer.id, isClient)}
    RETURNING "id"::text AS "id", "readAt"`;
     const fresh = await tx.conversation.findUniqueOrThrow({ where: { id: conversation.id } });
     const first = updated[0];
@@ -371,7 +377,6 @@ export async function deleteMessage(viewer: Viewer, id: string): Promise<Outcome
   });
 }
 
-
 /**
  * The author changes the content of one of their USER messages. The same content again changes
  * nothing (no event, `editedAt` kept), so a client may retry an edit blindly. The update checks
@@ -424,8 +429,7 @@ export async function markConversationUnread(viewer: Viewer, id: string, fromMes
       UPDATE "Message" SET "readAt" = NULL, "updatedAt" = clock_timestamp()
        WHERE "conversationId" = ${conversation.id}::uuid AND "seq" >= ${from.seq}
          AND "readAt" IS NOT NULL AND "isDeleted" = false
-         AND (("kind" = 'USER' AND "authorId" IS DISTINCT FROM ${viewer.id}::uuid)
-              OR ("kind" = 'SYSTEM' AND ${isClient}))
+         AND ${addressedTo(viewer.id, isClient)}
    RETURNING "id"::text AS "id"`;
     const fresh = await tx.conversation.findUniqueOrThrow({ where: { id: conversation.id } });
     if (updated.length === 0) return { result: fresh, events: [] };
