@@ -34,7 +34,7 @@ const AppointmentRef = builder.prismaObject('Appointment', {
     client: t.relation('client', { description: 'The client.' }),
     conversation: t.relation('conversation', {
       nullable: true,
-      description: 'Its conversation; null if opening it failed.',
+      description: 'Its conversation; null if opening it failed or the salon deleted it.',
     }),
   }),
 });
