@@ -14,9 +14,13 @@ import { useTestApp, type TestUser } from './support/app.js';
 import { codes } from './support/fixtures.js';
 import { ok, run } from './support/uploads.js';
 
-/** 0.0005 h = 1.8 s: an appointment 3 s away has its reminder due 1.2 s from now. */
-const BEFORE_MS = 1_800;
-const t = useTestApp({ REMINDER_BEFORE_H: '0.0005', JOB_POLL_MS: '500', APP_TIME_ZONE: 'Europe/Paris' }, { instances: 2 });
+/**
+ * 0.001 h = 3.6 s: an appointment 5 s away has its reminder due 1.4 s from now. The margins are
+ * for a loaded machine: a booking, a move or a cancel returns well before a job is due, and a due
+ * job runs well before the start (after it, a reminder is not sent).
+ */
+const BEFORE_MS = 3_600;
+const t = useTestApp({ REMINDER_BEFORE_H: '0.001', JOB_POLL_MS: '500', APP_TIME_ZONE: 'Europe/Paris' }, { instances: 2 });
 
 const inMs = (ms: number) => new Date(Date.now() + ms);
 const paris = (options: Intl.DateTimeFormatOptions) => new Intl.DateTimeFormat('fr-FR', { ...options, timeZone: 'Europe/Paris' });
@@ -73,10 +77,10 @@ describe.concurrent('reminders', () => {
   it('posts one reminder REMINDER_BEFORE_H before the start, in French, unread for the client, across two instances', async ({ expect }) => {
     const [salon, client] = [await t.user('SALON'), await t.user('CLIENT')];
     const sentBefore = await counter('salon_appointment_reminders_sent_total');
-    const startsAt = inMs(3_000);
+    const startsAt = inMs(5_000);
     const appointment = await book(client, salon, startsAt);
 
-    await expect.poll(async () => (await conversationOf(client, appointment.conversationId)).texts, { timeout: 5_000, interval: 100 }).toEqual([
+    await expect.poll(async () => (await conversationOf(client, appointment.conversationId)).texts, { timeout: 10_000, interval: 100 }).toEqual([
       confirmation(startsAt),
       reminder(startsAt),
     ]);
@@ -94,7 +98,7 @@ describe.concurrent('reminders', () => {
     await t.sql(`INSERT INTO pgboss.job (name, data) VALUES ('appointment-reminder', $1)`, [
       JSON.stringify({ appointmentId: appointment.id, startsAt: startsAt.toISOString() }),
     ]);
-    await expect.poll(() => counter('salon_appointment_reminders_skipped_total{reason="already_sent"}'), { timeout: 5_000, interval: 100 }).toBe(skippedBefore + 1);
+    await expect.poll(() => counter('salon_appointment_reminders_skipped_total{reason="already_sent"}'), { timeout: 10_000, interval: 100 }).toBe(skippedBefore + 1);
     expect((await conversationOf(client, appointment.conversationId)).texts).toHaveLength(2);
   });
 
@@ -120,9 +124,9 @@ describe.concurrent('reminders', () => {
 
   it('moves with a reschedule: a notice now, nothing at the old time, one reminder at the new', async ({ expect }) => {
     const [salon, client] = [await t.user('SALON'), await t.user('CLIENT')];
-    const oldStart = inMs(3_000);
+    const oldStart = inMs(7_000);
     const appointment = await book(client, salon, oldStart);
-    const newStart = inMs(5_000);
+    const newStart = inMs(9_000);
 
     // Booked through one instance, moved through the other.
     const moved = (await t.gql<{ rescheduleAppointment: { id: string; startsAt: string; status: string; reminderSentAt: string | null } }>(
@@ -136,10 +140,10 @@ describe.concurrent('reminders', () => {
     expect((await conversationOf(client, appointment.conversationId)).texts).toEqual([confirmation(oldStart), notice]);
 
     // The old time's job runs and posts nothing…
-    await expect.poll(() => jobState(appointment.id, oldStart), { timeout: 5_000, interval: 100 }).toBe('completed');
+    await expect.poll(() => jobState(appointment.id, oldStart), { timeout: 10_000, interval: 100 }).toBe('completed');
     expect((await conversationOf(client, appointment.conversationId)).texts).toEqual([confirmation(oldStart), notice]);
     // …the new time's posts the reminder, once.
-    await expect.poll(async () => (await conversationOf(client, appointment.conversationId)).texts, { timeout: 6_000, interval: 100 }).toEqual([
+    await expect.poll(async () => (await conversationOf(client, appointment.conversationId)).texts, { timeout: 10_000, interval: 100 }).toEqual([
       confirmation(oldStart),
       notice,
       reminder(newStart),
@@ -152,7 +156,7 @@ describe.concurrent('reminders', () => {
 
   it('is dropped by a cancel, which posts the cancellation; a second cancel changes nothing', async ({ expect }) => {
     const [salon, client] = [await t.user('SALON'), await t.user('CLIENT')];
-    const startsAt = inMs(3_000);
+    const startsAt = inMs(7_000);
     const appointment = await book(client, salon, startsAt);
 
     const { cancelAppointment } = await ok(t, CancelAppointmentDocument, { id: appointment.id }, salon.token);
@@ -165,7 +169,7 @@ describe.concurrent('reminders', () => {
     expect(again.cancelAppointment.cancelledAt).toBe(cancelAppointment.cancelledAt);
 
     // The reminder job comes due, finds the appointment cancelled and posts nothing.
-    await expect.poll(() => jobState(appointment.id, startsAt), { timeout: 5_000, interval: 100 }).toBe('completed');
+    await expect.poll(() => jobState(appointment.id, startsAt), { timeout: 10_000, interval: 100 }).toBe('completed');
     const seen = await conversationOf(client, appointment.conversationId);
     expect(seen.texts).toEqual([confirmation(startsAt), notice]);
     expect(seen.unreadCount).toBe(2);
