@@ -216,7 +216,7 @@ describe('rescheduleAppointment', () => {
 });
 
 describe('cancelAppointment', () => {
-  it('posts in an archived conversation too, and changes an appointment whose conversation was deleted', async () => {
+  it('posts in an archived conversation too, keeps a subject the salon chose, and changes an appointment whose conversation was deleted', async () => {
     const [salon, client] = [await t.user('SALON'), await t.user('CLIENT')];
     const archived = await book(client, salon, new Date('2030-07-01T08:00:00Z'));
     await ok(t, ArchiveConversationDocument, { id: archived.conversationId }, salon.token);
@@ -226,6 +226,13 @@ describe('cancelAppointment', () => {
     // Archiving stops messages of the participants still.
     const userSend = await t.gql('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { conversationId: archived.conversationId, content: 'Et maintenant ?' } }, client.token);
     expect(codes(userSend)).toEqual(['BAD_USER_INPUT']);
+
+    // A subject the salon chose stays when the appointment moves.
+    const renamed = await book(client, salon, new Date('2030-07-15T08:00:00Z'));
+    await t.gql('mutation($id: ID!) { updateConversation(id: $id, input: { subject: "Couleur de Camille" }) { id } }', { id: renamed.conversationId }, salon.token);
+    await ok(t, RescheduleAppointmentDocument, { id: renamed.id, startsAt: '2030-07-16T08:00:00.000Z' }, client.token);
+    const { conversation } = await ok(t, ConversationViewDocument, { id: renamed.conversationId }, client.token);
+    expect(conversation!.subject).toBe('Couleur de Camille');
 
     const orphan = await book(client, salon, new Date('2030-08-01T08:00:00Z'));
     await ok(t, DeleteConversationDocument, { id: orphan.conversationId }, salon.token);
@@ -257,18 +264,22 @@ describe('events', () => {
             return `${p.__typename} ${p.message.kind} ${p.message.content.split(' ').slice(0, 6).join(' ')}`;
           case 'UnreadCountEvent':
             return `${p.__typename} ${p.conversationUnread}`;
+          case 'ConversationUpdatedEvent':
+            return `${p.__typename} ${p.conversation.subject}`;
           default:
             return p.__typename;
         }
       });
     const both = [
       'AppointmentUpdatedEvent true true',
+      // The subject booking gave it follows the move.
+      `ConversationUpdatedEvent Appointment: Coupe femme — ${longDate(new Date('2030-09-02T08:00:00Z'))}`,
       'MessageAddedEvent SYSTEM Votre rendez-vous pour Coupe femme est',
       'AppointmentUpdatedEvent true true',
       'MessageAddedEvent SYSTEM Votre rendez-vous du 2 septembre 2030',
     ];
     expect(await eventsOf(salon, cursors.salon)).toEqual(both);
-    expect(await eventsOf(client, cursors.client)).toEqual([both[0], both[1], 'UnreadCountEvent 2', both[2], both[3], 'UnreadCountEvent 3']);
+    expect(await eventsOf(client, cursors.client)).toEqual([both[0], both[1], both[2], 'UnreadCountEvent 2', both[3], both[4], 'UnreadCountEvent 3']);
 
     // The cancellation names the date it had been moved to; replayed, an event carries the appointment as it is now.
     const last = (await ok(t, EventsDocument, { after: cursors.client }, client.token)).events.edges

@@ -223,7 +223,8 @@ describe('what a partner receives', () => {
       kind: 'SYSTEM',
       authorId: null,
     });
-    // Moving it: appointment.updated with the new start, and its notice as a SYSTEM message.created.
+    // Moving it: appointment.updated with the new start, the subject booking gave its conversation
+    // (conversation.updated), and its notice as a SYSTEM message.created.
     await ok('mutation($id: ID!) { rescheduleAppointment(id: $id, startsAt: "2030-01-03T15:00:00.000Z") { id } }', { id: appointment.id }, client.token);
     expect((await arrival(everything, 'appointment.updated', 'id', appointment.id)).body!.data).toEqual({
       id: appointment.id,
@@ -259,6 +260,7 @@ describe('what a partner receives', () => {
         'conversation.created',
         'message.created',
         'appointment.updated',
+        'conversation.updated',
         'message.created',
         'user.updated',
         'conversation.deleted',

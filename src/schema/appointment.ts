@@ -100,7 +100,7 @@ builder.mutationFields((t) => ({
   rescheduleAppointment: t.withAuth({ viewer: true }).prismaField({
     type: 'Appointment',
     description:
-      'Moves an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice with the new date to the client in its conversation; its reminder moves with it. A cancelled appointment or a start in the past is BAD_USER_INPUT; the same start again changes nothing.',
+      'Moves an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice with the new date to the client in its conversation; its reminder moves with it, and so does the subject of its conversation unless the salon renamed it. A cancelled appointment or a start in the past is BAD_USER_INPUT; the same start again changes nothing.',
     args: {
       id: t.arg.id({ description: 'The appointment.' }),
       startsAt: t.arg({ type: 'DateTime', description: 'The new start, in the future.' }),

@@ -202,7 +202,7 @@ async function appointmentForViewer(viewer: Viewer, id: string) {
   const appointmentId = requireId(id, 'id');
   const appointment = await db.appointment.findFirst({
     where: { id: appointmentId, OR: [{ salonId: viewer.id }, { clientUserId: viewer.id }] },
-    include: { conversation: { select: { id: true } } },
+    include: { conversation: { select: { id: true, subject: true } } },
   });
   if (!appointment) throw notFound('Appointment');
   return appointment;
@@ -246,7 +246,8 @@ export async function cancelAppointment(viewer: Viewer, id: string, timeZone: st
 
 /**
  * The salon or the client moves it to `startsAt` (in the future; a cancelled appointment cannot
- * be moved). The same start again changes nothing. The reminder moves with it: a new job for the
+ * be moved). The same start again changes nothing. Its conversation's subject follows when it is
+ * still the one booking gave it. The reminder moves with it: a new job for the
  * new start, and the old one, when it comes due, finds a different start and posts nothing.
  */
 export async function rescheduleAppointment(
@@ -270,11 +271,19 @@ export async function rescheduleAppointment(
     if (count === 0) throw badInput('This appointment is cancelled; book a new one instead', 'id');
     const moved = await tx.appointment.findUniqueOrThrow({ where: { id: found.id } });
     await scheduleReminder(tx, reminders, moved);
-    const conversationId = found.conversation?.id ?? null;
+    const conversation = found.conversation;
     const events: AppEvent[] = [
-      { kind: 'appointmentUpdated', appointment: moved, conversationId, participantIds: participantIds(moved) },
-      ...(await postNotice(tx, conversationId, rescheduleText(moved.service, moved.startsAt, timeZone))),
+      { kind: 'appointmentUpdated', appointment: moved, conversationId: conversation?.id ?? null, participantIds: participantIds(moved) },
     ];
+    // The subject booking gave it names the old date: it follows the move. A subject the salon chose stays.
+    if (conversation && conversation.subject === appointmentSubject(found.service, found.startsAt, timeZone)) {
+      const renamed = await tx.conversation.update({
+        where: { id: conversation.id },
+        data: { subject: appointmentSubject(moved.service, moved.startsAt, timeZone) },
+      });
+      events.push({ kind: 'conversationUpdated', conversation: renamed, participantIds: participantIds(renamed) });
+    }
+    events.push(...(await postNotice(tx, conversation?.id ?? null, rescheduleText(moved.service, moved.startsAt, timeZone))));
     return { result: moved, events };
   });
 }
