@@ -15,7 +15,8 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { connectDb, db, disconnectDb } from '../src/db.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrateDatabase } from '../src/db/migrations.js';
-import { createAppointment } from '../src/services/appointments.js';
+import { startJobQueue } from '../src/jobs/queue.js';
+import { createAppointment, type ReminderSchedule } from '../src/services/appointments.js';
 import { sendMessage } from '../src/services/messages.js';
 import { DEMO_USERS } from './demo-users.js';
 
@@ -57,9 +58,17 @@ try {
       date.setUTCHours(hour, 0, 0, 0);
       return date;
     };
-    const first = await createAppointment(salon, { clientUserId: camille.id, startsAt: inDays(3, 9), service: 'Coupe et brushing' }, config.timeZone);
-    await createAppointment(salon, { clientUserId: lucas.id, startsAt: inDays(5, 14), service: 'Coupe homme' }, config.timeZone);
-    await createAppointment(camille, { salonId: salon.id, startsAt: inDays(20, 10), service: 'Couleur' }, config.timeZone);
+    // The demo appointments get their reminders like any other: the jobs wait in the database for the server.
+    const queue = await startJobQueue({ databaseUrl, pollMs: config.jobPollMs, stopTimeoutMs: 1_000 }, {});
+    const reminders: ReminderSchedule = { queue, beforeH: config.reminderBeforeH };
+    let first;
+    try {
+      first = await createAppointment(salon, { clientUserId: camille.id, startsAt: inDays(3, 9), service: 'Coupe et brushing' }, config.timeZone, reminders);
+      await createAppointment(salon, { clientUserId: lucas.id, startsAt: inDays(5, 14), service: 'Coupe homme' }, config.timeZone, reminders);
+      await createAppointment(camille, { salonId: salon.id, startsAt: inDays(20, 10), service: 'Couleur' }, config.timeZone, reminders);
+    } finally {
+      await queue.stop();
+    }
 
     const conversation = await db.conversation.findUniqueOrThrow({ where: { appointmentId: first.result.id } });
     const max = config.limits.contentMaxLength;

@@ -67,6 +67,8 @@ export interface Config {
   logLevel: string;
   /** The salon's time zone, for dates written in French in SYSTEM messages and subjects. */
   timeZone: string;
+  /** How long before an appointment its reminder is posted, in hours (fractions allowed, for tests). */
+  reminderBeforeH: number;
 }
 
 export interface WebhookConfig {
@@ -154,6 +156,17 @@ function intVar(env: Env, name: string, fallback: number, min: number, max: numb
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+  }
+  return value;
+}
+
+/** A number of hours, fractions allowed (0.001 h is 3.6 s: short delays for tests). */
+function hoursVar(env: Env, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || value > max) {
+    throw new ConfigError(`${name} must be a number of hours above 0 and at most ${max} (got "${raw}")`);
   }
   return value;
 }
@@ -334,5 +347,6 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     jobPollMs: intVar(env, 'JOB_POLL_MS', 2000, 500, 600_000),
     logLevel: logLevelVar(env, nodeEnv),
     timeZone: timeZoneVar(env),
+    reminderBeforeH: hoursVar(env, 'REMINDER_BEFORE_H', 24, 24 * 30),
   };
 }

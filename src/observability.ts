@@ -49,6 +49,17 @@ export function createMetrics(bus: EventBus) {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    remindersSent: new Counter({
+      name: 'salon_appointment_reminders_sent_total',
+      help: 'Appointment reminders posted by this instance',
+      registers: [registry],
+    }),
+    remindersSkipped: new Counter({
+      name: 'salon_appointment_reminders_skipped_total',
+      help: 'Due reminder jobs that posted nothing, by reason (cancelled, moved: rescheduled since, already_sent: posted before, late: the appointment has started, no_conversation)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
   };
 }
 

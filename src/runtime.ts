@@ -33,7 +33,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const metrics = createMetrics(bus);
   const persisted = createPersistedOperations(config, bus.redis);
   const webhooks = createWebhooks(config, bus, metrics);
-  const jobs = createJobs(config, webhooks);
+  const jobs = createJobs(config, webhooks, bus, metrics);
   const uploads = createUploads(config);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */

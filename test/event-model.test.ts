@@ -303,6 +303,8 @@ function logSignature(world: World, event: LoggedEvent): string {
       return `conversation.deleted ${l(p.conversationId)}`;
     case 'appointment.created':
       return `appointment.created ${l(p.appointmentId)}`;
+    case 'appointment.updated':
+      return `appointment.updated ${l(p.appointmentId)}`;
     case 'user.updated':
       return `user.updated ${l(p.userId)}`;
     case 'webhook_endpoint.disabled':
@@ -335,6 +337,8 @@ function eventSignature(world: World, event: Event): string {
       return `conversation.deleted ${l(p.conversationId)}`;
     case 'AppointmentCreatedEvent':
       return `appointment.created ${l(p.appointment.id)}`;
+    case 'AppointmentUpdatedEvent':
+      return `appointment.updated ${l(p.appointment.id)}`;
     case 'UserUpdatedEvent':
       return `user.updated ${l(p.user.id)}`;
     case 'WebhookEndpointDisabledEvent':

@@ -109,6 +109,15 @@ describe('query cost counts page sizes', () => {
     const [toEdit, toDelete] = [await send(t, client, conversationId, 'mine'), await send(t, client, conversationId, 'to delete')];
     const spare = await openConversation(t, salon, client, 'Spare');
     const cursor = (await t.gql<{ eventCursor: string }>('{ eventCursor }', {}, client.token)).data!.eventCursor;
+    const book = async () =>
+      (
+        await t.gql<{ createAppointment: { id: string } }>(
+          'mutation($input: CreateAppointmentInput!) { createAppointment(input: $input) { id } }',
+          { input: { salonId: salon.id, startsAt: '2027-05-02T09:00:00Z', service: 'Coupe' } },
+          client.token,
+        )
+      ).data!.createAppointment.id;
+    const [toCancel, toMove] = [await book(), await book()];
     const variables: Record<string, Record<string, unknown>> = {
       ConversationView: { id: conversationId },
       Me: {},
@@ -143,6 +152,8 @@ describe('query cost counts page sizes', () => {
       CreateAvatarUpload: { input: { filename: 'me.png', contentType: 'image/png', byteSize: 67 } },
       Profile: {},
       UpdateProfile: { input: { displayName: 'Camille D.' } },
+      CancelAppointment: { id: toCancel },
+      RescheduleAppointment: { id: toMove, startsAt: '2027-05-03T10:00:00Z' },
       ...(await webhookVariables()),
     };
     // A new operation must be added here, so that it is checked too.

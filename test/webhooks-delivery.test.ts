@@ -50,6 +50,7 @@ const ALL_TYPES = [
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'appointment.updated',
   'user.updated',
 ];
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -222,6 +223,19 @@ describe('what a partner receives', () => {
       kind: 'SYSTEM',
       authorId: null,
     });
+    // Moving it: appointment.updated with the new start, the subject booking gave its conversation
+    // (conversation.updated), and its notice as a SYSTEM message.created.
+    await ok('mutation($id: ID!) { rescheduleAppointment(id: $id, startsAt: "2030-01-03T15:00:00.000Z") { id } }', { id: appointment.id }, client.token);
+    expect((await arrival(everything, 'appointment.updated', 'id', appointment.id)).body!.data).toEqual({
+      id: appointment.id,
+      salonId: salon.id,
+      clientUserId: client.id,
+      service: 'Colour',
+      startsAt: '2030-01-03T15:00:00.000Z',
+      status: 'SCHEDULED',
+      cancelledAt: null,
+      conversationId: appointmentConversation,
+    });
 
     await ok('mutation { updateProfile(input: { displayName: "Atelier Élise" }) { id } }', {}, salon.token);
     expect((await arrival(everything, 'user.updated', 'id', salon.id)).body!.data).toEqual({ id: salon.id, role: 'SALON', displayName: 'Atelier Élise', hasAvatar: false });
@@ -244,6 +258,9 @@ describe('what a partner receives', () => {
         'conversation.updated',
         'appointment.created',
         'conversation.created',
+        'message.created',
+        'appointment.updated',
+        'conversation.updated',
         'message.created',
         'user.updated',
         'conversation.deleted',
@@ -269,10 +286,11 @@ describe('what a partner receives', () => {
     expect(new Set(requests.map((request) => request.webhookId)).size).toBe(requests.length);
 
     // The endpoint of one type got that type only; neither got what happened before it existed.
-    const messageRequests = await messagesOnly.waitFor(3);
-    expect(messageRequests.map((request) => request.body!.type)).toEqual(['message.created', 'message.created', 'message.created']);
+    const messageRequests = await messagesOnly.waitFor(4);
+    const fourMessages = ['message.created', 'message.created', 'message.created', 'message.created'];
+    expect(messageRequests.map((request) => request.body!.type)).toEqual(fourMessages);
     expect(messageRequests.every((request) => request.verifiedWith.length === 1 && request.verifiedWith[0] === messagesEndpoint.secret)).toBe(true);
-    expect((await deliveries(salon, messagesEndpoint.id)).map((delivery) => delivery.eventType)).toEqual(['message.created', 'message.created', 'message.created']);
+    expect((await deliveries(salon, messagesEndpoint.id)).map((delivery) => delivery.eventType)).toEqual(fourMessages);
     for (const request of [...requests, ...messageRequests]) {
       expect(request.raw).not.toContain(before);
       expect(request.raw).not.toContain(beforeMessage.id);

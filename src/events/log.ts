@@ -45,6 +45,8 @@ export interface EventPayloads {
   'conversation.updated': { conversationId: string };
   'conversation.deleted': { conversationId: string };
   'appointment.created': { appointmentId: string; conversationId?: string };
+  /** Cancelled or rescheduled (the appointment's `status` and `startsAt` say which). */
+  'appointment.updated': { appointmentId: string; conversationId?: string };
   /** A user changed their display name or avatar (told to them and to everyone they talk with). */
   'user.updated': { userId: string };
   'webhook_endpoint.disabled': { endpointId: string; reason: string };
@@ -62,6 +64,7 @@ export type EventType =
   | 'conversation.updated'
   | 'conversation.deleted'
   | 'appointment.created'
+  | 'appointment.updated'
   | 'user.updated'
   | 'webhook_endpoint.disabled';
 
@@ -89,6 +92,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'appointment.updated',
   'user.updated',
   'webhook_endpoint.disabled',
 ]);
@@ -144,6 +148,10 @@ function entryOf(event: AppEvent): EventPayload {
       return { type: 'conversation.deleted', conversationId: event.conversationId };
     case 'appointmentCreated':
       return { type: 'appointment.created', appointmentId: event.appointment.id };
+    case 'appointmentUpdated':
+      return event.conversationId
+        ? { type: 'appointment.updated', appointmentId: event.appointment.id, conversationId: event.conversationId }
+        : { type: 'appointment.updated', appointmentId: event.appointment.id };
     case 'userUpdated':
       return { type: 'user.updated', userId: event.userId };
     case 'webhookEndpointDisabled':

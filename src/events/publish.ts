@@ -45,6 +45,8 @@ export type AppEvent =
   | { kind: 'conversationUpdated'; conversation: Conversation; participantIds: readonly string[] }
   | { kind: 'conversationDeleted'; conversationId: string; participantIds: readonly string[] }
   | { kind: 'appointmentCreated'; appointment: Appointment; participantIds: readonly string[] }
+  /** Cancelled or moved; `conversationId`: its conversation, if it has one. */
+  | { kind: 'appointmentUpdated'; appointment: Appointment; conversationId: string | null; participantIds: readonly string[] }
   /** `participantIds`: the user and everyone who shares a conversation with them. */
   | { kind: 'userUpdated'; userId: string; participantIds: readonly string[] }
   /** The owner's endpoint stopped receiving after failing everything for WEBHOOK_DISABLE_AFTER_S (src/webhooks). */

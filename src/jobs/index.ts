@@ -1,10 +1,14 @@
 /**
- * The instance's background work on the shared job queue: partner webhook deliveries and the
- * hourly prunes of the event log and of unused uploads. Started once the database is connected;
+ * The instance's background work on the shared job queue: partner webhook deliveries, appointment
+ * reminders and the hourly prunes of the event log and of unused uploads. Started once the database is connected;
  * stopped before it is closed, letting running jobs finish.
  */
 import type { Config } from '../config.js';
+import type { EventBus } from '../events/bus.js';
 import { pruneEvents } from '../events/log.js';
+import { announce } from '../events/publish.js';
+import type { Metrics } from '../observability.js';
+import { sendReminder, type ReminderJob } from '../services/appointments.js';
 import { pruneUploads } from '../services/uploads.js';
 import { logger } from '../logger.js';
 import { deliveryQueueOptions, type Webhooks } from '../webhooks/index.js';
@@ -20,7 +24,7 @@ export interface Jobs {
   stop(): Promise<void>;
 }
 
-export function createJobs(config: Config, webhooks: Webhooks): Jobs {
+export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, metrics: Metrics): Jobs {
   let queue: JobQueue | undefined;
   return {
     async start(databaseUrl) {
@@ -37,9 +41,18 @@ export function createJobs(config: Config, webhooks: Webhooks): Jobs {
           [QUEUES.webhookDelivery]: delivery,
           [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 },
           [QUEUES.uploadPrune]: { retryLimit: 3, retryDelay: 60 },
+          [QUEUES.appointmentReminder]: { retryLimit: 5, retryDelay: 10, retryBackoff: true },
         },
       );
       await webhooks.start(queue);
+      await queue.work<ReminderJob>(QUEUES.appointmentReminder, 2, async (job) => {
+        const outcome = await sendReminder(job.data, config.timeZone);
+        if (outcome.result === 'sent') metrics.remindersSent.inc();
+        else metrics.remindersSkipped.inc({ reason: outcome.result });
+        logger.info({ appointmentId: job.data.appointmentId, startsAt: job.data.startsAt, result: outcome.result }, 'appointment reminder');
+        await announce(bus, outcome);
+        webhooks.wake(outcome.logged.map((row) => row.userId));
+      });
       await queue.schedule(QUEUES.eventPrune, PRUNE_CRON);
       await queue.work(QUEUES.eventPrune, 1, async () => {
         const deleted = await pruneEvents(config.eventRetentionDays);

@@ -16,6 +16,7 @@ export const QUEUES = {
   webhookDelivery: 'webhook-delivery',
   eventPrune: 'event-prune',
   uploadPrune: 'upload-prune',
+  appointmentReminder: 'appointment-reminder',
 } as const;
 
 /**

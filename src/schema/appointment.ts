@@ -1,9 +1,20 @@
 import { db } from '../db.js';
 import { committed } from './live.js';
-import { createAppointment } from '../services/appointments.js';
+import type { Context } from '../context.js';
+import { cancelAppointment, createAppointment, rescheduleAppointment, type ReminderSchedule } from '../services/appointments.js';
 import { withSelection } from './selection.js';
 import { builder, pageComplexity, pageLimit, viewerRef } from './builder.js';
 
+const AppointmentStatusEnum = builder.enumType('AppointmentStatus', {
+  description: 'Whether an appointment still holds.',
+  values: {
+    SCHEDULED: { description: 'Booked (and possibly rescheduled): it takes place at `startsAt`.' },
+    CANCELLED: { description: 'Cancelled by the salon or the client (`cancelAppointment`); it cannot be rescheduled.' },
+  } as const,
+});
+
+/** The instance's job queue (started with the webhooks) and REMINDER_BEFORE_H. */
+const remindersOf = (ctx: Context): ReminderSchedule => ({ queue: ctx.webhooks.queue(), beforeH: ctx.config.reminderBeforeH });
 
 const AppointmentRef = builder.prismaObject('Appointment', {
   description: 'A booking of a client at a salon.',
@@ -11,12 +22,19 @@ const AppointmentRef = builder.prismaObject('Appointment', {
     id: t.exposeID('id', { description: 'Stable identifier (a UUID).' }),
     startsAt: t.expose('startsAt', { type: 'DateTime', description: 'When it starts.' }),
     service: t.exposeString('service', { description: 'What is booked, e.g. "Coupe femme".' }),
+    status: t.expose('status', { type: AppointmentStatusEnum, description: 'SCHEDULED, or CANCELLED once cancelled.' }),
+    cancelledAt: t.expose('cancelledAt', { type: 'DateTime', nullable: true, description: 'When it was cancelled; null while SCHEDULED.' }),
+    reminderSentAt: t.expose('reminderSentAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the reminder for the current `startsAt` was posted in its conversation; null before, and again after a reschedule.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was booked.' }),
     salon: t.relation('salon', { description: 'The salon.' }),
     client: t.relation('client', { description: 'The client.' }),
     conversation: t.relation('conversation', {
       nullable: true,
-      description: 'Its conversation; null if opening it failed.',
+      description: 'Its conversation; null if opening it failed or the salon deleted it.',
     }),
   }),
 });
@@ -67,6 +85,31 @@ builder.mutationFields((t) => ({
       'Books an appointment and opens its conversation with a confirmation for the client. The appointment is kept even if the conversation step fails.',
     args: { input: t.arg({ type: CreateAppointmentInput, description: 'The booking.' }) },
     resolve: async (query, _root, { input }, ctx) =>
-      withSelection(query, await committed(ctx, createAppointment(ctx.viewer, input, ctx.config.timeZone)), (args) => db.appointment.findUniqueOrThrow(args)),
+      withSelection(query, await committed(ctx, createAppointment(ctx.viewer, input, ctx.config.timeZone, remindersOf(ctx))), (args) =>
+        db.appointment.findUniqueOrThrow(args),
+      ),
+  }),
+  cancelAppointment: t.withAuth({ viewer: true }).prismaField({
+    type: 'Appointment',
+    description:
+      'Cancels an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice to the client in its conversation, archived or not; its reminder is not sent. Cancelling a cancelled appointment changes nothing and posts nothing.',
+    args: { id: t.arg.id({ description: 'The appointment.' }) },
+    resolve: async (query, _root, { id }, ctx) =>
+      withSelection(query, await committed(ctx, cancelAppointment(ctx.viewer, id, ctx.config.timeZone)), (args) => db.appointment.findUniqueOrThrow(args)),
+  }),
+  rescheduleAppointment: t.withAuth({ viewer: true }).prismaField({
+    type: 'Appointment',
+    description:
+      'Moves an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice with the new date to the client in its conversation; its reminder moves with it, and so does the subject of its conversation unless the salon renamed it. A cancelled appointment or a start in the past is BAD_USER_INPUT; the same start again changes nothing.',
+    args: {
+      id: t.arg.id({ description: 'The appointment.' }),
+      startsAt: t.arg({ type: 'DateTime', description: 'The new start, in the future.' }),
+    },
+    resolve: async (query, _root, { id, startsAt }, ctx) =>
+      withSelection(
+        query,
+        await committed(ctx, rescheduleAppointment(ctx.viewer, id, startsAt, ctx.config.timeZone, remindersOf(ctx))),
+        (args) => db.appointment.findUniqueOrThrow(args),
+      ),
   }),
 }));

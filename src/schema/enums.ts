@@ -12,7 +12,7 @@ export const ConversationStatusEnum = builder.enumType('ConversationStatus', {
   description: 'Whether a conversation accepts new messages.',
   values: {
     ACTIVE: { description: 'Open: both participants may send.' },
-    ARCHIVED: { description: 'Closed by the salon: no new messages until set ACTIVE again.' },
+    ARCHIVED: { description: 'Closed by the salon: no new messages from either participant until set ACTIVE again (appointment notices still arrive).' },
   } as const,
 });
 

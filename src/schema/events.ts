@@ -55,6 +55,17 @@ const AppointmentCreatedEvent = builder.objectRef<Member<'AppointmentCreatedEven
   }),
 });
 
+const AppointmentUpdatedEvent = builder.objectRef<Member<'AppointmentUpdatedEvent'>>('AppointmentUpdatedEvent').implement({
+  description: 'An appointment of the viewer was cancelled or rescheduled (by the salon or the client); its `status` and `startsAt` say which.',
+  fields: (t) => ({
+    appointment: t.prismaField({
+      type: 'Appointment',
+      description: 'The appointment as it is now.',
+      resolve: (query, event) => db.appointment.findUniqueOrThrow({ ...query, where: { id: event.appointmentId } }),
+    }),
+  }),
+});
+
 const WebhookEndpointDisabledEvent = builder.objectRef<Member<'WebhookEndpointDisabledEvent'>>('WebhookEndpointDisabledEvent').implement({
   description: "One of the viewer's webhook endpoints was disabled after failing every attempt for 5 days; updateWebhookEndpoint(enabled: true) turns it back on.",
   fields: (t) => ({
@@ -93,6 +104,7 @@ const ViewerEventPayload = builder.unionType('ViewerEventPayload', {
     ConversationUpdatedEvent,
     ConversationDeletedEvent,
     AppointmentCreatedEvent,
+    AppointmentUpdatedEvent,
     UserUpdatedEvent,
     WebhookEndpointDisabledEvent,
   ],

@@ -18,6 +18,7 @@ export type ViewerEventPayloadShape =
   | { __typename: 'ConversationUpdatedEvent'; conversationId: string; created: boolean; conversation?: Conversation }
   | { __typename: 'ConversationDeletedEvent'; conversationId: string }
   | { __typename: 'AppointmentCreatedEvent'; appointmentId: string }
+  | { __typename: 'AppointmentUpdatedEvent'; appointmentId: string }
   | { __typename: 'UserUpdatedEvent'; userId: string }
   | { __typename: 'WebhookEndpointDisabledEvent'; endpointId: string; reason: string };
 
@@ -85,6 +86,8 @@ function payloadOf(event: FollowedEvent): ViewerEventPayloadShape {
       return { __typename: 'ConversationDeletedEvent', conversationId: payload.conversationId };
     case 'appointment.created':
       return { __typename: 'AppointmentCreatedEvent', appointmentId: payload.appointmentId };
+    case 'appointment.updated':
+      return { __typename: 'AppointmentUpdatedEvent', appointmentId: payload.appointmentId };
     case 'user.updated':
       return { __typename: 'UserUpdatedEvent', userId: payload.userId };
     case 'webhook_endpoint.disabled':
@@ -113,7 +116,7 @@ async function deliverable(page: readonly FollowedEvent[]): Promise<ViewerEventS
     if (payload.__typename === 'MessageAddedEvent' && !payload.message) ids.message.add(payload.messageId);
     else if (payload.__typename === 'MessageEditedEvent' || payload.__typename === 'ReactionChangedEvent') ids.message.add(payload.messageId);
     else if (payload.__typename === 'ConversationUpdatedEvent' && !payload.conversation) ids.conversation.add(payload.conversationId);
-    else if (payload.__typename === 'AppointmentCreatedEvent') ids.appointment.add(payload.appointmentId);
+    else if (payload.__typename === 'AppointmentCreatedEvent' || payload.__typename === 'AppointmentUpdatedEvent') ids.appointment.add(payload.appointmentId);
   }
   const [messages, conversations, appointments] = await Promise.all([
     ids.message.size ? db.message.findMany({ where: { id: { in: [...ids.message] } }, select: { id: true } }) : [],
@@ -131,6 +134,7 @@ async function deliverable(page: readonly FollowedEvent[]): Promise<ViewerEventS
       case 'ConversationUpdatedEvent':
         return payload.conversation !== undefined || present.has(payload.conversationId);
       case 'AppointmentCreatedEvent':
+      case 'AppointmentUpdatedEvent':
         return present.has(payload.appointmentId);
       default:
         return true;

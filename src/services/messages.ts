@@ -129,7 +129,9 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
       UPDATE "Conversation"
          SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp(),
              "lastMessageId" = ${messageId}::uuid
-       WHERE "id" = ${input.conversationId}::uuid AND "status" = 'ACTIVE'
+       WHERE "id" = ${input.conversationId}::uuid
+         -- Archiving stops messages of people; the notices of the app (appointments) still reach the client.
+         AND ("status" = 'ACTIVE' OR ${input.kind}::text = 'SYSTEM')
          AND (${input.viewerId}::uuid IS NULL OR ${input.viewerId}::uuid IN ("salonId", "clientUserId"))
          ${allClaimed}
    RETURNING *,

@@ -19,6 +19,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'conversation.updated',
   'conversation.deleted',
   'appointment.created',
+  'appointment.updated',
   'user.updated',
 ] as const;
 
@@ -46,7 +47,7 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
     if (payload.type === 'user.updated') userIds.add(payload.userId);
     if (payload.type === 'message.created' || payload.type === 'message.edited') messageIds.add(payload.messageId);
     if (payload.type === 'conversation.created' || payload.type === 'conversation.updated') conversationIds.add(payload.conversationId);
-    if (payload.type === 'appointment.created') appointmentIds.add(payload.appointmentId);
+    if (payload.type === 'appointment.created' || payload.type === 'appointment.updated') appointmentIds.add(payload.appointmentId);
   }
   const [messages, conversations, appointments, users] = await Promise.all([
     messageIds.size ? tx.message.findMany({ where: { id: { in: [...messageIds] } } }) : [],
@@ -139,6 +140,23 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
               clientUserId: row.clientUserId,
               service: row.service,
               startsAt: row.startsAt.toISOString(),
+              conversationId: row.conversation?.id ?? null,
+            }
+          : { id: payload.appointmentId };
+        break;
+      }
+      case 'appointment.updated': {
+        const row = appointment.get(payload.appointmentId);
+        // As it is when the delivery is made: a cancel after a move sends CANCELLED in both.
+        data = row
+          ? {
+              id: row.id,
+              salonId: row.salonId,
+              clientUserId: row.clientUserId,
+              service: row.service,
+              startsAt: row.startsAt.toISOString(),
+              status: row.status,
+              cancelledAt: row.cancelledAt?.toISOString() ?? null,
               conversationId: row.conversation?.id ?? null,
             }
           : { id: payload.appointmentId };
