@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { pruneEvents } from '../events/log.js';
 import { pruneUploads } from '../services/uploads.js';
 import { logger } from '../logger.js';
+import type { Notifier } from '../notifications/index.js';
 import { deliveryQueueOptions, type Webhooks } from '../webhooks/index.js';
 import { QUEUES, startJobQueue, type JobQueue } from './queue.js';
 
@@ -20,7 +21,7 @@ export interface Jobs {
   stop(): Promise<void>;
 }
 
-export function createJobs(config: Config, webhooks: Webhooks): Jobs {
+export function createJobs(config: Config, webhooks: Webhooks, notifier: Notifier): Jobs {
   let queue: JobQueue | undefined;
   return {
     async start(databaseUrl) {
@@ -37,9 +38,12 @@ export function createJobs(config: Config, webhooks: Webhooks): Jobs {
           [QUEUES.webhookDelivery]: delivery,
           [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 },
           [QUEUES.uploadPrune]: { retryLimit: 3, retryDelay: 60 },
+          // 'short': one job waits per singletonKey (recipient:conversation), so a burst is one job.
+          [QUEUES.notify]: { policy: 'short', retryLimit: 3, retryDelay: 30, expireInSeconds: 120 },
         },
       );
       await webhooks.start(queue);
+      await notifier.start(queue);
       await queue.schedule(QUEUES.eventPrune, PRUNE_CRON);
       await queue.work(QUEUES.eventPrune, 1, async () => {
         const deleted = await pruneEvents(config.eventRetentionDays);
@@ -53,6 +57,7 @@ export function createJobs(config: Config, webhooks: Webhooks): Jobs {
     },
     async stop() {
       await webhooks.stop();
+      await notifier.stop();
       await queue?.stop();
     },
   };
