@@ -154,7 +154,7 @@ describe.concurrent('offline notifications of unread messages', () => {
     await send(t, salon, other, 'Une question ?');
     await expect.poll(() => smtp.to(client.email).length).toBe(2);
     expect(smtp.to(client.email).map((m) => m.mail.subject)).toEqual(['3 nouveaux messages de Salon Élégance', 'Nouveau message de Salon Élégance']);
-    expect(pushService.requests.filter((r) => r.path === `/push/ok/${client.id}`)).toHaveLength(2);
+    await expect.poll(() => pushService.requests.filter((r) => r.path === `/push/ok/${client.id}`).length).toBe(2);
   });
 
   it('notifies one message with its excerpt, cut at 140 characters', async ({ expect }) => {

@@ -137,12 +137,10 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
   /** The channels configured on this server; none: the log stands in. */
   const configured: Channel[] = [...(email ? (['email'] as const) : []), ...(push ? (['push'] as const) : [])];
 
+  /** Every wanted channel at once; a channel that fails is counted and logged, and does not hold the others back. */
   async function deliver(burst: Burst, wanted: Channel[]) {
-    if (wanted.includes('log')) {
-      logger.info({ userId: burst.userId, conversationId: burst.conversationId, count: burst.count, title: titleOf(burst) }, 'notification (no channel configured: logged)');
-      count(['log'], 'sent');
-    }
-    if (email && wanted.includes('email')) {
+    const sendEmail = async () => {
+      if (!email || !wanted.includes('email')) return;
       try {
         await email.send(burst, signer.url(origin, burst.userId));
         count(['email'], 'sent');
@@ -150,17 +148,23 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
         count(['email'], 'failed');
         logger.warn({ err: error, userId: burst.userId }, 'notification email failed');
       }
-    }
-    if (push && wanted.includes('push')) {
+    };
+    const sendPush = async () => {
+      if (!push || !wanted.includes('push')) return;
       try {
         const outcome = await push.send(burst);
-        for (let i = 0; i < outcome.sent; i++) count(['push'], 'sent');
-        for (let i = 0; i < outcome.failed + outcome.forgotten; i++) count(['push'], 'failed');
+        if (outcome.sent > 0) metrics.notifications.inc({ channel: 'push', result: 'sent' }, outcome.sent);
+        if (outcome.failed + outcome.forgotten > 0) metrics.notifications.inc({ channel: 'push', result: 'failed' }, outcome.failed + outcome.forgotten);
       } catch (error) {
         count(['push'], 'failed');
         logger.warn({ err: error, userId: burst.userId }, 'push notification failed');
       }
+    };
+    if (wanted.includes('log')) {
+      logger.info({ userId: burst.userId, conversationId: burst.conversationId, count: burst.count, title: titleOf(burst) }, 'notification (no channel configured: logged)');
+      count(['log'], 'sent');
     }
+    await Promise.all([sendEmail(), sendPush()]);
   }
 
   /**
