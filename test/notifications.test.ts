@@ -48,8 +48,9 @@ afterAll(async () => {
   await pushService?.close();
 });
 
-// Two instances in every test: each notification must arrive once.
-const t = useTestApp(env, { instances: 2 });
+// Two instances in every test: each notification must arrive once. A short presence grace period:
+// a closed socket makes its user offline (and sets lastSeenAt) well before a deadline.
+const t = useTestApp(env, { instances: 2, app: { presence: { graceMs: 100 } } });
 
 async function op<T, V>(ctx: TestContext, document: TypedDocumentNode<T, V>, variables: V, token: string, instance = 0) {
   return ctx.gql<T>(print(document), variables as Record<string, unknown>, token, instance);
@@ -200,6 +201,19 @@ describe.concurrent('offline notifications of unread messages', () => {
     } finally {
       await socket.dispose();
     }
+  });
+
+  it('sends nothing to a user who was online after the message came, even offline again at the deadline', async ({ expect }) => {
+    const salon = await salonNamed(t, 'Salon Passage');
+    const client = await t.user('CLIENT');
+    const conversationId = await openConversation(t, salon, client, 'Passage');
+    const socket = wsClient(t.apps[1]!.wsUrl(), { authorization: `Bearer ${client.token}` });
+    await expect.poll(async () => (await t.gql<{ me: { online: boolean } }>('{ me { online } }', {}, client.token)).data?.me.online).toBe(true);
+    const sent = await send(t, salon, conversationId, 'Vous passez ?');
+    await socket.dispose();
+    await expect.poll(async () => (await t.gql<{ me: { online: boolean } }>('{ me { online } }', {}, client.token)).data?.me.online).toBe(false);
+    await expect.poll(async () => (await notifiedThrough(t, client.id, conversationId))?.seq).toBe(sent.seq);
+    expect(smtp.to(client.email)).toHaveLength(0);
   });
 
   it('holds notifications during quiet hours and sends them when they are over, not dropped', async ({ expect }) => {
