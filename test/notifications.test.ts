@@ -1,6 +1,7 @@
 import type { ParsedMail } from 'mailparser';
 import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { quietUntil } from '../src/notifications/quiet.js';
 import {
   NotificationSettingsDocument,
@@ -350,4 +351,22 @@ describe('notification settings and push subscriptions', () => {
 afterAll(() => {
   // The measured delay from each deadline to the SMTP server holding the mail.
   if (delays.length > 0) console.info(`notification delay after the deadline (ms): ${delays.join(', ')}`);
+});
+
+describe('notification configuration', () => {
+  const base = { NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32) };
+  it('is off-the-shelf without variables: log channel, 300 s, links to the first frontend', () => {
+    const config = loadConfig({ ...base, FRONTEND_URL: 'https://app.example.com' });
+    expect(config.notifications).toEqual({ afterS: 300, sweepMs: 5000, appUrl: 'https://app.example.com', smtp: undefined, vapid: undefined });
+  });
+
+  it('refuses half a channel at start, naming the variable', () => {
+    expect(() => loadConfig({ ...base, SMTP_URL: 'smtp://127.0.0.1:25' })).toThrow(/MAIL_FROM must be set with SMTP_URL/);
+    expect(() => loadConfig({ ...base, MAIL_FROM: 'a@b.c' })).toThrow(/MAIL_FROM set without SMTP_URL/);
+    expect(() => loadConfig({ ...base, SMTP_URL: 'https://smtp.example.com', MAIL_FROM: 'a@b.c' })).toThrow(/SMTP_URL must use smtp: or smtps:/);
+    expect(() => loadConfig({ ...base, VAPID_PUBLIC_KEY: vapid.publicKey })).toThrow(/must be set together/);
+    expect(() => loadConfig({ ...base, VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'admin@example.com' })).toThrow(/VAPID_SUBJECT/);
+    expect(() => loadConfig({ ...base, VAPID_PUBLIC_KEY: vapid.privateKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'mailto:a@b.c' })).toThrow(/VAPID_PUBLIC_KEY/);
+    expect(() => loadConfig({ ...base, NOTIFY_AFTER_S: '0' })).toThrow(/NOTIFY_AFTER_S/);
+  });
 });
