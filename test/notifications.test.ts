@@ -267,6 +267,19 @@ describe.concurrent('offline notifications of unread messages', () => {
     expect((await notificationMetrics(t))['push/sent']).toBeGreaterThan(0);
   });
 
+  it('counts a refused email as failed, and still pushes', async ({ expect }) => {
+    const salon = await salonNamed(t, 'Salon Rebond');
+    const client = await t.user('CLIENT', 'Bounce');
+    const browser = browserSubscription(`${pushService.origin}/push/ok/${client.id}`);
+    await op(t, RegisterPushSubscriptionDocument, { input: browser.input }, client.token);
+    const before = (await notificationMetrics(t))['email/failed'] ?? 0;
+    const conversationId = await openConversation(t, salon, client, 'Rebond');
+    await send(t, salon, conversationId, 'Adresse inconnue');
+    await expect.poll(async () => (await notificationMetrics(t))['email/failed'] ?? 0).toBe(before + 1);
+    await expect.poll(() => pushService.requests.filter((r) => r.path === `/push/ok/${client.id}`).length).toBe(1);
+    expect(smtp.to(client.email)).toHaveLength(0);
+  });
+
   it('notifies a salon of its client’s messages by the client’s name', async ({ expect }) => {
     const salon = await salonNamed(t, 'Salon Réponse');
     const client = await t.user('CLIENT', 'Camille');

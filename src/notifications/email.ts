@@ -45,7 +45,9 @@ export function emailOf(burst: Burst, link: string, unsubscribeUrl: string): Ema
 }
 
 export function createEmailChannel(smtp: { url: string; from: string }, appUrl: string) {
-  const transport = nodemailer.createTransport(smtp.url);
+  // Bounded, unlike nodemailer's defaults (2 min to connect, 10 min of silence): a hung SMTP server
+  // must not hold a notification worker longer than its job lasts (expireInSeconds 120).
+  const transport = nodemailer.createTransport({ url: smtp.url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, dnsTimeout: 10_000 });
   return {
     async send(burst: Burst, unsubscribeUrl: string): Promise<void> {
       const parts = emailOf(burst, conversationLink(appUrl, burst.conversationId), unsubscribeUrl);

@@ -17,6 +17,7 @@ export interface ReceivedMail {
   to: string[];
 }
 
+/** Refuses (550) every recipient whose address starts with "bounce-". */
 export async function startSmtpServer() {
   const mails: ReceivedMail[] = [];
   const server = new SMTPServer({
@@ -25,6 +26,11 @@ export async function startSmtpServer() {
     // No reverse DNS of 127.0.0.1: its timeout would be measured as our delay.
     disableReverseLookup: true,
     logger: false,
+    // A mailbox that does not exist, as a real server refuses it.
+    onRcptTo(address, _session, callback) {
+      if (!address.address.startsWith('bounce-')) return callback();
+      callback(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
