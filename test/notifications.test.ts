@@ -3,6 +3,7 @@ import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { quietUntil } from '../src/notifications/quiet.js';
+import { sendMessage } from '../src/services/messages.js';
 import {
   NotificationSettingsDocument,
   RegisterPushSubscriptionDocument,
@@ -265,6 +266,22 @@ describe.concurrent('offline notifications of unread messages', () => {
     expect(smtp.to(client.email)).toHaveLength(1);
     expect((await notificationMetrics(t))['email/skipped_preference']).toBe(skipped + 1);
     expect((await notificationMetrics(t))['push/sent']).toBeGreaterThan(0);
+  });
+
+  it('notifies a message that has no job (written outside a request, or enqueued by an instance that crashed): the sweep finds it', async ({ expect }) => {
+    const salon = await salonNamed(t, 'Salon Balayage');
+    const client = await t.user('CLIENT');
+    const conversationId = await openConversation(t, salon, client, 'Balayage');
+    // The service alone commits the message; no resolver, so no job is enqueued after it.
+    const outcome = await sendMessage({ id: salon.id, role: 'SALON', tokenExpiresAt: Date.now() / 1000 + 3600 }, { conversationId, content: 'Sans job' }, 4000);
+    const deadline = new Date(outcome.result.createdAt).getTime() + AFTER_S * 1000;
+    await expect.poll(() => smtp.to(client.email).length).toBe(1);
+    const { mail, receivedAt } = smtp.to(client.email)[0]!;
+    expect(mail.subject).toBe('Nouveau message de Salon Balayage');
+    // Within a sweep period (200 ms here) and the time to send.
+    expect(receivedAt - deadline).toBeLessThan(5_000);
+    const jobs = await t.sql(`SELECT 1 FROM pgboss.job WHERE name = 'notify' AND singleton_key = $1`, [`${client.id}:${conversationId}`]);
+    expect(jobs).toHaveLength(0);
   });
 
   it('counts a refused email as failed, and still pushes', async ({ expect }) => {
