@@ -102,21 +102,26 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> = Promise.resolve();
   let stopped = false;
-  /** Wakes this instance's worker at a job's due time rather than a poll later. */
-  const wakeTimers = new Map<string, NodeJS.Timeout>();
+  /**
+   * Wakes this instance's workers when a job it enqueued is due, rather than a poll later: one
+   * timer per recipient and conversation (the earliest), as there is one waiting job per key.
+   */
+  const wakeTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
   const count = (channels: readonly Channel[], result: NotificationResult) => {
     for (const channel of channels) metrics.notifications.inc({ channel, result });
   };
 
   const wakeAt = (key: string, at: number) => {
-    if (stopped || wakeTimers.has(key)) return;
+    const current = wakeTimers.get(key);
+    if (stopped || (current && current.at <= at)) return;
+    if (current) clearTimeout(current.timer);
     const timer = setTimeout(() => {
       wakeTimers.delete(key);
       queue?.wake(QUEUES.notify);
     }, Math.max(0, at - Date.now()) + 20);
     timer.unref();
-    wakeTimers.set(key, timer);
+    wakeTimers.set(key, { at, timer });
   };
 
   const enqueue = async (jobs: NotifyJob[], startAfter: Date) => {
@@ -124,7 +129,7 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
     await queue.insert(
       jobs.map((data) => ({ name: QUEUES.notify, data, singletonKey: `${data.userId}:${data.conversationId}`, startAfter })),
     );
-    for (const job of jobs) wakeAt(`${job.userId}:${job.conversationId}:${startAfter.getTime()}`, startAfter.getTime());
+    for (const job of jobs) wakeAt(`${job.userId}:${job.conversationId}`, startAfter.getTime());
   };
 
   const claim = async (userId: string, conversationId: string, prev: number, through: number) => {
@@ -281,7 +286,7 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
     async stop() {
       stopped = true;
       clearTimeout(sweepTimer);
-      for (const timer of wakeTimers.values()) clearTimeout(timer);
+      for (const { timer } of wakeTimers.values()) clearTimeout(timer);
       wakeTimers.clear();
       await sweeping;
       email?.close();
