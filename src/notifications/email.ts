@@ -64,9 +64,6 @@ export function createEmailChannel(smtp: { url: string; from: string }, appUrl: 
         },
       });
     },
-    close() {
-      transport.close();
-    },
   };
 }
 

@@ -289,7 +289,6 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
       for (const { timer } of wakeTimers.values()) clearTimeout(timer);
       wakeTimers.clear();
       await sweeping;
-      email?.close();
     },
     /** For tests and scripts: one sweep now. */
     sweep,
