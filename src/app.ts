@@ -53,6 +53,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       });
       port = (server.address() as AddressInfo).port;
       runtime.uploads.listening(port);
+      runtime.notifier.listening(port);
       return port;
     },
     async stop() {

@@ -69,6 +69,48 @@ export interface Config {
   timeZone: string;
   /** How long before an appointment its reminder is posted, in hours (fractions allowed, for tests). */
   reminderBeforeH: number;
+  notifications: NotificationConfig;
+}
+
+/** Offline notifications of unread messages (src/notifications/). No channel configured: they are logged. */
+export interface NotificationConfig {
+  /** A message still unread this long after it was sent, its recipient offline, is notified. */
+  afterS: number;
+  /** How often each instance looks for due notifications whose job was lost. */
+  sweepMs: number;
+  /** Where the links of an email lead (the web app). */
+  appUrl: string;
+  smtp: { url: string; from: string } | undefined;
+  vapid: { publicKey: string; privateKey: string; subject: string } | undefined;
+}
+
+function smtpVar(env: Env): NotificationConfig['smtp'] {
+  const url = urlVar(env, 'SMTP_URL', ['smtp:', 'smtps:']);
+  const from = env.MAIL_FROM?.trim();
+  if (!url) {
+    if (from) throw new ConfigError('MAIL_FROM set without SMTP_URL: set SMTP_URL to send emails, or unset MAIL_FROM');
+    return undefined;
+  }
+  if (!from) throw new ConfigError('MAIL_FROM must be set with SMTP_URL (e.g. "Salon <notifications@example.com>")');
+  return { url, from };
+}
+
+function base64UrlBytes(value: string): number {
+  return /^[A-Za-z0-9_-]+={0,2}$/.test(value) ? Buffer.from(value, 'base64url').length : -1;
+}
+
+function vapidVar(env: Env): NotificationConfig['vapid'] {
+  const publicKey = env.VAPID_PUBLIC_KEY?.trim() ?? '';
+  const privateKey = env.VAPID_PRIVATE_KEY?.trim() ?? '';
+  const subject = env.VAPID_SUBJECT?.trim() ?? '';
+  if (!publicKey && !privateKey && !subject) return undefined;
+  if (!publicKey || !privateKey || !subject) {
+    throw new ConfigError('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT must be set together (npx web-push generate-vapid-keys)');
+  }
+  if (base64UrlBytes(publicKey) !== 65) throw new ConfigError('VAPID_PUBLIC_KEY must be a base64url P-256 public key (65 bytes)');
+  if (base64UrlBytes(privateKey) !== 32) throw new ConfigError('VAPID_PRIVATE_KEY must be a base64url P-256 private key (32 bytes)');
+  if (!/^(mailto:|https:\/\/)/.test(subject)) throw new ConfigError('VAPID_SUBJECT must be a mailto: or https: URL');
+  return { publicKey, privateKey, subject };
 }
 
 export interface WebhookConfig {
@@ -348,5 +390,12 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     logLevel: logLevelVar(env, nodeEnv),
     timeZone: timeZoneVar(env),
     reminderBeforeH: hoursVar(env, 'REMINDER_BEFORE_H', 24, 24 * 30),
+    notifications: {
+      afterS: intVar(env, 'NOTIFY_AFTER_S', 300, 1, 7 * 86_400),
+      sweepMs: intVar(env, 'NOTIFY_SWEEP_MS', 5000, 50, 600_000),
+      appUrl: urlVar(env, 'APP_URL', ['https:', 'http:']) ?? frontendOrigins[0] ?? 'http://localhost:5173',
+      smtp: smtpVar(env),
+      vapid: vapidVar(env),
+    },
   };
 }

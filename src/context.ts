@@ -4,6 +4,7 @@ import type { EventBus } from './events/bus.js';
 import type { Presence } from './events/presence.js';
 import type { Typing } from './events/typing.js';
 import type { Loaders } from './loaders.js';
+import type { Notifier } from './notifications/index.js';
 import type { Metrics } from './observability.js';
 import type { RateLimiter } from './services/rate-limit.js';
 import type { Uploads } from './uploads/index.js';
@@ -20,6 +21,7 @@ export interface Context {
   loaders: Loaders;
   metrics: Metrics;
   webhooks: Webhooks;
+  notifier: Notifier;
   uploads: Uploads;
 }
 

@@ -9,6 +9,7 @@ import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
+import { unsubscribeRoutes } from './notifications/unsubscribe.js';
 import { uploadRoutes } from './uploads/routes.js';
 import { useEventCursorFirst } from './schema/events.js';
 import { useSkipVanishedEvents } from './schema/live.js';
@@ -66,7 +67,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
     },
   });
   // Files go around the GraphQL body limit: the upload routes stream them, bounded by their own size.
-  const handler = uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes));
+  const handler = unsubscribeRoutes(runtime.notifier.unsubscribe, uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes)));
   return { yoga, server: createServer(handler) };
 }
 

@@ -43,6 +43,12 @@ export function createMetrics(bus: EventBus) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    notifications: new Counter({
+      name: 'salon_notifications_total',
+      help: 'Offline notifications of unread messages, by channel (email, push: per subscription, log) and result (sent, failed, skipped_read, skipped_online, skipped_preference)',
+      labelNames: ['channel', 'result'],
+      registers: [registry],
+    }),
     webhookQueueLag: new Histogram({
       name: 'salon_webhook_queue_lag_seconds',
       help: 'From when a webhook attempt was due to when this instance started it',

@@ -14,6 +14,7 @@ import { createPersistedOperations } from './persisted.js';
 import { createRateLimiter } from './services/rate-limit.js';
 import { createWebhooks } from './webhooks/index.js';
 import { createJobs } from './jobs/index.js';
+import { createNotifier } from './notifications/index.js';
 import { createUploads } from './uploads/index.js';
 
 export interface RuntimeOptions {
@@ -33,7 +34,8 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const metrics = createMetrics(bus);
   const persisted = createPersistedOperations(config, bus.redis);
   const webhooks = createWebhooks(config, bus, metrics);
-  const jobs = createJobs(config, webhooks, bus, metrics);
+  const notifier = createNotifier(config, presence, metrics);
+  const jobs = createJobs(config, webhooks, bus, metrics, notifier);
   const uploads = createUploads(config);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */
@@ -56,6 +58,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     limiter,
     metrics,
     webhooks,
+    notifier,
     uploads,
     loaders: createLoaders(presence, viewer?.id ?? null),
   });
@@ -69,6 +72,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     metrics,
     persisted,
     webhooks,
+    notifier,
     jobs,
     uploads,
     contextFor,

@@ -1,3 +1,4 @@
+import { createECDH, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Kind, parse, type OperationDefinitionNode } from 'graphql';
 import type { Client, FormattedExecutionResult } from 'graphql-ws';
@@ -100,6 +101,12 @@ async function webhookVariables(): Promise<Record<string, Record<string, unknown
   };
 }
 
+/** A browser's subscription keys: a P-256 public key and 16 random bytes. */
+function pushKeys() {
+  const ecdh = createECDH('prime256v1');
+  return { p256dh: ecdh.generateKeys().toString('base64url'), auth: randomBytes(16).toString('base64url') };
+}
+
 /** What only a salon may do (with the webhook operations). */
 const SALON_OPERATIONS = new Set(['CreateConversation', 'UpdateConversation', 'ArchiveConversation', 'DeleteConversation']);
 
@@ -154,6 +161,10 @@ describe('query cost counts page sizes', () => {
       UpdateProfile: { input: { displayName: 'Camille D.' } },
       CancelAppointment: { id: toCancel },
       RescheduleAppointment: { id: toMove, startsAt: '2027-05-03T10:00:00Z' },
+      NotificationSettings: {},
+      UpdateNotificationSettings: { input: { quietHoursStart: '22:00', quietHoursEnd: '07:00', timeZone: 'Europe/Paris' } },
+      RegisterPushSubscription: { input: { endpoint: 'http://127.0.0.1:9/push/limits', keys: pushKeys() } },
+      UnregisterPushSubscription: { endpoint: 'http://127.0.0.1:9/push/limits' },
       ...(await webhookVariables()),
     };
     // A new operation must be added here, so that it is checked too.

@@ -11,6 +11,7 @@ import type { Metrics } from '../observability.js';
 import { sendReminder, type ReminderJob } from '../services/appointments.js';
 import { pruneUploads } from '../services/uploads.js';
 import { logger } from '../logger.js';
+import type { Notifier } from '../notifications/index.js';
 import { deliveryQueueOptions, type Webhooks } from '../webhooks/index.js';
 import { QUEUES, startJobQueue, type JobQueue } from './queue.js';
 
@@ -24,7 +25,7 @@ export interface Jobs {
   stop(): Promise<void>;
 }
 
-export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, metrics: Metrics): Jobs {
+export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, metrics: Metrics, notifier: Notifier): Jobs {
   let queue: JobQueue | undefined;
   return {
     async start(databaseUrl) {
@@ -42,9 +43,12 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
           [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 },
           [QUEUES.uploadPrune]: { retryLimit: 3, retryDelay: 60 },
           [QUEUES.appointmentReminder]: { retryLimit: 5, retryDelay: 10, retryBackoff: true },
+          // 'short': one job waits per singletonKey (recipient:conversation), so a burst is one job.
+          [QUEUES.notify]: { policy: 'short', retryLimit: 3, retryDelay: 30, expireInSeconds: 120 },
         },
       );
       await webhooks.start(queue);
+      await notifier.start(queue);
       await queue.work<ReminderJob>(QUEUES.appointmentReminder, 2, async (job) => {
         const outcome = await sendReminder(job.data, config.timeZone);
         if (outcome.result === 'sent') metrics.remindersSent.inc();
@@ -52,6 +56,8 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
         logger.info({ appointmentId: job.data.appointmentId, startsAt: job.data.startsAt, result: outcome.result }, 'appointment reminder');
         await announce(bus, outcome);
         webhooks.wake(outcome.logged.map((row) => row.userId));
+        // A reminder is a message to the client like any other: notified at its deadline.
+        notifier.messagesAdded(outcome.events);
       });
       await queue.schedule(QUEUES.eventPrune, PRUNE_CRON);
       await queue.work(QUEUES.eventPrune, 1, async () => {
@@ -66,6 +72,7 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
     },
     async stop() {
       await webhooks.stop();
+      await notifier.stop();
       await queue?.stop();
     },
   };

@@ -17,6 +17,7 @@ export const QUEUES = {
   eventPrune: 'event-prune',
   uploadPrune: 'upload-prune',
   appointmentReminder: 'appointment-reminder',
+  notify: 'notify',
 } as const;
 
 /**
@@ -60,6 +61,8 @@ export interface QueueSettings {
 export interface JobQueue {
   /** Adds jobs inside the caller's transaction: they exist if, and only if, it commits. */
   insertIn(tx: Tx, jobs: PgBoss.JobInsert[]): Promise<void>;
+  /** Adds jobs on their own (after a commit); a singletonKey already waiting in a 'short' queue is skipped. */
+  insert(jobs: PgBoss.JobInsert[]): Promise<void>;
   /**
    * Runs `handler` for jobs of `name`, `concurrency` at a time on this instance. A handler that
    * throws fails the job, which pg-boss retries per the queue's retry settings.
@@ -98,6 +101,9 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
   return {
     async insertIn(tx, jobs) {
       if (jobs.length > 0) await boss.insert(jobs, { db: executorOf(tx) });
+    },
+    async insert(jobs) {
+      if (jobs.length > 0) await boss.insert(jobs);
     },
     async work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>) {
       const ids: string[] = [];

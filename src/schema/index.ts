@@ -9,6 +9,7 @@ import './webhook.js';
 import './upload.js';
 import './events.js';
 import './search.js';
+import './notification.js';
 
 export function buildSchema() {
   return builder.toSchema();

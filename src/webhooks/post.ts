@@ -22,7 +22,8 @@ export interface AttemptResult {
 export interface PostOptions {
   url: string;
   headers: Record<string, string>;
-  body: string;
+  /** Text for a webhook; bytes for an encrypted Web Push payload (src/notifications/push.ts). */
+  body: string | Buffer;
   timeoutMs: number;
   allowPrivate: boolean;
 }
