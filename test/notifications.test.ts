@@ -160,6 +160,18 @@ describe.concurrent('offline notifications of unread messages', () => {
     await expect.poll(() => pushService.requests.filter((r) => r.path === `/push/ok/${client.id}`).length).toBe(2);
   });
 
+  it('notifies an offline client of its appointment reminder, a SYSTEM message written by a job', async ({ expect }) => {
+    const salon = await salonNamed(t, 'Salon Élégance');
+    const client = await t.user('CLIENT');
+    // REMINDER_BEFORE_H is 24 here: a start 24 h and 4 s away makes the reminder due in 4 s.
+    const startsAt = new Date(Date.now() + 24 * 3_600_000 + 4_000).toISOString();
+    const booked = await t.gql('mutation($input: CreateAppointmentInput!) { createAppointment(input: $input) { id } }', { input: { clientUserId: client.id, startsAt, service: 'Balayage' } }, salon.token);
+    expect(booked.errors).toBeUndefined();
+    await expect.poll(() => smtp.to(client.email).filter(({ mail }) => mail.text?.includes('Rappel')).length, { timeout: 20_000 }).toBe(1);
+    const reminder = smtp.to(client.email).find(({ mail }) => mail.text?.includes('Rappel'))!;
+    expect(reminder.mail.text).toContain('Balayage');
+  });
+
   it('notifies one message with its excerpt, cut at 140 characters', async ({ expect }) => {
     const salon = await salonNamed(t, 'Salon Élégance');
     const client = await t.user('CLIENT');
