@@ -131,20 +131,7 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
       case 'conversation.deleted':
         data = { id: payload.conversationId };
         break;
-      case 'appointment.created': {
-        const row = appointment.get(payload.appointmentId);
-        data = row
-          ? {
-              id: row.id,
-              salonId: row.salonId,
-              clientUserId: row.clientUserId,
-              service: row.service,
-              startsAt: row.startsAt.toISOString(),
-              conversationId: row.conversation?.id ?? null,
-            }
-          : { id: payload.appointmentId };
-        break;
-      }
+      case 'appointment.created':
       case 'appointment.updated': {
         const row = appointment.get(payload.appointmentId);
         // As it is when the delivery is made: a cancel after a move sends CANCELLED in both.
@@ -155,8 +142,7 @@ export async function bodiesOf(tx: Tx, events: readonly LoggedEvent[]): Promise<
               clientUserId: row.clientUserId,
               service: row.service,
               startsAt: row.startsAt.toISOString(),
-              status: row.status,
-              cancelledAt: row.cancelledAt?.toISOString() ?? null,
+              ...(payload.type === 'appointment.updated' ? { status: row.status, cancelledAt: row.cancelledAt?.toISOString() ?? null } : {}),
               conversationId: row.conversation?.id ?? null,
             }
           : { id: payload.appointmentId };
