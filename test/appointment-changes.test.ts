@@ -177,6 +177,21 @@ describe.concurrent('reminders', () => {
   });
 });
 
+describe('a change the client makes', () => {
+  it('posts its notice already read for the client: nobody is notified of what they just did', async ({ expect }) => {
+    const [salon, client] = [await t.user('SALON'), await t.user('CLIENT')];
+    const appointment = await book(client, salon, inMs(3_600_000));
+    const before = (await conversationOf(client, appointment.conversationId)).unreadCount;
+    await ok(t, RescheduleAppointmentDocument, { id: appointment.id, startsAt: inMs(7_200_000).toISOString() }, client.token);
+    await ok(t, CancelAppointmentDocument, { id: appointment.id }, client.token);
+    const seen = await conversationOf(client, appointment.conversationId);
+    expect(seen.texts.slice(-2).map((text) => text.split(' ').slice(0, 4).join(' '))).toEqual(['SYSTEM: Votre rendez-vous pour', 'SYSTEM: Votre rendez-vous du']);
+    expect(seen.unreadCount).toBe(before);
+    const read = await t.sql<{ n: number }>(`SELECT count(*)::int AS n FROM "Message" WHERE "conversationId" = $1 AND kind = 'SYSTEM' AND "readAt" IS NULL`, [appointment.conversationId]);
+    expect(read[0]!.n).toBe(before);
+  });
+});
+
 describe('rescheduleAppointment', () => {
   it('to the same start changes nothing; a start in the past, a cancelled appointment, a stranger, an unknown or malformed id store nothing', async () => {
     const [salon, client, otherClient, otherSalon] = [await t.user('SALON'), await t.user('CLIENT'), await t.user('CLIENT'), await t.user('SALON')];
@@ -278,8 +293,19 @@ describe('events', () => {
       'AppointmentUpdatedEvent true true',
       'MessageAddedEvent SYSTEM Votre rendez-vous du 2 septembre 2030',
     ];
-    expect(await eventsOf(salon, cursors.salon)).toEqual(both);
-    expect(await eventsOf(client, cursors.client)).toEqual([both[0], both[1], both[2], 'UnreadCountEvent 2', both[3], both[4], 'UnreadCountEvent 3']);
+    // The client moved it: its notice is read for the client at once (both learn of the read).
+    expect(await eventsOf(salon, cursors.salon)).toEqual([both[0], both[1], both[2], 'MessageReadEvent', both[3], both[4]]);
+    expect(await eventsOf(client, cursors.client)).toEqual([
+      both[0],
+      both[1],
+      both[2],
+      'UnreadCountEvent 2',
+      'MessageReadEvent',
+      'UnreadCountEvent 1',
+      both[3],
+      both[4],
+      'UnreadCountEvent 2',
+    ]);
 
     // The cancellation names the date it had been moved to; replayed, an event carries the appointment as it is now.
     const last = (await ok(t, EventsDocument, { after: cursors.client }, client.token)).events.edges

@@ -92,7 +92,7 @@ builder.mutationFields((t) => ({
   cancelAppointment: t.withAuth({ viewer: true }).prismaField({
     type: 'Appointment',
     description:
-      'Cancels an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice to the client in its conversation, archived or not; its reminder is not sent. Cancelling a cancelled appointment changes nothing and posts nothing.',
+      'Cancels an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice to the client in its conversation, archived or not (already read when the client cancelled); its reminder is not sent. Cancelling a cancelled appointment changes nothing and posts nothing.',
     args: { id: t.arg.id({ description: 'The appointment.' }) },
     resolve: async (query, _root, { id }, ctx) =>
       withSelection(query, await committed(ctx, cancelAppointment(ctx.viewer, id, ctx.config.timeZone)), (args) => db.appointment.findUniqueOrThrow(args)),
@@ -100,7 +100,7 @@ builder.mutationFields((t) => ({
   rescheduleAppointment: t.withAuth({ viewer: true }).prismaField({
     type: 'Appointment',
     description:
-      'Moves an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice with the new date to the client in its conversation; its reminder moves with it, and so does the subject of its conversation unless the salon renamed it. A cancelled appointment or a start in the past is BAD_USER_INPUT; the same start again changes nothing.',
+      'Moves an appointment (its salon or its client; anyone else gets NOT_FOUND) and posts a SYSTEM notice with the new date to the client in its conversation (already read when the client moved it); its reminder moves with it, and so does the subject of its conversation unless the salon renamed it. A cancelled appointment or a start in the past is BAD_USER_INPUT; the same start again changes nothing.',
     args: {
       id: t.arg.id({ description: 'The appointment.' }),
       startsAt: t.arg({ type: 'DateTime', description: 'The new start, in the future.' }),

@@ -9,7 +9,7 @@ import { QUEUES, type JobQueue } from '../jobs/queue.js';
 import { logger } from '../logger.js';
 import { participantIds } from './access.js';
 import { openedEvents } from './conversations.js';
-import { appendMessage, messageAddedEvents } from './messages.js';
+import { appendMessage, messageAddedEvents, readAtOnce } from './messages.js';
 import { change, isUniqueViolation, thenAlso, unchanged, type Outcome } from './tx.js';
 import { MAX_SERVICE_LENGTH, requireId, requireText } from './validation.js';
 
@@ -212,11 +212,13 @@ async function appointmentForViewer(viewer: Viewer, id: string) {
  * Posts an appointment notice (SYSTEM, unread for the client) in its conversation, if it has one:
  * the events to report with the change. Archived conversations get it too (appendMessage lets
  * SYSTEM messages through): archiving stops people's messages, not what the client must learn.
+ * When the client made the change (`by`; null for the reminder job), the notice is read at once: nobody is notified of what
+ * they just did; the salon learns of it from AppointmentUpdatedEvent and the notice itself.
  */
-async function postNotice(tx: Tx, conversationId: string | null, content: string): Promise<AppEvent[]> {
+async function postNotice(tx: Tx, conversationId: string | null, content: string, by: string | null = null): Promise<AppEvent[]> {
   if (!conversationId) return [];
   const appended = await appendMessage(tx, { conversationId, authorId: null, kind: 'SYSTEM', content, attachments: [], clientMessageId: null });
-  return messageAddedEvents(appended);
+  return [...messageAddedEvents(appended), ...(appended.recipientId === by ? await readAtOnce(tx, appended) : [])];
 }
 
 /**
@@ -238,7 +240,7 @@ export async function cancelAppointment(viewer: Viewer, id: string, timeZone: st
     const conversationId = found.conversation?.id ?? null;
     const events: AppEvent[] = [
       { kind: 'appointmentUpdated', appointment: cancelled, conversationId, participantIds: participantIds(cancelled) },
-      ...(await postNotice(tx, conversationId, cancellationText(cancelled.service, cancelled.startsAt, timeZone))),
+      ...(await postNotice(tx, conversationId, cancellationText(cancelled.service, cancelled.startsAt, timeZone), viewer.id)),
     ];
     return { result: cancelled, events };
   });
@@ -283,7 +285,7 @@ export async function rescheduleAppointment(
       });
       events.push({ kind: 'conversationUpdated', conversation: renamed, participantIds: participantIds(renamed) });
     }
-    events.push(...(await postNotice(tx, conversation?.id ?? null, rescheduleText(moved.service, moved.startsAt, timeZone))));
+    events.push(...(await postNotice(tx, conversation?.id ?? null, rescheduleText(moved.service, moved.startsAt, timeZone), viewer.id)));
     return { result: moved, events };
   });
 }

@@ -207,6 +207,22 @@ export async function appendMessage(tx: Tx | Db, input: AppendInput, options: { 
   };
 }
 
+/**
+ * Inside the transaction that appended it: a SYSTEM notice its recipient caused (a client who
+ * cancelled their own appointment) is read at once, so nobody is notified of their own action.
+ * The counter row is already this transaction's (the append took it).
+ */
+export async function readAtOnce(tx: Tx, appended: Awaited<ReturnType<typeof appendMessage>>): Promise<AppEvent[]> {
+  const [row] = await tx.$queryRaw<{ readAt: Date }[]>`
+    UPDATE "Message" SET "readAt" = "createdAt" WHERE "id" = ${appended.message.id}::uuid AND "readAt" IS NULL RETURNING "readAt"`;
+  if (!row) return [];
+  const { conversation, recipientId } = appended;
+  return [
+    { kind: 'messageRead', conversationId: conversation.id, messageIds: [appended.message.id], readAt: row.readAt, readerId: recipientId, participantIds: participantIds(conversation) },
+    await bumpUnread(tx, conversation.id, recipientId, -1),
+  ];
+}
+
 export function messageAddedEvents(appended: Awaited<ReturnType<typeof appendMessage>>): AppEvent[] {
   const participants = participantIds(appended.conversation);
   return [
