@@ -41,3 +41,22 @@ describe('notifications with no channel configured', () => {
     }
   });
 });
+
+describe('push subscriptions with private networks not allowed (the default)', () => {
+  it('refuse a loopback or private push endpoint at registration, where it could only fail at every send', async () => {
+    const user = await t.user('CLIENT');
+    const keys = { p256dh: Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 7)]).toString('base64url'), auth: Buffer.alloc(16, 1).toString('base64url') };
+    const register = 'mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) }';
+    for (const endpoint of ['https://127.0.0.1:9/push/x', 'https://localhost/sub', 'https://[::1]/sub', 'https://10.0.0.8/sub', 'http://push.example.com/sub']) {
+      const response = await t.gql(register, { input: { endpoint, keys } }, user.token);
+      expect({ endpoint, codes: (response.errors ?? []).map((error) => error.extensions?.code), field: response.errors?.[0]?.extensions?.field }).toEqual({
+        endpoint,
+        codes: ['BAD_USER_INPUT'],
+        field: 'endpoint',
+      });
+    }
+    expect(await t.sql('SELECT 1 FROM "PushSubscription" WHERE "userId" = $1', [user.id])).toHaveLength(0);
+    // A public push service's name is taken (it is checked where the socket connects, at send).
+    expect((await t.gql(register, { input: { endpoint: 'https://fcm.googleapis.com/fcm/send/abc', keys } }, user.token)).errors).toBeUndefined();
+  });
+});

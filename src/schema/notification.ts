@@ -32,8 +32,8 @@ const UpdateNotificationSettingsInput = builder.inputType('UpdateNotificationSet
   fields: (t) => ({
     email: t.boolean({ required: false, description: 'Email notifications on or off (null: unchanged).' }),
     push: t.boolean({ required: false, description: 'Web Push notifications on or off (null: unchanged).' }),
-    quietHoursStart: t.string({ required: false, description: '"HH:MM" (00:00–23:59); null clears it. Set together with quietHoursEnd, different from it.' }),
-    quietHoursEnd: t.string({ required: false, description: '"HH:MM" (00:00–23:59); null clears it. Set together with quietHoursStart.' }),
+    quietHoursStart: t.string({ required: false, description: '"HH:MM" (00:00–23:59); null clears it. The window needs both ends: give both the first time; afterwards one end alone moves that end. Different from quietHoursEnd.' }),
+    quietHoursEnd: t.string({ required: false, description: '"HH:MM" (00:00–23:59); null clears it. The window needs both ends: give both the first time; afterwards one end alone moves that end.' }),
     timeZone: t.string({ required: false, description: 'An IANA time zone such as Europe/Paris; null: the server’s.' }),
   }),
 });

@@ -2,11 +2,12 @@
  * Notification preferences and Web Push subscriptions: the rules of the mutations of
  * src/schema/notification.ts. The sending is src/notifications/.
  */
+import { isIP } from 'node:net';
 import type { Viewer } from '../auth/viewer.js';
 import { db } from '../db.js';
 import { badInput } from '../errors.js';
 import { clockMinutes, isTimeZone } from '../notifications/quiet.js';
-import { DestinationRefused, parseDestination } from '../webhooks/destination.js';
+import { DestinationRefused, isPublicAddress, parseDestination } from '../webhooks/destination.js';
 import { transaction } from './tx.js';
 
 export interface NotificationSettingsShape {
@@ -96,12 +97,18 @@ function keyBytes(value: string): number {
 /**
  * Keeps a browser's subscription (PushSubscription.toJSON() in the browser) for the viewer. An
  * endpoint already known moves to the viewer with its new keys: one browser, one owner. The push
- * service must be https, unless private networks are allowed (WEBHOOK_ALLOW_PRIVATE_NETWORKS),
- * and it is reached like a webhook, its address checked where the socket connects.
+ * service must be https and not a loopback or private address, unless private networks are
+ * allowed (WEBHOOK_ALLOW_PRIVATE_NETWORKS), and it is reached like a webhook, its address checked where the socket connects.
  */
 export async function registerPushSubscription(viewer: Viewer, input: PushSubscriptionInput, allowPrivate: boolean): Promise<boolean> {
   try {
-    parseDestination(input.endpoint, { requireHttps: !allowPrivate });
+    const url = parseDestination(input.endpoint, { requireHttps: !allowPrivate });
+    // Push services have public names; a loopback or private literal could only ever fail at send.
+    // (A name is not resolved here: it is checked where the socket connects, like a webhook's.)
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (!allowPrivate && (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && !isPublicAddress(host)))) {
+      throw new DestinationRefused('must be a public push service, not a loopback or private address');
+    }
   } catch (error) {
     if (error instanceof DestinationRefused) throw badInput(`endpoint: ${error.message}`, 'endpoint');
     throw error;
