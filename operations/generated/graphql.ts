@@ -138,9 +138,9 @@ export type UpdateNotificationSettingsInput = {
   email?: boolean | null | undefined;
   /** Web Push notifications on or off (null: unchanged). */
   push?: boolean | null | undefined;
-  /** "HH:MM" (00:00–23:59); null clears it. Set together with quietHoursStart. */
+  /** "HH:MM" (00:00–23:59); null clears it. The window needs both ends: give both the first time; afterwards one end alone moves that end. */
   quietHoursEnd?: string | null | undefined;
-  /** "HH:MM" (00:00–23:59); null clears it. Set together with quietHoursEnd, different from it. */
+  /** "HH:MM" (00:00–23:59); null clears it. The window needs both ends: give both the first time; afterwards one end alone moves that end. Different from quietHoursEnd. */
   quietHoursStart?: string | null | undefined;
   /** An IANA time zone such as Europe/Paris; null: the server’s. */
   timeZone?: string | null | undefined;
