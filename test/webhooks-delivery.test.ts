@@ -236,6 +236,10 @@ describe('what a partner receives', () => {
       cancelledAt: null,
       conversationId: appointmentConversation,
     });
+    // The client moved it: the notice is read for the client at once, a second message.read.
+    await everything.waitUntil((all) => all.filter((request) => request.body?.type === 'message.read').length === 2, {
+      description: 'the notice of the move, read at once',
+    });
 
     await ok('mutation { updateProfile(input: { displayName: "Atelier Élise" }) { id } }', {}, salon.token);
     expect((await arrival(everything, 'user.updated', 'id', salon.id)).body!.data).toEqual({ id: salon.id, role: 'SALON', displayName: 'Atelier Élise', hasAvatar: false });
@@ -262,6 +266,7 @@ describe('what a partner receives', () => {
         'appointment.updated',
         'conversation.updated',
         'message.created',
+        'message.read',
         'user.updated',
         'conversation.deleted',
       ].sort(),
