@@ -67,7 +67,8 @@ interface Pending {
 /** Which messages are for `user`: a SYSTEM message is for the client, a USER message for whoever did not write it. */
 const FOR_USER = `CASE WHEN m."kind" = 'SYSTEM' THEN c."clientUserId" = mn."userId" ELSE m."authorId" IS DISTINCT FROM mn."userId" END`;
 
-const PENDING_SQL = `
+// Marked `background`: statement counts of requests (tests, benchmarks) leave the notifier's out.
+const PENDING_SQL = `/* background: notification check */
   SELECT mn."notifiedThroughSeq" AS "prev", mn."notifyNotBefore" AS "notBefore", u."lastSeenAt",
          count(m."seq")::int AS "count", max(m."seq") AS "throughSeq", min(m."createdAt") AS "firstAt",
          min(m."createdAt") + make_interval(secs => $3) AS "dueAt",
@@ -82,7 +83,7 @@ const PENDING_SQL = `
    GROUP BY mn."userId", mn."conversationId", mn."notifiedThroughSeq", mn."notifyNotBefore", u."lastSeenAt"`;
 
 /** Due, unread, unnotified messages, whatever their job became (the sweep). */
-const DUE_SQL = `
+const DUE_SQL = `/* background: notification sweep */
   SELECT mn."userId"::text AS "userId", mn."conversationId"::text AS "conversationId"
     FROM "MessageNotification" mn
     JOIN "Conversation" c ON c."id" = mn."conversationId"
@@ -134,7 +135,7 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
   };
 
   const claim = async (userId: string, conversationId: string, prev: number, through: number) => {
-    const claimed = await db.$executeRaw`
+    const claimed = await db.$executeRaw`/* background: notification claim */
       UPDATE "MessageNotification" SET "notifiedThroughSeq" = ${through}, "notifyNotBefore" = NULL
        WHERE "userId" = ${userId}::uuid AND "conversationId" = ${conversationId}::uuid AND "notifiedThroughSeq" = ${prev}`;
     return claimed === 1;
