@@ -297,7 +297,7 @@ export async function pruneEvents(retentionDays: number): Promise<number> {
   const cutoff = new Date(Date.now() - retentionDays * 86_400_000);
   let deleted = 0;
   for (;;) {
-    const cuts = await db.$queryRaw<{ userId: string; through: string }[]>`
+    const cuts = await db.$queryRaw<{ userId: string; through: string }[]>`/* background: event prune */
       SELECT "userId"::text AS "userId", max("position")::text AS "through"
         FROM "UserEvent" WHERE "occurredAt" < ${cutoff}
        GROUP BY "userId" ORDER BY "userId" LIMIT ${PRUNE_BATCH_USERS}`;

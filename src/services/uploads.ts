@@ -167,7 +167,7 @@ export async function pruneUploads(retentionMs = UNUSED_UPLOAD_RETENTION_MS): Pr
   for (;;) {
     // Rows first: once a row is gone nothing serves or accepts the file, whatever happens to the
     // object after. A deleted message has no MessageAttachment rows left, so any row is a live use.
-    const rows = await db.$queryRaw<{ key: string }[]>`
+    const rows = await db.$queryRaw<{ key: string }[]>`/* background: upload prune */
       DELETE FROM "Upload" WHERE "id" IN (
         SELECT u."id" FROM "Upload" u
          WHERE u."createdAt" < ${cutoff}
