@@ -1,274 +1,494 @@
 /**
- * `npm run bench:fanout -- [--subscribers 1000] [--messages 1000] [--rate 100] [--per-conversation 1]`
+ * `npm run bench:fanout -- [--sockets 1000,2000,5000,10000] [--rate 100] [--seconds 60] [--step-seconds 15]
+ *   [--burst-seconds 10] [--client-processes 2] [--no-floor]`
  *
- * Two API instances (separate processes) share one PostgreSQL and one Redis. N graphql-ws
- * subscribers, split across both, follow `messageAdded(conversationId)`; M messages are sent
- * through the `sendMessage` mutation at a steady rate. Prints send→delivery latency percentiles,
- * throughput and server RSS per subscribed socket; then runs the floor (bench/floor-server.ts: a
- * bare ws relay over the same Redis, no GraphQL) with the same load and prints our/floor ratios.
- * Needs PostgreSQL (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL).
+ * Two API instances (separate processes, `node --import tsx src/server.ts` as deployed) share one
+ * PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
+ * document, each a client user of its own conversation with one salon — run in processes of their
+ * own (bench/fanout-clients.ts), half on each instance. The salon sends through `sendMessage` over
+ * HTTP at a steady rate, alternating instances, so half the deliveries cross from one instance to
+ * the other through PostgreSQL and Redis.
+ *
+ * For each socket count but the last the subscribers are topped up and the rate is held for
+ * --step-seconds. At the last count every socket is closed first, then all of them connect in one
+ * burst within --burst-seconds; then every socket is cut at once (no close frame, as a network
+ * drop) and the clients reconnect with graphql-ws's own backoff, resuming from their last cursor;
+ * then the rate is held for --seconds. The same steps then run against the floor
+ * (bench/floor-server.ts: a bare `ws` relay over the same Redis, no GraphQL, auth or database).
+ *
+ * Latency is from the sender starting the request to the subscriber receiving the message.
+ * Memory per idle subscribed socket: each server's RSS and JS heap after a full GC (SIGUSR2 under
+ * --expose-gc) at each socket count, minus the same with no socket once the server reached its
+ * working size (a warm-up round of sockets and messages, then all closed); the median of those
+ * per-socket figures over the counts.
+ *
+ * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
+ * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers.
  */
-import { type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { migrateDatabase } from '../src/db/migrations.js';
+import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
+import { resultStamp } from './report.js';
 import {
   createDatabase,
-  describeMachine,
   freePort,
   killProcesses,
   memoryReport,
   percentile,
   REDIS_URL,
+  REPO_ROOT,
   seedSalon,
   signToken,
   sleep,
   startApi,
   startProcess,
   waitForHttp,
-  type BenchDatabase,
-  type Salon,
 } from './support.js';
+import { cumulative, svgPlot } from './svg.js';
 
 const { values } = parseArgs({
   options: {
-    subscribers: { type: 'string', default: '1000' },
-    messages: { type: 'string', default: '1000' },
+    sockets: { type: 'string', default: '1000,2000,5000,10000' },
     rate: { type: 'string', default: '100' },
-    'per-conversation': { type: 'string', default: '1' },
-    warmup: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '60' },
+    'step-seconds': { type: 'string', default: '15' },
+    'burst-seconds': { type: 'string', default: '10' },
+    'client-processes': { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '500' },
+    'no-floor': { type: 'boolean', default: false },
+    out: { type: 'string', default: join(REPO_ROOT, 'bench/results') },
   },
 });
-const SUBSCRIBERS = Number(values.subscribers);
-const MESSAGES = Number(values.messages);
+const COUNTS = values.sockets.split(',').map(Number).sort((a, b) => a - b);
+const LARGEST = COUNTS.at(-1)!;
 const RATE = Number(values.rate);
-const PER_CONVERSATION = Math.max(1, Number(values['per-conversation']));
-/** Messages sent first and not measured: JIT, pools and caches warm up in a freshly started server. */
+const SECONDS = Number(values.seconds);
+const STEP_SECONDS = Number(values['step-seconds']);
+const BURST_SECONDS = Number(values['burst-seconds']);
+const CLIENT_PROCESSES = Math.max(1, Number(values['client-processes']));
+/** Messages sent first and not measured: JIT, pools and caches warm up in freshly started servers. */
 const WARMUP = Number(values.warmup);
-const CONNECT_BATCH = Number(process.env.BENCH_CONNECT_BATCH ?? 100);
-const CONVERSATIONS = Math.ceil(SUBSCRIBERS / PER_CONVERSATION);
-/** The latest `memory report` each API server logged (pid → process.memoryUsage()). */
-const heapReports = new Map<number, NodeJS.MemoryUsage>();
-/** --expose-gc for the memory reports; BENCH_CPU_PROF=<dir> profiles the servers, BENCH_NODE_FLAGS adds any. */
+/** Connections per second when topping up between counts (the burst has its own pace). */
+const TOP_UP_PER_SECOND = 1000;
 const NODE_FLAGS = [
   ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
   ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   '--expose-gc',
 ];
 
-type Fixture = BenchDatabase & Salon;
+type Target = 'api' | 'floor';
 
-function rssKb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? 0);
+/** A client process and a way to ask it something and wait for its answer. */
+interface ClientProcess {
+  child: ChildProcess;
+  ask(command: FanoutCommand): Promise<FanoutReply>;
 }
 
-/** RSS after a full collection in each server (SIGUSR2 → gc()), so garbage is not counted as held. */
-async function settledRss(servers: ChildProcess[]): Promise<number[]> {
-  for (const server of servers) server.kill('SIGUSR2');
-  await sleep(1000);
-  return servers.map((server) => rssKb(server.pid!));
-}
-
-/** Keeps each server's latest memory report (its other lines are dropped); BENCH_DUMP prints them as they come. */
-function recordMemoryReport(line: string, server: ChildProcess) {
-  const memory = memoryReport(line);
-  if (!memory) return;
-  if (process.env.BENCH_DUMP) console.log(line);
-  heapReports.set(server.pid!, memory);
-}
-
-let heapPerSocketKb: number | null = null;
-
-interface RunResult {
-  latencies: number[];
-  delivered: number;
-  expected: number;
-  sendSeconds: number;
-  rssPerSocketKb: number | null;
-}
-
-/** Sends at a steady rate and records send→delivery latency for each delivery. */
-async function load(send: (n: number, sentAt: number) => Promise<void>, latencies: number[], expected: () => number): Promise<{ sendSeconds: number }> {
-  for (let n = -WARMUP; n < 0; n++) {
-    await send(n, Date.now()).catch(() => undefined);
-    await sleep(1000 / RATE);
-  }
-  await sleep(500);
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let n = 0; n < MESSAGES; n++) {
-    const due = started + (n * 1000) / RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    pending.push(send(n, Date.now()).catch((error: unknown) => console.error('send failed', (error as Error).message)));
-  }
-  await Promise.all(pending);
-  const sendSeconds = (performance.now() - started) / 1000;
-  for (let i = 0; i < 100 && latencies.length < expected(); i++) await sleep(100);
-  return { sendSeconds };
-}
-
-/** N graphql-ws clients split across both instances, each following one conversation. */
-async function connectSubscribers(
-  ports: number[],
-  db: Fixture,
-  clientTokens: string[],
-  latencies: number[],
-): Promise<Client[]> {
-  const sockets: Client[] = [];
-  let subscribed = 0;
-  for (let i = 0; i < SUBSCRIBERS; i++) {
-    const c = i % CONVERSATIONS;
-    const client = createClient({
-      url: `ws://127.0.0.1:${ports[i % 2]}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: { token: clientTokens[c] },
-      lazy: false,
-      retryAttempts: 0,
-      onNonLazyError: () => {},
-      on: { connected: () => void subscribed++ },
-    });
-    client.subscribe<{ messageAdded: { content: string } }>(
-      { query: 'subscription($id: ID) { messageAdded(conversationId: $id) { id seq content } }', variables: { id: db.conversations[c] } },
-      {
-        next: (result) => {
-          const [n, sentAt] = (result.data?.messageAdded.content ?? '').split(':').map(Number);
-          if (n! >= 0) latencies.push(Date.now() - sentAt!);
-        },
-        error: (error) => console.error('subscription error', error),
-        complete: () => {},
-      },
-    );
-    sockets.push(client);
-    if (i % CONNECT_BATCH === CONNECT_BATCH - 1) await sleep(20);
-  }
-  for (let i = 0; i < 300 && subscribed < SUBSCRIBERS; i++) await sleep(100);
-  return sockets;
-}
-
-async function runApi(db: Fixture): Promise<RunResult> {
-  const started = await Promise.all(
-    [0, 1].map(() => startApi({ databaseUrl: db.url, env: { DATABASE_POOL_SIZE: '20' }, nodeFlags: NODE_FLAGS, onLine: recordMemoryReport })),
-  );
-  const ports = started.map((api) => api.port);
-  const servers = started.map((api) => api.child);
-  const clientTokens = await Promise.all(db.clients.map((id) => signToken(id, 'client')));
-  // A first round of connections brings each server to its working size (Prisma's WebAssembly
-  // memory grows with the peak of concurrent queries and is never returned), so the second round
-  // measures what holding a socket costs rather than that one-off growth.
-  await connectSubscribers(ports, db, clientTokens, []).then((clients) => Promise.all(clients.map((c) => c.dispose())));
-  await sleep(4000);
-  const rssBefore = await settledRss(servers);
-  const heapBefore = servers.map((s) => heapReports.get(s.pid!)?.heapUsed ?? 0);
-
-  const latencies: number[] = [];
-  const sockets = await connectSubscribers(ports, db, clientTokens, latencies);
-  await sleep(2000);
-  const rssAfter = await settledRss(servers);
-  const perInstance = SUBSCRIBERS / 2;
-  const heapAfter = servers.map((s) => heapReports.get(s.pid!)?.heapUsed ?? 0);
-  heapPerSocketKb = (heapAfter[0]! - heapBefore[0]! + heapAfter[1]! - heapBefore[1]!) / 2 / perInstance / 1024;
-  const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / perInstance;
-
-  const salonToken = await signToken(db.salonId, 'salon');
-  const mutation = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
-  const { sendSeconds } = await load(
-    async (n, sentAt) => {
-      const response = await fetch(`http://127.0.0.1:${ports[Math.abs(n) % 2]}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${salonToken}` },
-        body: JSON.stringify({ query: mutation, variables: { input: { conversationId: db.conversations[Math.abs(n) % CONVERSATIONS], content: `${n}:${sentAt}` } } }),
-      });
-      const body = (await response.json()) as { errors?: unknown[] };
-      if (body.errors) throw new Error(JSON.stringify(body.errors));
-    },
-    latencies,
-    () => MESSAGES * PER_CONVERSATION,
-  );
-  await Promise.all(sockets.map((s) => s.dispose()));
-  for (const server of servers) server.kill('SIGTERM');
-  return { latencies, delivered: latencies.length, expected: MESSAGES * PER_CONVERSATION, sendSeconds, rssPerSocketKb };
-}
-
-async function runFloor(db: Fixture): Promise<RunResult> {
-  const ports = [await freePort(), await freePort()];
-  // Its stdout says only which port it took, which we chose.
-  const servers = ports.map((port) => startProcess('bench/floor-server.ts', { env: { PORT: String(port), REDIS_URL }, nodeFlags: NODE_FLAGS, onLine: () => undefined }));
-  await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/`)));
-  await sleep(500);
-  const rssBefore = servers.map((s) => rssKb(s.pid!));
-  const latencies: number[] = [];
-  const sockets: WebSocket[] = [];
-  let ready = 0;
-  for (let i = 0; i < SUBSCRIBERS; i++) {
-    const socket = new WebSocket(`ws://127.0.0.1:${ports[i % 2]}/?c=${db.conversations[i % CONVERSATIONS]}`);
-    socket.on('message', (data) => {
-      const text = data.toString();
-      if (text === 'ready') return void ready++;
-      const message = (JSON.parse(text) as { data: { messageAdded: { content: string } } }).data.messageAdded;
-      const [n, sentAt] = message.content.split(':').map(Number);
-      if (n! >= 0) latencies.push(Date.now() - sentAt!);
-    });
-    sockets.push(socket);
-    if (i % 100 === 99) await sleep(20);
-  }
-  for (let i = 0; i < 300 && ready < SUBSCRIBERS; i++) await sleep(100);
-  await sleep(2000);
-  const rssAfter = servers.map((s) => rssKb(s.pid!));
-  const rssPerSocketKb = (rssAfter[0]! - rssBefore[0]! + rssAfter[1]! - rssBefore[1]!) / 2 / (SUBSCRIBERS / 2);
-  const { sendSeconds } = await load(
-    async (n, sentAt) => {
-      const conversationId = db.conversations[Math.abs(n) % CONVERSATIONS]!;
-      await fetch(`http://127.0.0.1:${ports[Math.abs(n) % 2]}/send`, {
-        method: 'POST',
-        body: JSON.stringify({ conversationId, message: { id: randomUUID(), seq: n, content: `${n}:${sentAt}` } }),
-      });
-    },
-    latencies,
-    () => MESSAGES * PER_CONVERSATION,
-  );
-  for (const socket of sockets) socket.close();
-  for (const server of servers) server.kill('SIGTERM');
-  return { latencies, delivered: latencies.length, expected: MESSAGES * PER_CONVERSATION, sendSeconds, rssPerSocketKb };
-}
-
-function summary(name: string, result: RunResult) {
-  if (process.env.BENCH_DUMP) console.log(name, JSON.stringify(result.latencies));
-  const sorted = [...result.latencies].sort((a, b) => a - b);
+function startClientProcess(): ClientProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  // One question at a time per process: replies come back in order.
+  let chain = Promise.resolve() as Promise<unknown>;
   return {
-    name,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    max: sorted[sorted.length - 1] ?? NaN,
-    delivered: `${result.delivered}/${result.expected}`,
-    'sent msg/s': Math.round((MESSAGES / result.sendSeconds) * 10) / 10,
-    'RSS KB/socket': result.rssPerSocketKb === null ? '-' : Math.round(result.rssPerSocketKb * 10) / 10,
+    child,
+    ask(command) {
+      const answer = chain.then(
+        () =>
+          new Promise<FanoutReply>((resolve, reject) => {
+            const exited = (code: number | null) => reject(new Error(`client process exited (${code})`));
+            child.once('exit', exited);
+            child.once('message', (reply: FanoutReply) => {
+              child.off('exit', exited);
+              resolve(reply);
+            });
+            child.send(command);
+          }),
+      );
+      chain = answer.catch(() => undefined);
+      return answer;
+    },
   };
 }
 
-const database = await createDatabase((url) => migrateDatabase(url));
-const db: Fixture = { ...database, ...(await seedSalon(database.url, CONVERSATIONS)) };
-try {
+interface Server {
+  child: ChildProcess;
+  port: number;
+  /** The latest memory report (after a full GC) of this server. */
+  memory?: NodeJS.MemoryUsage;
+  reported: number;
+}
+
+/** Each server's RSS and heap after a full collection, summed over the servers. */
+async function settledMemory(servers: Server[]): Promise<Memory> {
+  const before = servers.map((s) => s.reported);
+  for (const server of servers) server.child.kill('SIGUSR2');
+  for (let i = 0; i < 100 && servers.some((s, j) => s.reported === before[j]); i++) await sleep(50);
+  return servers.reduce((sum, s) => ({ rss: sum.rss + (s.memory?.rss ?? 0), heap: sum.heap + (s.memory?.heapUsed ?? 0) }), { rss: 0, heap: 0 });
+}
+
+const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) => {
+  const memory = memoryReport(line);
+  const server = servers.find((s) => s.child === child);
+  if (memory && server) {
+    server.memory = memory;
+    server.reported++;
+  }
+};
+
+/** Sum of a gauge over the API servers' /metrics. */
+async function gauge(servers: Server[], name: string): Promise<number> {
+  let total = 0;
+  for (const server of servers) {
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    const match = new RegExp(`^${name} (\\d+)`, 'm').exec(text);
+    total += Number(match?.[1] ?? 0);
+  }
+  return total;
+}
+
+interface Step {
+  sockets: number;
+  /** Latency (ms) of each delivery in this step's measured window, sorted. */
+  latencies: number[];
+  sent: number;
+  delivered: number;
+  duplicates: number;
+  rssPerSocketKb: number;
+  heapPerSocketKb: number;
+  connect?: { seconds: number; subscribed: number; failed: number };
+  storm?: { seconds: number; sockets: number; resubscribed: number; failed: number; reconnects: number };
+}
+
+interface Memory {
+  rss: number;
+  heap: number;
+}
+
+interface Fixture {
+  url: string;
+  conversations: string[];
+  tokens: string[];
+  salonToken: string;
+}
+
+async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
+  const servers: Server[] = [];
+  if (target === 'api') {
+    const started = await Promise.all(
+      [0, 1].map(() =>
+        startApi({ databaseUrl: fixture.url, env: { DATABASE_POOL_SIZE: '20' }, nodeFlags: NODE_FLAGS, onLine: (line, child) => watchMemory(servers)(line, child) }),
+      ),
+    );
+    for (const { child, port } of started) servers.push({ child, port, reported: 0 });
+  } else {
+    const ports = [await freePort(), await freePort()];
+    for (const port of ports) {
+      const child = startProcess('bench/floor-server.ts', { env: { PORT: String(port), REDIS_URL }, nodeFlags: NODE_FLAGS, onLine: (line, c) => watchMemory(servers)(line, c) });
+      servers.push({ child, port, reported: 0 });
+    }
+    await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/`)));
+  }
+  const ports = servers.map((s) => s.port);
+  const clients = Array.from({ length: CLIENT_PROCESSES }, startClientProcess);
+  const subscriberList: Subscriber[] = fixture.conversations.map((conversationId, index) => ({ index, token: fixture.tokens[index]!, conversationId }));
+  let connected = 0;
+
+  /** Live subscriptions the servers hold beyond the baseline (API: the topic gauge; floor: sockets said ready). */
+  let topicBaseline = 0;
+  const waitLive = async (count: number, seconds: number) => {
+    if (target !== 'api') return;
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline && (await gauge(servers, 'salon_live_topic_subscriptions')) - topicBaseline < count) await sleep(200);
+  };
+
+  /** Opens subscribers [connected, to) spread over the client processes at `perSecond` in all. */
+  const connectUpTo = async (to: number, perSecond: number) => {
+    const batch = subscriberList.slice(connected, to);
+    const shares = clients.map((_, p) => batch.filter((_, i) => i % CLIENT_PROCESSES === p));
+    const started = performance.now();
+    const replies = await Promise.all(
+      clients.map((client, p) => client.ask({ type: 'connect', target, ports, subscribers: shares[p]!, perSecond: perSecond / CLIENT_PROCESSES })),
+    );
+    await waitLive(to, 120);
+    connected = to;
+    const ok = replies.filter((r): r is Extract<FanoutReply, { type: 'connected' }> => r.type === 'connected');
+    for (const reply of ok) for (const error of reply.errors) console.error(`  ${target} connect error: ${error}`);
+    return {
+      seconds: (performance.now() - started) / 1000,
+      subscribed: ok.reduce((n, r) => n + r.subscribed, 0),
+      failed: ok.reduce((n, r) => n + r.failed, 0),
+    };
+  };
+
+  const closeAll = async () => {
+    await Promise.all(clients.map((c) => c.ask({ type: 'close-all' })));
+    connected = 0;
+    if (target === 'api') {
+      for (let i = 0; i < 300 && (await gauge(servers, 'salon_live_topic_subscriptions')) > topicBaseline; i++) await sleep(100);
+    } else await sleep(1000);
+  };
+
+  const collect = async () => {
+    const replies = await Promise.all(clients.map((c) => c.ask({ type: 'collect' })));
+    return replies.filter((r): r is Extract<FanoutReply, { type: 'collected' }> => r.type === 'collected');
+  };
+
+  let messageNumber = 0;
+  /** Sends `count` messages at RATE to the subscribers connected now; measured ones carry n ≥ 0. */
+  const send = async (count: number, measured: boolean) => {
+    const started = performance.now();
+    const pending: Promise<void>[] = [];
+    for (let k = 0; k < count; k++) {
+      const due = started + (k * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const n = measured ? messageNumber++ : -1;
+      // Conversation k of those connected; instance alternating every other message, so that
+      // half the messages are sent on the instance their subscriber is not connected to.
+      const index = k % connected;
+      const port = ports[(k >> 1) & 1]!;
+      pending.push(sendOne(target, port, fixture, index, n).catch((error: unknown) => console.error(`  ${target} send failed:`, (error as Error).message)));
+    }
+    await Promise.all(pending);
+  };
+
+  /** Memory held per socket added: after a full GC before and after connecting `added` sockets. */
+  const perSocket = (before: Memory, after: Memory, added: number) => ({
+    rssPerSocketKb: (after.rss - before.rss) / 1024 / added,
+    heapPerSocketKb: (after.heap - before.heap) / 1024 / added,
+  });
+
+  const measure = async (sockets: number, seconds: number): Promise<Omit<Step, 'rssPerSocketKb' | 'heapPerSocketKb'>> => {
+    await collect();
+    const firstMessage = messageNumber;
+    const count = Math.round(seconds * RATE);
+    await send(count, true);
+    // Deliveries still in flight when the last send returned.
+    let replies = await collect();
+    const latencies = replies.flatMap((r) => r.latencies);
+    const deliveries = replies.flatMap((r) => r.deliveries);
+    for (let i = 0; i < 50 && deliveries.length < count; i++) {
+      await sleep(200);
+      replies = await collect();
+      latencies.push(...replies.flatMap((r) => r.latencies));
+      deliveries.push(...replies.flatMap((r) => r.deliveries));
+    }
+    const distinct = new Set(deliveries.filter((n) => n >= firstMessage));
+    return {
+      sockets,
+      latencies: latencies.sort((a, b) => a - b),
+      sent: count,
+      delivered: distinct.size,
+      duplicates: deliveries.length - distinct.size,
+    };
+  };
+
+  const steps: Step[] = [];
+  try {
+    // Working size: a first round of sockets and messages, then all of them closed.
+    await connectUpTo(Math.min(1000, LARGEST), TOP_UP_PER_SECOND);
+    await send(WARMUP, false);
+    await sleep(1000);
+    await closeAll();
+    if (target === 'api') topicBaseline = await gauge(servers, 'salon_live_topic_subscriptions');
+
+    for (const count of COUNTS.slice(0, -1)) {
+      const added = count - connected;
+      const before = await settledMemory(servers);
+      const connect = await connectUpTo(count, TOP_UP_PER_SECOND);
+      const memory = perSocket(before, await settledMemory(servers), added);
+      const step = await measure(count, STEP_SECONDS);
+      steps.push({ ...step, ...memory, connect });
+      log(target, steps.at(-1)!);
+    }
+
+    // The largest count: from zero in one burst, then a reconnect storm, then the long run.
+    await closeAll();
+    const idle = await settledMemory(servers);
+    const connect = await connectUpTo(LARGEST, LARGEST / BURST_SECONDS);
+    const memory = perSocket(idle, await settledMemory(servers), LARGEST);
+    if (target === 'floor') {
+      // A bare relay's sockets do not reconnect by themselves: the floor has no storm.
+      steps.push({ ...(await measure(LARGEST, SECONDS)), ...memory, connect });
+      log(target, steps.at(-1)!);
+      return steps;
+    }
+    const stormStarted = performance.now();
+    const before = await collect();
+    const resets = await Promise.all(clients.map((c) => c.ask({ type: 'reset-all' })));
+    const cut = resets.reduce((n, r) => n + (r.type === 'reset' ? r.sockets : 0), 0);
+    let after = await collect();
+    const deadline = Date.now() + 120_000;
+    const reconnected = () => after.reduce((n, r) => n + r.reconnects, 0) - before.reduce((n, r) => n + r.reconnects, 0);
+    while (Date.now() < deadline && reconnected() < cut) {
+      await sleep(250);
+      after = await collect();
+    }
+    await waitLive(LARGEST, 60);
+    const storm = {
+      seconds: (performance.now() - stormStarted) / 1000,
+      sockets: cut,
+      resubscribed: (await gauge(servers, 'salon_live_topic_subscriptions')) - topicBaseline,
+      failed: after.reduce((n, r) => n + r.failed, 0) - before.reduce((n, r) => n + r.failed, 0),
+      reconnects: reconnected(),
+    };
+    steps.push({ ...(await measure(LARGEST, SECONDS)), ...memory, connect, storm });
+    log(target, steps.at(-1)!);
+  } finally {
+    for (const client of clients) client.child.kill('SIGKILL');
+    // Waited for: a server writes its CPU profile (BENCH_CPU_PROF) as it exits.
+    await Promise.all(
+      servers.map(({ child }) => (child.exitCode !== null ? undefined : new Promise((done) => child.once('exit', done).kill('SIGTERM')))),
+    );
+  }
+  return steps;
+}
+
+async function sendOne(target: Target, port: number, fixture: Fixture, index: number, n: number): Promise<void> {
+  const content = `${n}:${Date.now()}`;
+  if (target === 'floor') {
+    await fetch(`http://127.0.0.1:${port}/send`, {
+      method: 'POST',
+      body: JSON.stringify({ conversationId: fixture.conversations[index], message: { id: randomUUID(), seq: n, content } }),
+    });
+    return;
+  }
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.salonToken}` },
+    body: JSON.stringify({
+      query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+      variables: { input: { conversationId: fixture.conversations[index], content, clientMessageId: randomUUID() } },
+    }),
+  });
+  const body = (await response.json()) as { errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+}
+
+const p = (sorted: number[], q: number) => percentile(sorted, q);
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function log(target: Target, step: Step) {
+  const l = step.latencies;
   console.log(
-    `fanout: ${SUBSCRIBERS} subscribers (${PER_CONVERSATION} per conversation, ${CONVERSATIONS} conversations) on 2 instances, ` +
-      `${MESSAGES} messages at ${RATE}/s; machine: ${describeMachine()}`,
+    `${target} ${step.sockets} sockets: p50 ${p(l, 50)} ms, p95 ${p(l, 95)}, p99 ${p(l, 99)}, max ${l.at(-1)}; ` +
+      `delivered ${step.delivered}/${step.sent} (${step.duplicates} duplicates); ` +
+      `RSS ${round(step.rssPerSocketKb)} KB/socket, heap ${round(step.heapPerSocketKb)} KB/socket` +
+      (step.connect ? `; connect ${step.connect.subscribed} ok, ${step.connect.failed} failed in ${round(step.connect.seconds)} s` : '') +
+      (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
   );
-  const api = summary('graphql (ours)', await runApi(db));
-  await sleep(1000);
-  const floor = summary('ws + redis (floor)', await runFloor(db));
-  console.table([api, floor]);
-  const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : NaN);
-  console.log(`ratios ours/floor: p50 ${ratio(api.p50, floor.p50)}×, p95 ${ratio(api.p95, floor.p95)}×, p99 ${ratio(api.p99, floor.p99)}×`);
-  console.log('latency in ms from the sender starting the request to the subscriber receiving the message');
-  if (heapPerSocketKb !== null) console.log(`API servers: JS heap held per subscribed socket after a full GC: ${(heapPerSocketKb as number).toFixed(1)} KB`);
-  if (process.env.BENCH_DUMP) console.log([...heapReports.values()]);
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+};
+
+function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; caption: string }, command: string) {
+  const lines: string[] = [];
+  lines.push('# Fan-out: subscribed sockets, send → deliver latency and memory', '');
+  lines.push(stamp.markdown, '', `Command: \`${command}\``, '');
+  lines.push(
+    `Two API instances and the floor's two relays, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
+    `the salon sends ${RATE} messages/s over HTTP (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
+    'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
+    '',
+  );
+  lines.push('| sockets | ours p50 | ours p95 | ours p99 | floor p50 | floor p99 | p99 ours/floor | delivered (ours) | duplicates | RSS KB/socket | heap KB/socket |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  api.forEach((step, i) => {
+    const f = floor?.[i];
+    const ratio = f ? round(p(step.latencies, 99) / Math.max(1, p(f.latencies, 99)), 2) : NaN;
+    lines.push(
+      `| ${step.sockets.toLocaleString('en')} | ${p(step.latencies, 50)} ms | ${p(step.latencies, 95)} ms | ${p(step.latencies, 99)} ms | ` +
+        `${f ? `${p(f.latencies, 50)} ms` : '-'} | ${f ? `${p(f.latencies, 99)} ms` : '-'} | ${Number.isNaN(ratio) ? '-' : `${ratio}×`} | ` +
+        `${step.delivered}/${step.sent} | ${step.duplicates} | ${round(step.rssPerSocketKb)} | ${round(step.heapPerSocketKb)} |`,
+    );
+  });
+  const last = api.at(-1)!;
+  lines.push('');
+  lines.push(
+    `Memory per idle subscribed socket (API, median over the counts): **${round(median(api.map((s) => s.rssPerSocketKb)))} KB RSS**, ` +
+      `${round(median(api.map((s) => s.heapPerSocketKb)))} KB JS heap` +
+      (floor ? `; floor: ${round(median(floor.map((s) => s.rssPerSocketKb)))} KB RSS, ${round(median(floor.map((s) => s.heapPerSocketKb)))} KB heap.` : '.'),
+  );
+  if (last.connect) {
+    lines.push(
+      '',
+      `Burst: ${last.connect.subscribed.toLocaleString('en')} of ${LARGEST.toLocaleString('en')} sockets acknowledged, ${last.connect.failed} failed, ` +
+        `all subscriptions live ${round(last.connect.seconds)} s after the first connection (paced over ${BURST_SECONDS} s).`,
+    );
+  }
+  if (last.storm) {
+    lines.push(
+      `Reconnect storm: ${last.storm.sockets.toLocaleString('en')} sockets cut at once; ${last.storm.reconnects.toLocaleString('en')} reconnected ` +
+        `(graphql-ws backoff), ${last.storm.resubscribed.toLocaleString('en')} subscriptions live again, ${last.storm.failed} failed, in ${round(last.storm.seconds)} s.`,
+    );
+  }
+  lines.push('', '![p50 and p99 against sockets; latency distribution at the largest count](fanout.svg)', '');
+  const svg = svgPlot(
+    [
+      {
+        title: 'Send → deliver latency by subscribed sockets',
+        xLabel: 'subscribed sockets (two instances)',
+        yLabel: 'ms',
+        logX: true,
+        logY: true,
+        series: [
+          { name: 'ours p99', color: '#c0392b', points: api.map((s) => ({ x: s.sockets, y: p(s.latencies, 99) })) },
+          { name: 'ours p50', color: '#e67e22', points: api.map((s) => ({ x: s.sockets, y: p(s.latencies, 50) })) },
+          ...(floor
+            ? [
+                { name: 'floor p99', color: '#2c3e50', dashed: true, points: floor.map((s) => ({ x: s.sockets, y: p(s.latencies, 99) })) },
+                { name: 'floor p50', color: '#7f8c8d', dashed: true, points: floor.map((s) => ({ x: s.sockets, y: p(s.latencies, 50) })) },
+              ]
+            : []),
+        ],
+      },
+      {
+        title: `Latency distribution at ${LARGEST.toLocaleString('en')} sockets`,
+        xLabel: 'ms (log)',
+        yLabel: '% of deliveries at or below',
+        logX: true,
+        series: [
+          { name: 'ours', color: '#c0392b', points: cumulative(last.latencies) },
+          ...(floor ? [{ name: 'floor', color: '#2c3e50', dashed: true, points: cumulative(floor.at(-1)!.latencies) }] : []),
+        ],
+      },
+    ],
+    stamp.caption,
+  );
+  return { markdown: lines.join('\n') + '\n', svg };
+}
+
+const database = await createDatabase((url) => migrateDatabase(url));
+const salon = await seedSalon(database.url, LARGEST);
+const fixture: Fixture = {
+  url: database.url,
+  conversations: salon.conversations,
+  tokens: await Promise.all(salon.clients.map((id) => signToken(id, 'client'))),
+  salonToken: await signToken(salon.salonId, 'salon'),
+};
+const command = `npm run bench:fanout -- ${process.argv.slice(2).join(' ')}`.trim();
+try {
+  const stamp = resultStamp(database.postgres);
+  console.log(`fanout: ${COUNTS.join(', ')} sockets on 2 instances, ${RATE} msg/s; ${stamp.caption}`);
+  const api = await runTarget('api', fixture);
+  const floor = values['no-floor'] ? null : await runTarget('floor', fixture);
+  const { markdown, svg } = report(api, floor, stamp, command);
+  mkdirSync(values.out, { recursive: true });
+  writeFileSync(join(values.out, 'fanout.md'), markdown);
+  writeFileSync(join(values.out, 'fanout.svg'), svg);
+  console.log(markdown);
+  console.log(`written: ${join(values.out, 'fanout.md')}, fanout.svg`);
 } finally {
   killProcesses();
-  await db.drop();
+  await database.drop();
   process.exit(0);
 }

@@ -43,6 +43,12 @@ wss.on('connection', (socket, request) => {
   socket.send('ready');
 });
 
+// As the API does (src/server.ts): a full collection first under --expose-gc, then what is held.
+process.on('SIGUSR2', () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  console.log(JSON.stringify({ msg: 'memory report', memory: process.memoryUsage() }));
+});
+
 server.listen(port, () => {
   const address = server.address();
   console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : port }));

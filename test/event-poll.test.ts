@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { OnEventsDocument, type OnEventsSubscription } from '../operations/generated/graphql.js';
+import { OnEventsDocument, OnMessageAddedDocument, type OnEventsSubscription } from '../operations/generated/graphql.js';
+import { onQuery } from '../src/db.js';
 import { updateConversation } from '../src/services/conversations.js';
 import { useTestApp } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
@@ -31,5 +32,41 @@ describe('the periodic check of the log', () => {
     expect(added.__typename === 'MessageAddedEvent' && added.message.id).toBe(message.id);
     expect(stream.errors).toEqual([]);
     await ws.dispose();
+  });
+
+  it('costs one statement per period for all idle readers of the instance, and sends back only the reader that is behind', async () => {
+    const salon = await t.user('SALON');
+    const clients = await Promise.all(Array.from({ length: 12 }, () => t.user('CLIENT')));
+    const conversations = await Promise.all(clients.map((client) => openConversation(t, salon, client)));
+    const sockets = clients.map((client) => wsClient(t.app.wsUrl(), { authorization: `Bearer ${client.token}` }));
+    const before = await liveTopics(t.app);
+    // 24 readers of 12 users' logs: `events` and `messageAdded` on each socket.
+    const streams = sockets.map((ws) => subscribe<OnEventsSubscription>(ws, OnEventsDocument, {}));
+    sockets.forEach((ws, i) => subscribe(ws, OnMessageAddedDocument, { conversationId: conversations[i] }));
+    await untilLive(t.app, before, 24);
+
+    const statements: string[] = [];
+    const stop = onQuery((sql) => void statements.push(sql));
+    try {
+      // Six periods of 300 ms with nothing happening: the check runs, reads, sends no reader back.
+      await expect.poll(() => statements.filter((sql) => sql.includes('event log check')).length).toBeGreaterThanOrEqual(6);
+      const checks = statements.filter((sql) => sql.includes('event log check')).length;
+      expect(statements.filter((sql) => sql.includes('"UserEvent"') && !sql.includes('event log check'))).toEqual([]);
+      // One statement per period, not one per reader (24 a period before).
+      expect(checks).toBeLessThanOrEqual(8);
+
+      // A change committed with no wake-up for client 3 only: that user's readers read the log.
+      statements.length = 0;
+      await updateConversation({ id: salon.id, role: 'SALON', tokenExpiresAt: Date.now() / 1000 + 600 }, conversations[3]!, { subject: 'Only three' });
+      await expect.poll(() => streams[3]!.events.length).toBe(1);
+      const reads = statements.filter((sql) => /FROM "public"\."UserEvent"|FROM "UserEvent"/.test(sql) && !sql.includes('event log check'));
+      // `events` and `messageAdded` of that user each read it once (then find nothing more): not the other 22.
+      expect(reads.length).toBeGreaterThanOrEqual(2);
+      expect(reads.length).toBeLessThanOrEqual(4);
+      expect(streams.filter((stream, i) => i !== 3 && stream.events.length > 0)).toEqual([]);
+    } finally {
+      stop();
+      await Promise.all(sockets.map((ws) => ws.dispose()));
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { db } from '../db.js';
+import { logger } from '../logger.js';
 import type { EventBus } from '../events/bus.js';
 import { cursorExpired, encodeCursor, positionFromCursor } from '../events/cursor.js';
 import { readEvents, streamState, toLoggedEvent, type LoggedEvent } from '../events/log.js';
@@ -211,39 +212,103 @@ function fromWakeUp(userId: string, wakeUp: EventsWakeUp): FollowedEvent[] {
   });
 }
 
-/** One interval per period for every reader of the process, rather than a timer each. */
-const pollClocks = new Map<number, { timer: NodeJS.Timeout; listeners: Set<() => void> }>();
+/** A log reader as the periodic check sees it: whose log, how far it has read, how to send it back to the log. */
+interface Watcher {
+  userId: string;
+  last(): bigint;
+  check(): void;
+}
 
-function onPollTick(periodMs: number, listener: () => void): () => void {
-  let clock = pollClocks.get(periodMs);
-  if (!clock) {
-    const listeners = new Set<() => void>();
-    const timer = setInterval(() => {
-      for (const tick of listeners) tick();
-    }, periodMs);
-    clock = { timer, listeners };
-    pollClocks.set(periodMs, clock);
+/** Users whose stream state one statement of the check reads. */
+const CHECK_BATCH = 1000;
+
+/**
+ * The periodic check of every reader of the process with one period: ONE statement per tick per
+ * thousand users reads their committed last positions, and only the readers that are behind go
+ * back to the log. (A query per reader per tick, as before, sent ten thousand statements at the
+ * same instant with ten thousand sockets open: a spike that queued every send behind it.)
+ */
+class LogChecker {
+  private readonly watchers = new Set<Watcher>();
+  private readonly timer: NodeJS.Timeout;
+  private running = false;
+
+  constructor(periodMs: number) {
+    this.timer = setInterval(() => void this.run(), periodMs);
+    this.timer.unref();
   }
-  const { listeners } = clock;
-  listeners.add(listener);
+
+  add(watcher: Watcher): () => boolean {
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher) && this.watchers.size === 0;
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+
+  /** Sends back to the log every reader whose user's committed position is past what it read. */
+  async run(): Promise<void> {
+    if (this.running || this.watchers.size === 0) return;
+    this.running = true;
+    try {
+      const byUser = new Map<string, Watcher[]>();
+      for (const watcher of this.watchers) {
+        const list = byUser.get(watcher.userId);
+        if (list) list.push(watcher);
+        else byUser.set(watcher.userId, [watcher]);
+      }
+      const users = [...byUser.keys()];
+      for (let i = 0; i < users.length; i += CHECK_BATCH) {
+        const batch = users.slice(i, i + CHECK_BATCH);
+        const rows = await db.$queryRaw<{ userId: string; lastPosition: bigint }[]>`/* background: event log check */
+          SELECT "userId"::text AS "userId", "lastPosition" FROM "UserEventStream" WHERE "userId" = ANY(${batch}::uuid[])`;
+        for (const row of rows) for (const watcher of byUser.get(row.userId) ?? []) if (watcher.last() < row.lastPosition) watcher.check();
+      }
+    } catch (error) {
+      // The next tick tries again; a reader misses nothing meanwhile, it only learns later.
+      logger.warn({ err: (error as Error).message }, 'event log check failed');
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+const checkers = new Map<number, LogChecker>();
+
+function watchLog(periodMs: number, watcher: Watcher): () => void {
+  let checker = checkers.get(periodMs);
+  if (!checker) {
+    checker = new LogChecker(periodMs);
+    checkers.set(periodMs, checker);
+  }
+  const remove = checker.add(watcher);
   return () => {
-    listeners.delete(listener);
-    if (listeners.size === 0 && pollClocks.get(periodMs)?.listeners === listeners) {
-      clearInterval(pollClocks.get(periodMs)!.timer);
-      pollClocks.delete(periodMs);
+    if (remove() && checkers.get(periodMs) === checker) {
+      checker.stop();
+      checkers.delete(periodMs);
     }
   };
+}
+
+/**
+ * Redis back after an outage: wake-ups published meanwhile are lost, so every reader of the
+ * process is checked at once — through the same batched statement, not a query each.
+ */
+function checkAllNow() {
+  for (const checker of checkers.values()) void checker.run();
 }
 
 type InboxItem = { kind: 'wake-up'; wakeUp: EventsWakeUp } | { kind: 'check' } | { kind: 'end' } | { kind: 'error'; error: unknown };
 
 /**
- * What a log reader waits for, in arrival order: wake-ups, and a `check` (read the log) every
- * `pollMs` and whenever Redis comes back after an outage. One queue per reader, so a wait never
+ * What a log reader waits for, in arrival order: wake-ups, and a `check` (read the log) when the
+ * periodic check every `pollMs`, or the one run when Redis comes back after an outage, finds its
+ * user's log past what it has read. One queue per reader, so a wait never
  * leaves a pending reaction behind on a promise that lives longer than it (a leak per wait on an
  * idle subscription otherwise).
  */
-function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: number) {
+function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: number, userId: string, last: () => bigint) {
   const items: InboxItem[] = [];
   let waiter: ((item: InboxItem) => void) | undefined;
   const push = (item: InboxItem) => {
@@ -265,8 +330,8 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
       push({ kind: 'error', error });
     }
   })();
-  const offTick = onPollTick(pollMs, () => push({ kind: 'check' }));
-  const offReconnect = bus.onReconnect(() => push({ kind: 'check' }));
+  const offTick = watchLog(pollMs, { userId, last, check: () => push({ kind: 'check' }) });
+  const offReconnect = bus.onReconnect(() => checkAllNow());
   return {
     next: (): Promise<InboxItem> => {
       const item = items.shift();
@@ -308,7 +373,7 @@ export async function* followLog(
   // (Read after subscribing, such a change would count as "before now" and never be delivered.)
   let last = from ?? (await streamState(userId)).lastPosition;
   const wake = await bus.subscribe(topics.userEvents(userId));
-  const inbox = readerInbox(bus, wake, pollMs);
+  const inbox = readerInbox(bus, wake, pollMs, userId, () => last);
   try {
     for (;;) {
       for (;;) {
