@@ -66,6 +66,21 @@ function received(content: string) {
   deliveries.push(n);
 }
 
+/** A close event, an Event or an error, as one line. */
+function describe(error: unknown): string {
+  if (error && typeof error === 'object' && 'code' in error) {
+    const { code, reason } = error as { code: unknown; reason?: unknown };
+    return `close ${String(code)}${reason ? ` ${String(reason)}` : ''}`;
+  }
+  if (error instanceof Error) return error.message;
+  if (Array.isArray(error)) return JSON.stringify(error).slice(0, 300);
+  if (error && typeof error === 'object' && 'type' in error) {
+    const { type, message } = error as { type: unknown; message?: unknown };
+    return `${String(type)} event${message ? `: ${String(message)}` : ''}`;
+  }
+  return String(error);
+}
+
 function noteError(text: string) {
   failed++;
   if (errors.length < 20) errors.push(text);
@@ -87,7 +102,10 @@ function followApi(port: number, subscriber: Subscriber, onSubscribed: () => voi
     // graphql-ws's own backoff (1 s, 2 s, 4 s… plus 0.3–3 s of jitter) on every close it deems
     // retryable: a reset socket, 1013 "try again later" from a busy server.
     retryAttempts: 8,
-    onNonLazyError: (error) => noteError(`connection: ${String((error as { code?: number }).code ?? error)}`),
+    // Also after a connection error (a reset before the socket opened), as apps are advised to:
+    // graphql-ws retries only close events by default.
+    shouldRetry: () => true,
+    onNonLazyError: (error) => noteError(`connection: ${describe(error)}`),
     on: {
       connected: (_socket, _payload, wasRetry) => {
         if (wasRetry) reconnects++;
@@ -113,7 +131,7 @@ function followApi(port: number, subscriber: Subscriber, onSubscribed: () => voi
         variables.after = event.cursor;
         if (event.payload.__typename === 'MessageAddedEvent' && event.payload.message) received(event.payload.message.content);
       },
-      error: (error) => noteError(`subscription: ${JSON.stringify(error).slice(0, 300)}`),
+      error: (error) => noteError(`subscription: ${describe(error)}`),
       complete: () => undefined,
     },
   );

@@ -132,7 +132,17 @@ async function settledMemory(servers: Server[]): Promise<Memory> {
   return servers.reduce((sum, s) => ({ rss: sum.rss + (s.memory?.rss ?? 0), heap: sum.heap + (s.memory?.heapUsed ?? 0) }), { rss: 0, heap: 0 });
 }
 
+/** Errors a server logged, counted by message (the first of each printed), so a failure says why. */
+const serverErrors = new Map<string, number>();
+
 const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) => {
+  if (line.includes('"level":50') || line.includes('"level":60')) {
+    const { msg, err } = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    const key = `${msg ?? ''}: ${err?.message ?? ''}`.slice(0, 300);
+    const seen = serverErrors.get(key) ?? 0;
+    if (seen === 0) console.error(`  server error: ${key}`);
+    serverErrors.set(key, seen + 1);
+  }
   const memory = memoryReport(line);
   const server = servers.find((s) => s.child === child);
   if (memory && server) {

@@ -49,7 +49,8 @@ process.on('SIGUSR2', () => {
   console.log(JSON.stringify({ msg: 'memory report', memory: process.memoryUsage() }));
 });
 
-server.listen(port, () => {
+// The same accept queue as the API's (src/app.ts).
+server.listen({ port, backlog: 4096 }, () => {
   const address = server.address();
   console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : port }));
 });

@@ -9,6 +9,9 @@ import { createRuntime, type RuntimeOptions } from './runtime.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphqlWs } from './ws.js';
 
+/** Connections the kernel may queue before the server accepts them. */
+const LISTEN_BACKLOG = 4096;
+
 export { CLOSE_UNAUTHORIZED } from './ws.js';
 
 export interface App {
@@ -49,7 +52,10 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       await runtime.jobs.start(config.databaseUrl);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(requested, () => resolve());
+        // A burst of connections (a reconnect storm after a deploy) waits in the kernel's accept
+        // queue while the event loop is busy; Node's default of 511 overflowed at a few thousand
+        // sockets and the kernel reset the rest (bench:fanout). The kernel caps it at somaxconn.
+        server.listen({ port: requested, backlog: LISTEN_BACKLOG }, () => resolve());
       });
       port = (server.address() as AddressInfo).port;
       runtime.uploads.listening(port);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { db } from '../db.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
 import type { EventBus } from './bus.js';
 import { topics } from './topics.js';
@@ -30,16 +31,29 @@ export async function contactsOf(userId: string): Promise<{ id: string; lastSeen
   });
 }
 
-/** Tells every contact (contactsOf), and records lastSeenAt when leaving. */
+/**
+ * Tells every contact (as contactsOf counts them), and records lastSeenAt when leaving. One
+ * statement reads (or stamps) the user and their contacts: a burst of connections after a deploy
+ * announces thousands of users at once (bench:fanout).
+ */
 async function announce(bus: EventBus, userId: string, online: boolean) {
-  const user = online
-    ? await db.user.findUnique({ where: { id: userId }, select: { lastSeenAt: true } })
-    : await db.user.update({ where: { id: userId }, data: { lastSeenAt: new Date() }, select: { lastSeenAt: true } }).catch(() => null);
+  const contactIds = Prisma.sql`ARRAY(
+      SELECT c."clientUserId" FROM "Conversation" c WHERE c."salonId" = u.id
+       UNION
+      SELECT c."salonId" FROM "Conversation" c WHERE c."clientUserId" = u.id)::text[]`;
+  const [user] = online
+    ? await db.$queryRaw<Announced[]>`SELECT u."lastSeenAt", ${contactIds} AS "contacts" FROM "User" u WHERE u.id = ${userId}::uuid`
+    : await db.$queryRaw<Announced[]>`
+        UPDATE "User" u SET "lastSeenAt" = ${new Date()} WHERE u.id = ${userId}::uuid RETURNING u."lastSeenAt", ${contactIds} AS "contacts"`;
   if (!user) return;
-  const contacts = await contactsOf(userId);
   logger.info({ userId, online }, online ? 'user online' : 'user fully offline');
   const lastSeenAt = user.lastSeenAt;
-  await Promise.all(contacts.map((contact) => bus.publish(topics.presence(contact.id), { userId, online, lastSeenAt })));
+  await Promise.all(user.contacts.map((contact) => bus.publish(topics.presence(contact), { userId, online, lastSeenAt })));
+}
+
+interface Announced {
+  lastSeenAt: Date | null;
+  contacts: string[];
 }
 
 /**
