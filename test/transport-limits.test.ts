@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import pg from 'pg';
 import { createClient } from 'graphql-ws';
@@ -221,5 +223,15 @@ describe('a server-side failure at connect', () => {
       await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
       await admin.end();
     }
+  });
+});
+
+describe('a burst of connections', () => {
+  it('waits in an accept queue of 4096 (somaxconn permitting) rather than Node's 511, which overflowed and reset sockets in bench:fanout', async () => {
+    const port = new URL(t.app.url()).port;
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    // For a listening socket, ss shows the queue's length in Send-Q.
+    const listening = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect(Number(listening[2])).toBe(Math.min(4096, somaxconn));
   });
 });
