@@ -227,7 +227,7 @@ describe('a server-side failure at connect', () => {
 });
 
 describe('a burst of connections', () => {
-  it('waits in an accept queue of 4096 (somaxconn permitting) rather than Node's 511, which overflowed and reset sockets in bench:fanout', async () => {
+  it('waits in an accept queue of 4096 (somaxconn permitting) rather than the 511 of Node by default, which overflowed and reset sockets in bench:fanout', async () => {
     const port = new URL(t.app.url()).port;
     const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
     // For a listening socket, ss shows the queue's length in Send-Q.
