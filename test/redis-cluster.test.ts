@@ -2,9 +2,11 @@
  * Two API instances on a Redis Cluster (REDIS_CLUSTER_NODES) that this file starts on loopback:
  * three redis-server processes in cluster mode, one master each, no replica. Wake-ups, typing and
  * presence travel through sharded pub/sub (SPUBLISH/SSUBSCRIBE); presence, typing deadlines, rate
- * limits and persisted queries are plain keys, the multi-key ones under one hash tag.
+ * limits and persisted queries are plain keys; presence's, which its scripts and pipelines touch
+ * together, share one hash tag.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +29,7 @@ import { presenceKeys } from '../src/events/presence.js';
 import { topics } from '../src/events/topics.js';
 import { freePort } from '../src/ports.js';
 import { useTestApp, type TestUser } from './support/app.js';
-import { codes, openConversation } from './support/fixtures.js';
+import { codes, openConversation, postJson } from './support/fixtures.js';
 import { liveTopics, subscribe, untilLive, wsClient } from './support/ws.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +211,15 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
     const results = [];
     for (let i = 0; i < 4; i++) results.push(codes(await sendOn(i % 2, client, conversationId, `n${i}`)));
     expect(results).toEqual([[], [], [], ['RATE_LIMITED']]);
+  });
+
+  it('a persisted query registered on one instance runs by its hash on the other', async () => {
+    const client = await t.user('CLIENT');
+    const query = `query OnTheCluster${Date.now()} { me { id } }`;
+    const sha256Hash = createHash('sha256').update(query).digest('hex');
+    const extensions = { persistedQuery: { version: 1, sha256Hash } };
+    expect((await postJson(t.apps[0]!.url(), { query, extensions }, client.token)).data).toEqual({ me: { id: client.id } });
+    expect((await postJson(t.apps[1]!.url(), { extensions }, client.token)).data).toEqual({ me: { id: client.id } });
   });
 
   it('the sharded channels spread over the shards, each subscribed on the node that owns it only', async () => {
