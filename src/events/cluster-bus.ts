@@ -84,11 +84,9 @@ class ShardedPubSub extends PubSubEngine {
     entry.handlers.delete(id);
     if (entry.handlers.size > 0) return;
     this.channels.delete(channel);
-    // After the SSUBSCRIBE has settled: both go to the same shard connection, in order, so a
-    // subscription opened again meanwhile sends its SSUBSCRIBE after this SUNSUBSCRIBE.
-    void entry.subscribed
-      .then(() => this.subscriber.sunsubscribe(channel))
-      .catch((error: unknown) => logger.warn({ channel, err: (error as Error).message }, 'sunsubscribe failed'));
+    // At once, even with its SSUBSCRIBE still unanswered: both go to the shard's one subscriber
+    // connection, in order, and so does the SSUBSCRIBE of a subscription opened again after this.
+    this.subscriber.sunsubscribe(channel).catch((error: unknown) => logger.warn({ channel, err: (error as Error).message }, 'sunsubscribe failed'));
   }
 }
 
