@@ -19,8 +19,13 @@ export interface Config {
   embeddedPostgresPort: number;
   /** Data folder of the embedded PostgreSQL, relative to the project or absolute. */
   embeddedPostgresDir: string;
-  /** Unset: in-process event bus and presence. */
+  /** Unset (and no cluster): in-process event bus and presence. */
   redisUrl: string | undefined;
+  /**
+   * Seed nodes of a Redis Cluster (`redis://host:port` URLs): the bus then publishes with SPUBLISH
+   * and subscribes with SSUBSCRIBE (sharded pub/sub). Exclusive with `redisUrl`.
+   */
+  redisClusterNodes: string[] | undefined;
   jwt: {
     secret: string;
     /** True when no JWT_SECRET was given and the development secret of .data/ is in use. */
@@ -236,6 +241,40 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
   return raw;
 }
 
+/**
+ * REDIS_CLUSTER_NODES: comma-separated seed nodes, each `host:port` or a redis:// / rediss:// URL
+ * (credentials in it apply to every node). A few seeds are enough: the rest are discovered.
+ */
+function clusterNodesVar(env: Env): string[] | undefined {
+  const entries = listVar(env, 'REDIS_CLUSTER_NODES');
+  if (!entries) return undefined;
+  if (env.REDIS_URL?.trim()) {
+    throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster');
+  }
+  const nodes = entries.map((entry) => {
+    const raw = /^[a-z]+:\/\//i.test(entry) ? entry : `redis://${entry}`;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(`REDIS_CLUSTER_NODES entry "${entry}" is not host:port or a redis:// URL`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new ConfigError(`REDIS_CLUSTER_NODES entry "${entry}" must use redis: or rediss:`);
+    }
+    if (!url.hostname || !url.port || (url.pathname !== '' && url.pathname !== '/')) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES entry "${entry}" must be host:port (a cluster has no database number)`);
+    }
+    return url;
+  });
+  // One set of credentials and one scheme for the whole cluster: nodes found later get the seeds'.
+  const first = nodes[0]!;
+  if (nodes.some((url) => url.protocol !== first.protocol || url.username !== first.username || url.password !== first.password)) {
+    throw new ConfigError('REDIS_CLUSTER_NODES entries must share one scheme (redis: or rediss:) and the same credentials');
+  }
+  return nodes.map((url) => url.toString().replace(/\/$/, ''));
+}
+
 /** A comma-separated list; unset or empty: undefined (no check). */
 function listVar(env: Env, name: string): string[] | undefined {
   const values = (env[name] ?? '').split(',').map((value) => value.trim()).filter(Boolean);
@@ -340,6 +379,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     embeddedPostgresPort: intVar(env, 'EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     embeddedPostgresDir: env.EMBEDDED_POSTGRES_DIR?.trim() || '.data/postgres',
     redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisClusterNodes: clusterNodesVar(env),
     jwt: {
       secret,
       secretIsGenerated,

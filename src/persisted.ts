@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { GraphQLError } from 'graphql';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
-import type { Redis } from 'ioredis';
 import type { Viewer } from './auth/viewer.js';
 import { PROJECT_ROOT, type Config } from './config.js';
 import { ErrorCode } from './errors.js';
+import type { RedisClient } from './events/bus.js';
 
 const MANIFEST = join(PROJECT_ROOT, 'operations', 'persisted-documents.json');
 const APQ_TTL_S = 7 * 24 * 3600;
@@ -27,7 +27,7 @@ interface ApqStore {
   set(hash: string, document: string): Promise<void>;
 }
 
-function createApqStore(redis: Redis | undefined): ApqStore {
+function createApqStore(redis: RedisClient | undefined): ApqStore {
   if (redis) {
     return {
       get: (hash) => redis.get(`apq:${hash}`).catch(() => null),
@@ -67,7 +67,7 @@ const notFoundError = () =>
  * Persisted operations (SPEC §6): `off` runs documents only; `allow` also runs manifest hashes
  * and Apollo APQ; `only` runs manifest hashes and nothing else, on HTTP and WebSocket alike.
  */
-export function createPersistedOperations(config: Config, redis: Redis | undefined) {
+export function createPersistedOperations(config: Config, redis: RedisClient | undefined) {
   const mode = config.persistedOperations;
   const manifest = mode === 'off' ? new Map<string, string>() : loadManifest();
   const apq = createApqStore(redis);

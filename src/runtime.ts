@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { unauthenticated } from './errors.js';
 import { createInProcessBus, createRedisBus } from './events/bus.js';
+import { createClusterBus } from './events/cluster-bus.js';
 import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
 import { scopeBus, type BusScope } from './events/scoped-bus.js';
 import { createTyping } from './events/typing.js';
@@ -27,7 +28,11 @@ export interface RuntimeOptions {
  */
 export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const verifier = createTokenVerifier(config.jwt);
-  const bus = config.redisUrl ? createRedisBus(config.redisUrl) : createInProcessBus();
+  const bus = config.redisClusterNodes
+    ? createClusterBus(config.redisClusterNodes)
+    : config.redisUrl
+      ? createRedisBus(config.redisUrl)
+      : createInProcessBus();
   const presence = bus.redis ? createRedisPresence(bus, bus.redis, options.presence) : createLocalPresence(bus, options.presence);
   const typing = createTyping(bus, bus.redis, config.limits.typingTtlS * 1000);
   const limiter = createRateLimiter(bus.redis);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { Redis } from 'ioredis';
+import { presenceKeys } from '../src/events/presence.js';
 import { REDIS_URL } from './support/redis.js';
 import { liveTopics, sleep, subscribe, untilLive, wsClient } from './support/ws.js';
 
@@ -107,9 +108,9 @@ describe('two instances sharing Redis', () => {
     // What a crashed instance leaves behind: its users' entries and a heartbeat that stopped.
     const redis = new Redis(REDIS_URL);
     const dead = `crashed-${other.id}`;
-    await redis.hset(`presence:user:${other.id}`, dead, '1');
-    await redis.sadd(`presence:instance:${dead}:users`, other.id);
-    await redis.zadd('presence:instances', Date.now() - 60_000, dead);
+    await redis.hset(presenceKeys.user(other.id), dead, '1');
+    await redis.sadd(presenceKeys.instanceUsers(dead), other.id);
+    await redis.zadd(presenceKeys.instances, Date.now() - 60_000, dead);
     const online = await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
       '{ conversations(first: 100) { edges { node { client { id online } } } } }',
       {},
@@ -119,8 +120,8 @@ describe('two instances sharing Redis', () => {
     // Whether the stream's initial state saw the leftover entries depends on timing; the release is what counts.
     await expect.poll(() => watch.events.map((event) => event.presence)).toContainEqual({ user: { id: other.id }, online: false });
     // The reaper announces each user, then forgets the instance: the last step may still be running.
-    await expect.poll(() => redis.hlen(`presence:user:${other.id}`)).toBe(0);
-    await expect.poll(() => redis.zscore('presence:instances', dead)).toBeNull();
+    await expect.poll(() => redis.hlen(presenceKeys.user(other.id))).toBe(0);
+    await expect.poll(() => redis.zscore(presenceKeys.instances, dead)).toBeNull();
     redis.disconnect();
     watch.dispose();
   });

@@ -29,6 +29,22 @@ describe('configuration is checked at start', () => {
     expect(() => loadConfig({ JWT_SECRET: secret, DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
   });
 
+  it('REDIS_CLUSTER_NODES takes host:port or redis:// seeds, and is refused beside REDIS_URL or malformed', () => {
+    const config = loadConfig({ JWT_SECRET: secret, REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis://10.0.0.2:7001' });
+    expect(config.redisClusterNodes).toEqual(['redis://10.0.0.1:7000', 'redis://10.0.0.2:7001']);
+    expect(config.redisUrl).toBeUndefined();
+    const withPassword = loadConfig({ JWT_SECRET: secret, REDIS_CLUSTER_NODES: 'rediss://:pw@a.example:7000,rediss://:pw@b.example:7000' });
+    expect(withPassword.redisClusterNodes).toEqual(['rediss://:pw@a.example:7000', 'rediss://:pw@b.example:7000']);
+    expect(loadConfig({ JWT_SECRET: secret }).redisClusterNodes).toBeUndefined();
+    const refused = (REDIS_CLUSTER_NODES: string, extra: Record<string, string> = {}) => () => loadConfig({ JWT_SECRET: secret, REDIS_CLUSTER_NODES, ...extra });
+    expect(refused('10.0.0.1:7000', { REDIS_URL: 'redis://10.0.0.1:6379' })).toThrow(/REDIS_URL and REDIS_CLUSTER_NODES are both set/);
+    expect(refused('10.0.0.1')).toThrow(/"10.0.0.1" must be host:port/);
+    expect(refused('redis://10.0.0.1:7000/2')).toThrow(/no database number/);
+    expect(refused('http://10.0.0.1:7000')).toThrow(/must use redis: or rediss:/);
+    expect(refused('redis://10.0.0.1:7000,rediss://10.0.0.2:7000')).toThrow(/one scheme .* same credentials/);
+    expect(refused('redis://:a@10.0.0.1:7000,redis://:b@10.0.0.2:7000')).toThrow(ConfigError);
+  });
+
   it('FRONTEND_URL* variables accept comma lists and are normalised to origins', () => {
     const config = loadConfig({ JWT_SECRET: secret, FRONTEND_URL: 'https://app.example.com/, https://b.example.com', FRONTEND_URL_FR: 'https://fr.example.com/path' });
     expect(config.frontendOrigins).toEqual(['https://app.example.com', 'https://b.example.com', 'https://fr.example.com']);

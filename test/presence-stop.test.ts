@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { createRedisBus } from '../src/events/bus.js';
-import { createRedisPresence } from '../src/events/presence.js';
+import { createRedisPresence, presenceKeys } from '../src/events/presence.js';
 import { openConversation } from './support/fixtures.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { REDIS_URL } from './support/redis.js';
@@ -66,8 +66,8 @@ async function tracesOf(instanceId: string, userIds: string[]): Promise<string[]
     cursor = next;
     keys.push(...found);
   } while (cursor !== '0');
-  for (const id of userIds) if ((await redis.hexists(`presence:user:${id}`, instanceId)) === 1) keys.push(`presence:user:${id} → ${instanceId}`);
-  if ((await redis.zscore('presence:instances', instanceId)) !== null) keys.push(`presence:instances → ${instanceId}`);
+  for (const id of userIds) if ((await redis.hexists(presenceKeys.user(id), instanceId)) === 1) keys.push(`presence:user:${id} → ${instanceId}`);
+  if ((await redis.zscore(presenceKeys.instances, instanceId)) !== null) keys.push(`presence:instances → ${instanceId}`);
   return keys;
 }
 
@@ -104,8 +104,8 @@ describe('an instance that stops', () => {
         { user: { id: roaming.id }, online: true },
       ]),
     );
-    const bId = Object.keys(await redis.hgetall(`presence:user:${connected.id}`))[0]!;
-    await expect.poll(async () => Object.keys(await redis.hgetall(`presence:user:${roaming.id}`)).length).toBe(2);
+    const bId = Object.keys(await redis.hgetall(presenceKeys.user(connected.id)))[0]!;
+    await expect.poll(async () => Object.keys(await redis.hgetall(presenceKeys.user(roaming.id))).length).toBe(2);
 
     // `leaving` closes its tab: B now holds it only for the grace period.
     const socketsOnB = await openSockets(b);
@@ -129,7 +129,7 @@ describe('an instance that stops', () => {
     expect(online.get(roaming.id)).toBe(true);
     expect(watch.events.filter((e) => e.presence.user.id === roaming.id).map((e) => e.presence.online)).toEqual([true]);
 
-    expect(await redis.exists(`presence:user:${connected.id}`, `presence:user:${leaving.id}`)).toBe(0);
+    expect(await redis.exists(presenceKeys.user(connected.id), presenceKeys.user(leaving.id))).toBe(0);
     expect(await tracesOf(bId, [connected.id, leaving.id, roaming.id])).toEqual([]);
     watch.dispose();
   });
@@ -139,7 +139,7 @@ describe('an instance that stops', () => {
     const bus = createRedisBus(REDIS_URL);
     const instance = createRedisPresence(bus, bus.redis!);
     try {
-      await expect.poll(() => redis.zscore('presence:instances', instance.instanceId), { timeout: 3000 }).not.toBeNull();
+      await expect.poll(() => redis.zscore(presenceKeys.instances, instance.instanceId), { timeout: 3000 }).not.toBeNull();
     } finally {
       await instance.close();
       await bus.close();

@@ -4,6 +4,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OnMessageAddedDocument, OnPresenceDocument, OnUnreadCountDocument } from '../operations/generated/graphql.js';
+import { presenceKeys } from '../src/events/presence.js';
 import { signToken, useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { REDIS_URL } from './support/redis.js';
@@ -160,7 +161,7 @@ describe('a socket that ends for any reason ends its subscriptions and presence 
     }
     await expect.poll(async () => (await t.sql('SELECT id FROM "User" WHERE id = $1', [id])).length).toBe(1);
     expect(await gauges()).toEqual(baseline);
-    expect(await redis.hlen(`presence:user:${id}`)).toBe(0);
+    expect(await redis.hlen(presenceKeys.user(id))).toBe(0);
     await expect.poll(gauges).toEqual(baseline);
   });
 });

@@ -1,12 +1,15 @@
 import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { logger } from '../logger.js';
 import type { Topic, TopicMap } from './topics.js';
 
+/** One Redis or a Redis Cluster (src/events/cluster-bus.ts): what plain commands go through. */
+export type RedisClient = Redis | Cluster;
+
 export interface EventBus {
   /** A connection for plain commands (presence, typing, rate limits); undefined in-process. */
-  redis?: Redis;
+  redis?: RedisClient;
   publish<T extends Topic>(topic: T, payload: TopicMap[T]): Promise<void>;
   /**
    * Resolves once the subscription is live (for Redis: SUBSCRIBE acknowledged), so a caller
@@ -31,11 +34,11 @@ export interface EventBus {
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 /** Payloads cross Redis as JSON; timestamps come back as Date like the rows they came from. */
-function reviveDates(key: string, value: unknown): unknown {
+export function reviveDates(key: string, value: unknown): unknown {
   return typeof value === 'string' && key.endsWith('At') && ISO_DATE.test(value) ? new Date(value) : value;
 }
 
-function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reconnectListeners = new Set<() => void>()): EventBus {
+export function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reconnectListeners = new Set<() => void>()): EventBus {
   let live = 0;
   return {
     liveSubscriptions: () => live,

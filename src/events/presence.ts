@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { db } from '../db.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
-import type { EventBus } from './bus.js';
+import type { EventBus, RedisClient } from './bus.js';
 import { topics } from './topics.js';
 
 export interface Presence {
@@ -147,10 +147,34 @@ const DETACH = `redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 return redis.call('HLEN', KEYS[1])`;
 
-const userKey = (userId: string) => `presence:user:${userId}`;
-const instanceUsersKey = (instanceId: string) => `presence:instance:${instanceId}:users`;
-const INSTANCES = 'presence:instances';
-const INSTANCE_USERS = /^presence:instance:(.+):users$/;
+/**
+ * Every presence key carries the hash tag `{presence}`: on a Redis Cluster they then share one
+ * slot, which the scripts above need (they touch a user's hash, an instance's set and the
+ * heartbeat list at once) and so do the pipelines below. Presence changes with sockets opening
+ * and closing, not with messages, so one shard carries it.
+ */
+export const presenceKeys = {
+  user: (userId: string) => `{presence}:user:${userId}`,
+  instanceUsers: (instanceId: string) => `{presence}:instance:${instanceId}:users`,
+  instances: '{presence}:instances',
+  reap: (instanceId: string) => `{presence}:reap:${instanceId}`,
+};
+const userKey = presenceKeys.user;
+const instanceUsersKey = presenceKeys.instanceUsers;
+const INSTANCES = presenceKeys.instances;
+const INSTANCE_USERS = /^\{presence\}:instance:(.+):users$/;
+
+/** SCAN on one Redis, or on every master of a cluster (a cluster's SCAN covers one node). */
+async function* scanKeys(redis: RedisClient, pattern: string): AsyncGenerator<string[]> {
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      yield keys;
+    } while (cursor !== '0');
+  }
+}
 
 /**
  * Presence across instances. Each user has a hash of instance → open sockets there; online means
@@ -158,7 +182,7 @@ const INSTANCE_USERS = /^presence:instance:(.+):users$/;
  * of one that stopped heartbeating (crashed), so nobody stays online for ever. A stopping instance
  * releases its own users and leaves nothing of itself behind.
  */
-export function createRedisPresence(bus: EventBus, redis: Redis, options: PresenceOptions = {}): Presence & { instanceId: string } {
+export function createRedisPresence(bus: EventBus, redis: RedisClient, options: PresenceOptions = {}): Presence & { instanceId: string } {
   const graceMs = options.graceMs ?? 3000;
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const instanceTtlMs = options.instanceTtlMs ?? 30_000;
@@ -183,15 +207,12 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
    * stop without releasing everyone): listed as long silent, so the reaping below releases them.
    */
   const adoptOrphans = async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', instanceUsersKey('*'), 'COUNT', 500);
-      cursor = next;
+    for await (const keys of scanKeys(redis, instanceUsersKey('*'))) {
       for (const key of keys) {
         const id = INSTANCE_USERS.exec(key)?.[1];
         if (id && id !== instanceId) await redis.zadd(INSTANCES, 'NX', 0, id);
       }
-    } while (cursor !== '0');
+    }
   };
 
   let adopted = false;
@@ -207,7 +228,7 @@ export function createRedisPresence(bus: EventBus, redis: Redis, options: Presen
     for (const deadId of dead) {
       if (closing) return;
       // One live instance reaps each dead one.
-      if ((await redis.set(`presence:reap:${deadId}`, instanceId, 'PX', instanceTtlMs, 'NX')) !== 'OK') continue;
+      if ((await redis.set(presenceKeys.reap(deadId), instanceId, 'PX', instanceTtlMs, 'NX')) !== 'OK') continue;
       const users = await redis.smembers(instanceUsersKey(deadId));
       for (const userId of users) await detach(userId, deadId);
       await redis.del(instanceUsersKey(deadId));

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { logger } from '../logger.js';
-import type { EventBus } from './bus.js';
+import type { EventBus, RedisClient } from './bus.js';
 import { topics } from './topics.js';
 
 export interface Typing {
@@ -22,7 +21,7 @@ const STOP = `return redis.call('DEL', KEYS[1])`;
  * no refresh, isTyping false is published. Only changes are published, which throttles the
  * events a typist causes to two per burst whatever the refresh rate.
  */
-export function createTyping(bus: EventBus, redis: Redis | undefined, ttlMs: number): Typing {
+export function createTyping(bus: EventBus, redis: RedisClient | undefined, ttlMs: number): Typing {
   const local = new Map<string, string>();
   const timers = new Set<NodeJS.Timeout>();
   const key = (conversationId: string, userId: string) => `typing:${conversationId}:${userId}`;

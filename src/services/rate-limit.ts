@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { appError, ErrorCode } from '../errors.js';
+import type { RedisClient } from '../events/bus.js';
 import { logger } from '../logger.js';
 
 const WINDOW_MS = 60_000;
@@ -15,7 +15,7 @@ function limited(windowEnd: number) {
 }
 
 /** Fixed one-minute windows. In Redis, so a user's limit holds across instances. */
-export function createRateLimiter(redis: Redis | undefined): RateLimiter {
+export function createRateLimiter(redis: RedisClient | undefined): RateLimiter {
   const local = new Map<string, number>();
   let localWindow = 0;
   return {
