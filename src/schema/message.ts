@@ -13,6 +13,7 @@ import {
   type MessageEditedShape,
   type MessageReadShape,
 } from '../services/event-stream.js';
+import { carriedAsSent } from '../services/event-stream.js';
 import { deleteMessage, editMessage, markMessageRead, sendMessage } from '../services/messages.js';
 import { addReaction, MAX_REACTIONS_PER_MESSAGE, removeReaction, type ReactionGroup } from '../services/reactions.js';
 import { committed, fromLog } from './live.js';
@@ -70,7 +71,7 @@ export const MessageRef = builder.prismaObject('Message', {
       description: `Reactions, one entry per emoji in the order they were first used (at most ${MAX_REACTIONS_PER_MESSAGE}); empty once deleted. A page of messages reads them in one query.`,
       // One batched statement per page, whatever the number of emojis: its entries cost nothing more.
       complexity: 1,
-      resolve: (message, _args, ctx) => ctx.loaders.reactions.load(message.id),
+      resolve: (message, _args, ctx) => (carriedAsSent(message) ? [] : ctx.loaders.reactions.load(message.id)),
     }),
     isDeleted: t.exposeBoolean('isDeleted', { description: 'True once the author deleted it.' }),
     readAt: t.expose('readAt', {

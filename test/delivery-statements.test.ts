@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { OnEventsDocument, type OnEventsSubscription } from '../operations/generated/graphql.js';
+import { onQuery } from '../src/db.js';
+import { useTestApp, type TestUser } from './support/app.js';
+import { openConversation, send } from './support/fixtures.js';
+import { liveTopics, subscribe, untilLive, wsClient } from './support/ws.js';
+
+const t = useTestApp();
+
+/** The statements a send and everything it sets off run, background sweeps aside. */
+async function statementsOf(action: () => Promise<unknown>, settled: () => boolean): Promise<string[]> {
+  const statements: string[] = [];
+  const stop = onQuery((sql) => void (sql.startsWith('/* background:') || statements.push(sql.replace(/\s+/g, ' '))));
+  try {
+    await action();
+    await expect.poll(settled).toBe(true);
+  } finally {
+    stop();
+  }
+  return statements;
+}
+
+describe('delivering a new message to a live subscriber', () => {
+  it('runs one statement with the shipped OnEvents document (the author), none for what the wake-up carried (message, files, reactions as sent)', async () => {
+    const salon = await t.user('SALON');
+    const clients: TestUser[] = [await t.user('CLIENT'), await t.user('CLIENT')];
+    const [followed, unfollowed] = await Promise.all(clients.map((client) => openConversation(t, salon, client)));
+    // A first send in each conversation: later ones are the steady state measured below.
+    await send(t, salon, followed!, 'first');
+    await send(t, salon, unfollowed!, 'first');
+
+    const ws = wsClient(t.app.wsUrl(), { authorization: `Bearer ${clients[0]!.token}` });
+    const before = await liveTopics(t.app);
+    const stream = subscribe<OnEventsSubscription>(ws, OnEventsDocument, {});
+    await untilLive(t.app, before, 1);
+
+    // The same send with no one listening, then with the client's `events` open.
+    const alone = await statementsOf(() => send(t, salon, unfollowed!, 'nobody listens'), () => true);
+    const delivered = await statementsOf(
+      () => send(t, salon, followed!, 'À demain 10h'),
+      () => stream.events.filter((event) => event.events.payload.__typename === 'MessageAddedEvent').length === 1,
+    );
+    const added = stream.events.find((event) => event.events.payload.__typename === 'MessageAddedEvent')!.events.payload;
+    expect(added.__typename === 'MessageAddedEvent' && added.message).toMatchObject({
+      content: 'À demain 10h',
+      author: { id: salon.id, displayName: 'Salon Test' },
+      attachments: [],
+      reactions: [],
+    });
+    const extra = delivered.filter((sql) => !alone.some((other) => other.replace(/\$\d+/g, '') === sql.replace(/\$\d+/g, '')));
+    expect(delivered.length - alone.length, delivered.join('\n')).toBe(1);
+    expect(extra.length).toBe(1);
+    expect(extra[0]).toMatch(/FROM "public"\."Message" .*"User"/);
+    expect(stream.errors).toEqual([]);
+    await ws.dispose();
+  });
+});
