@@ -17,7 +17,8 @@ const config: CodegenConfig = {
         fragmentMasking: false,
         persistedDocuments: { mode: 'embedHashInDocument', hashAlgorithm: 'sha256' },
       },
-      config: { enumsAsTypes: true, useTypeImports: true },
+      // DateTime travels as an RFC 3339 string (graphql-scalars' DateTime serializes to one).
+      config: { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string' } },
     },
   },
   hooks: { afterAllFileWrite: ['node scripts/copy-manifest.mjs'] },
