@@ -7,25 +7,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { devSignInEnabled } from '../src/auth/dev-sign-in.js';
 import { loadConfig } from '../src/config.js';
-import { signToken, TEST_SECRET, useTestApp } from './support/app.js';
+import { TEST_SECRET, useTestApp } from './support/app.js';
 
 // JWT_SECRET empty: the server falls back to the development secret of .data/, as `npm start` does.
 const t = useTestApp({ JWT_SECRET: '' });
 let salonId: string;
 let clientId: string;
 
-/** A user made just-in-time by a first request, its token signed with the development secret. */
-async function user(role: 'salon' | 'client', firstName: string) {
-  const id = randomUUID();
-  const token = await signToken({ sub: id, email: `${firstName.toLowerCase()}-${id.slice(0, 8)}@example.test`, role, firstName, lastName: 'Test' }, { secret: t.config.jwt.secret });
-  const response = await t.gql<{ me: { id: string } }>('{ me { id } }', {}, token);
-  expect(response.data?.me.id).toBe(id);
-  return id;
-}
-
 beforeAll(async () => {
-  salonId = await user('salon', 'Atelier');
-  clientId = await user('client', 'Nina');
+  // Signed with the development secret, which the app uses here.
+  salonId = (await t.user('SALON', 'Atelier')).id;
+  clientId = (await t.user('CLIENT', 'Nina')).id;
 });
 
 const origin = (app: App) => new URL(app.url()).origin;

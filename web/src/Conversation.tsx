@@ -7,7 +7,7 @@ import {
   RemoveReactionDocument,
   SendMessageDocument,
   SetTypingDocument,
-  type MeQuery,
+  MeDocument,
   type MessageFieldsFragment,
 } from '../../operations/generated/graphql';
 import { useTyping } from './feeds';
@@ -15,12 +15,12 @@ import { dayKey, dayLabel, newId, time } from './format';
 import { useT } from './i18n';
 import { PresenceDot } from './Inbox';
 import { addMessage } from './live';
+import type { DevUser } from './session';
 
 const PAGE = 30;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '🙏'];
 /** Typing is re-announced at most this often while keys are pressed (the server forgets it after 5 s). */
 const TYPING_REFRESH_MS = 3_000;
-type Me = NonNullable<MeQuery['me']>;
 type Message = MessageFieldsFragment;
 
 function Reactions({ message }: { message: Message }) {
@@ -109,9 +109,11 @@ function useTypingAnnouncer(conversationId: string) {
   return { typing: () => announce(true), stopped: () => announce(false), sent: () => { last.current = 0; } };
 }
 
-export function Conversation({ id, me, onBack }: { id: string; me: Me; onBack(): void }) {
+export function Conversation({ id, viewer, onBack }: { id: string; viewer: DevUser; onBack(): void }) {
   const t = useT();
   const { data, fetchMore } = useQuery(ConversationViewDocument, { variables: { id, first: PAGE } });
+  // The viewer's names, for the message shown before the server has answered.
+  const me = useQuery(MeDocument).data?.me;
   const [markRead] = useMutation(MarkConversationReadDocument);
   const [sendMessage] = useMutation(SendMessageDocument);
   const [draft, setDraft] = useState('');
@@ -152,7 +154,7 @@ export function Conversation({ id, me, onBack }: { id: string; me: Me; onBack():
     const list = listRef.current;
     if (!list || !newest) return;
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 200;
-    if (nearBottom || newest.author?.id === me.id || heightBeforeOlder.current === null) list.scrollTop = list.scrollHeight;
+    if (nearBottom || newest.author?.id === viewer.id || heightBeforeOlder.current === null) list.scrollTop = list.scrollHeight;
   }, [newest?.id]);
 
   // Scrolling up to the top loads the page before: infinite scroll through the connection.
@@ -170,7 +172,7 @@ export function Conversation({ id, me, onBack }: { id: string; me: Me; onBack():
   }, [page?.pageInfo.endCursor, page?.pageInfo.hasNextPage, loadingOlder, fetchMore]);
 
   if (!conversation) return null;
-  const other = me.role === 'SALON' ? conversation.client : conversation.salon;
+  const other = viewer.role === 'SALON' ? conversation.client : conversation.salon;
   const archived = conversation.status === 'ARCHIVED';
 
   /** Shown at once (optimistic), replaced by the stored message; kept with a retry button if it fails. */
@@ -178,7 +180,7 @@ export function Conversation({ id, me, onBack }: { id: string; me: Me; onBack():
     setFailed((list) => list.filter((message) => message.clientMessageId !== clientMessageId));
     announcer.sent();
     // Typenames, which the generated types leave out: the cache needs them to store the message.
-    const author = { __typename: 'User' as const, id: me.id, displayName: me.displayName, firstName: me.firstName, lastName: me.lastName };
+    const author = { __typename: 'User' as const, id: viewer.id, displayName: viewer.displayName, firstName: me?.firstName ?? '', lastName: me?.lastName ?? '' };
     const optimistic = {
       __typename: 'Message' as const, id: `pending:${clientMessageId}`, conversationId: id, seq: (newest?.seq ?? 0) + 1,
       kind: 'USER' as const, content, isDeleted: false, readAt: null, clientMessageId, createdAt: new Date().toISOString(),
@@ -223,7 +225,7 @@ export function Conversation({ id, me, onBack }: { id: string; me: Me; onBack():
             {dayKey(message.createdAt) !== dayKey(messages[index - 1]?.createdAt ?? '') && (
               <h3 className="day"><span>{dayLabel(message.createdAt, t.language, t)}</span></h3>
             )}
-            <Bubble message={message} mine={message.author?.id === me.id} />
+            <Bubble message={message} mine={message.author?.id === viewer.id} />
           </Fragment>
         ))}
         {failed.map((message) => (

@@ -1,6 +1,6 @@
 import { useQuery } from '@apollo/client/react';
 import { useCallback, useEffect, useState } from 'react';
-import { InboxDocument, MeDocument } from '../../operations/generated/graphql';
+import { InboxDocument } from '../../operations/generated/graphql';
 import type { Api } from './apollo';
 import { Conversation } from './Conversation';
 import { PresenceFeed, TypingFeed } from './feeds';
@@ -43,7 +43,6 @@ export function Messenger({ session, api, onSignOut }: { session: Session; api: 
   const t = useT();
   const online = useOnline();
   const [openId, open] = useOpenConversation();
-  const me = useQuery(MeDocument).data?.me;
   // The inbox and `eventCursor` in one request: the stream is followed from that very moment.
   const inbox = useQuery(InboxDocument, { variables: { first: 50 } });
   const firstCursor = inbox.data?.eventCursor;
@@ -78,8 +77,8 @@ export function Messenger({ session, api, onSignOut }: { session: Session; api: 
       <div className="panes">
         <Inbox conversations={conversations} role={session.user.role} openId={openId} onOpen={open} />
         <main className="conversation-pane">
-          {openId && me ? (
-            <Conversation key={openId} id={openId} me={me} onBack={() => open(null)} />
+          {openId ? (
+            <Conversation key={openId} id={openId} viewer={session.user} onBack={() => open(null)} />
           ) : (
             <p className="placeholder">{t.chooseConversation}</p>
           )}

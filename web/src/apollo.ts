@@ -4,6 +4,7 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { relayStylePagination } from '@apollo/client/utilities';
 import { OperationTypeNode } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
+import introspection from '../../operations/generated/possible-types';
 
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
@@ -72,6 +73,7 @@ export function createApi(token: string, onUnauthorized: () => void): Api {
   const apollo = new ApolloClient({
     link,
     cache: new InMemoryCache({
+      possibleTypes: introspection.possibleTypes,
       typePolicies: {
         Query: { fields: { conversations: relayStylePagination(['status']) } },
         // Newest first: each page (`after` the oldest loaded) goes further back in time.
