@@ -195,6 +195,22 @@ describe('the web app in two browsers, a salon and a client', () => {
     await expect.poll(() => clientView.locator('.failed').count()).toBe(0);
     expect(await salonView.getByText('Envoyé hors ligne').count()).toBe(1);
 
+    // Away for longer than the API keeps events: the retention job has pruned what the client
+    // had not read (done here by hand), so its cursor is CURSOR_EXPIRED; the app reloads.
+    await phone.setOffline(true);
+    await clientPage.locator('.offline-banner').waitFor();
+    await salonPage.locator('#composer-input').fill('Après une longue absence');
+    await salonPage.keyboard.press('Enter');
+    await salonPage.locator('.message.mine', { hasText: 'Après une longue absence' }).locator('.ticks').getByText('Sent').waitFor();
+    await t.sql('UPDATE "UserEventStream" SET "prunedThrough" = "lastPosition" WHERE "userId" = $1', [camille.id]);
+    await t.sql('DELETE FROM "UserEvent" WHERE "userId" = $1', [camille.id]);
+    await phone.setOffline(false);
+    await clientView.getByText('Après une longue absence').waitFor();
+    // Followed again from the new cursor: live as before.
+    await salonPage.locator('#composer-input').fill('Toujours en direct');
+    await salonPage.keyboard.press('Enter');
+    await clientView.getByText('Toujours en direct').waitFor();
+
     // The client leaves: after the API's grace period its dot goes off on the salon's screen.
     await phone.close();
     await salonView.locator('.conversation-head .dot.off').waitFor({ timeout: 10_000 });

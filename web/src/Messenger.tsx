@@ -25,6 +25,8 @@ function useOpenConversation(): [string | null, (id: string | null) => void] {
   return [id, open];
 }
 
+const INBOX_VARIABLES = { first: 50 };
+
 function useOnline() {
   const [online, setOnline] = useState(navigator.onLine);
   useEffect(() => {
@@ -44,15 +46,18 @@ export function Messenger({ session, api, onSignOut }: { session: Session; api: 
   const online = useOnline();
   const [openId, open] = useOpenConversation();
   // The inbox and `eventCursor` in one request: the stream is followed from that very moment.
-  const inbox = useQuery(InboxDocument, { variables: { first: 50 } });
+  const inbox = useQuery(InboxDocument, { variables: INBOX_VARIABLES });
   const firstCursor = inbox.data?.eventCursor;
 
   useEffect(() => {
     if (!firstCursor) return;
+    // CURSOR_EXPIRED (away for longer than the API keeps events): reload what is on screen,
+    // the inbox with a new cursor among it.
     return followEvents(api.apollo, api.ws, firstCursor, async () => {
-      const { data } = await inbox.refetch();
-      if (!data) throw new Error('Inbox reload failed');
-      return data.eventCursor;
+      await api.apollo.refetchQueries({ include: 'active' });
+      const reloaded = api.apollo.readQuery({ query: InboxDocument, variables: INBOX_VARIABLES });
+      if (!reloaded) throw new Error('Inbox reload failed');
+      return reloaded.eventCursor;
     });
     // Started once, from the first load: the follower keeps its own cursor from then on.
   }, [firstCursor !== undefined, api]);
