@@ -114,7 +114,7 @@ describe('the web app in two browsers, a salon and a client', () => {
     const salonView = salonPage.locator('.conversation');
     await expect.poll(() => salonView.locator('.system').count()).toBe(1);
     await salonView.locator('.day', { hasText: 'Today' }).waitFor();
-    await salonView.locator('a.file', { hasText: 'application/pdf' }).waitFor();
+    await salonView.locator('a.file', { hasText: 'PDF' }).waitFor();
     await expect.poll(() => salonView.locator('img.attachment').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
 
     const clientPage = await signIn(phone, 'Camille Martin', withCamille);
@@ -148,13 +148,13 @@ describe('the web app in two browsers, a salon and a client', () => {
     await screenshot(salonPage, 'conversation');
 
     // Unread: with another conversation open, the badge rises; opening the conversation clears it.
-    await row(salonPage, withLucas).click();
+    // By keyboard: arrows move between conversations (latest activity first), Enter opens one and
+    // the focus goes to its title.
+    await row(salonPage, withCamille).focus();
+    await salonPage.keyboard.press('ArrowDown');
+    await salonPage.keyboard.press('Enter');
     await salonPage.locator('.conversation').getByText('Message 40').waitFor();
-    // Infinite scroll: the top of the list loads the page before (messages 1 to 10).
-    await salonPage.locator('.messages').evaluate((list) => list.scrollTo(0, 0));
-    await salonPage.locator('.conversation').getByText('Message 1', { exact: true }).waitFor();
-    await salonPage.locator('.conversation .top', { hasText: 'Beginning of the conversation' }).waitFor();
-
+    await expect.poll(() => salonPage.evaluate(() => document.activeElement?.textContent)).toBe('Lucas Bernard');
     await clientPage.locator('#composer-input').fill('Une question');
     await clientPage.keyboard.press('Enter');
     await clientPage.locator('#composer-input').fill('sur la couleur');
@@ -162,6 +162,10 @@ describe('the web app in two browsers, a salon and a client', () => {
     await row(salonPage, withCamille).locator('.badge', { hasText: '2' }).waitFor();
     await salonPage.locator('header .badge', { hasText: '2' }).waitFor();
     await screenshot(salonPage, 'inbox');
+    // Infinite scroll: the top of the list loads the page before (messages 1 to 10).
+    await salonPage.locator('.messages').evaluate((list) => list.scrollTo(0, 0));
+    await salonPage.locator('.conversation').getByText('Message 1', { exact: true }).waitFor();
+    await salonPage.locator('.conversation .top', { hasText: 'Beginning of the conversation' }).waitFor();
     await row(salonPage, withCamille).click();
     await salonPage.locator('.conversation').getByText('sur la couleur').waitFor();
     await expect.poll(() => row(salonPage, withCamille).locator('.badge').count()).toBe(0);

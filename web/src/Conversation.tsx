@@ -75,7 +75,7 @@ function Bubble({ message, mine }: { message: Message; mine: boolean }) {
                 <img className="attachment" src={attachment.url} alt={t.attachment} />
               </a>
             ) : (
-              <a key={attachment.url} className="file" href={attachment.url} target="_blank" rel="noreferrer">📄 {t.attachment} ({attachment.type})</a>
+              <a key={attachment.url} className="file" href={attachment.url} target="_blank" rel="noreferrer">{t.attachment} · {attachment.type.split('/')[1]?.toUpperCase()}</a>
             ),
           )}
         </>
@@ -132,7 +132,11 @@ export function Conversation({ id, viewer, onBack }: { id: string; viewer: DevUs
   const newest = messages.at(-1);
   const unread = conversation?.unreadCount ?? 0;
 
-  useEffect(() => headingRef.current?.focus(), []);
+  // Opened: the focus goes to its title, so keyboard and screen reader users start there.
+  const loaded = conversation !== undefined;
+  useEffect(() => {
+    if (loaded) headingRef.current?.focus();
+  }, [loaded]);
 
   // Opened means read: now, and for each message that arrives while it is open.
   useEffect(() => {
