@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ArchiveConversationDocument,
   CreateAppointmentDocument,
   CreateAttachmentUploadDocument,
   CreateConversationDocument,
@@ -214,6 +215,15 @@ describe('the web app in two browsers, a salon and a client', () => {
     await salonPage.locator('#composer-input').fill('Toujours en direct');
     await salonPage.keyboard.press('Enter');
     await clientView.getByText('Toujours en direct').waitFor();
+
+    // A conversation opened elsewhere joins the inbox; archived, it moves to the archived filter.
+    const opened = (await ok(t, CreateConversationDocument, { input: { clientUserId: lucas.id, subject: 'Couleur' } }, salon.token)).createConversation.id;
+    await row(salonPage, opened).waitFor();
+    await ok(t, ArchiveConversationDocument, { id: opened }, salon.token);
+    await expect.poll(() => row(salonPage, opened).count()).toBe(0);
+    await salonPage.getByLabel('Archived').check();
+    await row(salonPage, opened).waitFor();
+    await salonPage.getByLabel('Active').check();
 
     // The client leaves: after the API's grace period its dot goes off on the salon's screen.
     await phone.close();
