@@ -17,7 +17,14 @@ const config: CodegenConfig = {
         fragmentMasking: false,
         persistedDocuments: { mode: 'embedHashInDocument', hashAlgorithm: 'sha256' },
       },
-      config: { enumsAsTypes: true, useTypeImports: true },
+      // DateTime travels as an RFC 3339 string (graphql-scalars' DateTime serializes to one).
+      config: { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string' } },
+    },
+    // The members of each union and interface, which Apollo Client's cache needs to match
+    // fragments on them (`possibleTypes`), e.g. the payloads of the event stream.
+    'operations/generated/possible-types.ts': {
+      plugins: ['fragment-matcher'],
+      config: { apolloClientVersion: 3, useExplicitTyping: true },
     },
   },
   hooks: { afterAllFileWrite: ['node scripts/copy-manifest.mjs'] },

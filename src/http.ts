@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { Readable } from 'node:stream';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { devSignInRoutes } from './auth/dev-sign-in.js';
 import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Context } from './context.js';
 import { ErrorCode, maskUnexpected } from './errors.js';
@@ -68,7 +69,8 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
   });
   // Files go around the GraphQL body limit: the upload routes stream them, bounded by their own size.
   const handler = unsubscribeRoutes(runtime.notifier.unsubscribe, uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes)));
-  return { yoga, server: createServer(handler) };
+  // The web app's development sign-in; absent in production and with a real JWT_SECRET.
+  return { yoga, server: createServer(devSignInRoutes(config, isAllowedOrigin, handler)) };
 }
 
 /**

@@ -129,6 +129,7 @@ describe('query cost counts page sizes', () => {
       ConversationView: { id: conversationId },
       Me: {},
       Inbox: {},
+      InboxConversation: { id: conversationId },
       SendMessage: { input: { conversationId, content: 'at page 100' } },
       MarkMessageRead: { id: fromSalon.id },
       MarkConversationRead: { id: conversationId },

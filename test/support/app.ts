@@ -41,7 +41,7 @@ export interface TestContext {
   config: Config;
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string, instance?: number): Promise<GraphQLResponse<T>>;
   /** A user as a real client would appear: a token for an unseen subject, created just-in-time. */
-  user(role: 'SALON' | 'CLIENT', name?: string): Promise<TestUser>;
+  user(role: 'SALON' | 'CLIENT', name?: string, lastName?: string): Promise<TestUser>;
   sql<T extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
 }
 
@@ -91,10 +91,11 @@ export function useTestApp(
         const body = (await response.json()) as GraphQLResponse;
         return { ...body, status: response.status };
       },
-      async user(role: 'SALON' | 'CLIENT', name = role === 'SALON' ? 'Salon' : 'Client') {
+      async user(role: 'SALON' | 'CLIENT', name = role === 'SALON' ? 'Salon' : 'Client', lastName = 'Test') {
         const id = randomUUID();
-        const email = `${name.toLowerCase()}-${id.slice(0, 8)}@example.test`;
-        const token = await signToken({ sub: id, email, role: role.toLowerCase(), firstName: name, lastName: 'Test' });
+        const email = `${name.toLowerCase().replace(/[^a-z]/g, '')}-${id.slice(0, 8)}@example.test`;
+        // The app's own secret: TEST_SECRET, or the development secret when a file runs without it.
+        const token = await signToken({ sub: id, email, role: role.toLowerCase(), firstName: name, lastName }, { secret: config.jwt.secret });
         const response = await ctx.gql<{ me: { id: string } }>('{ me { id } }', {}, token);
         if (response.data?.me.id !== id) throw new Error(`user creation failed: ${JSON.stringify(response)}`);
         return { id, email, role, token };
