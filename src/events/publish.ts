@@ -6,13 +6,17 @@
  * EVENT_POLL_MS and when Redis comes back), never an event. Typing and presence, which are
  * ephemeral by nature, publish on their own topics (typing.ts, presence.ts).
  */
-import type { Appointment, Conversation, Message, MessageAttachment } from '../generated/prisma/client.js';
+import type { Appointment, Conversation, Message, MessageAttachment, User } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
 import type { EventBus } from './bus.js';
 import type { LoggedEvent } from './log.js';
 import { topics, type EventsWakeUp } from './topics.js';
 
-export type MessageWithAttachments = Message & { attachments: MessageAttachment[] };
+export type MessageWithAttachments = Message & {
+  attachments: MessageAttachment[];
+  /** Its author's row, when a send carried it: a live delivery then shows the author without a query. */
+  author?: User | null;
+};
 
 /** What a service did, reported from inside its transaction. Nothing is announced for a transaction that rolled back. */
 export type AppEvent =

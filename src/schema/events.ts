@@ -16,11 +16,12 @@ type Member<N extends ViewerEventPayloadShape['__typename']> = Extract<ViewerEve
 const MessageAddedEvent = builder.objectRef<Member<'MessageAddedEvent'>>('MessageAddedEvent').implement({
   description: 'A message was sent in one of the viewer\'s conversations (by anyone, the viewer included, for their other devices).',
   fields: (t) => ({
-    message: t.field({
+    message: t.prismaField({
       type: MessageRef,
       description: 'The message (live: as it was sent; replayed: as it is now, so deleted since is `isDeleted` true, content empty).',
-      // A t.field, not a prismaField: what the selection needs beyond the carried row, Pothos loads.
-      resolve: (event) => event.message ?? db.message.findUniqueOrThrow({ where: { id: event.messageId }, include: { attachments: true } }),
+      // Live, the wake-up carried the message with its files and author: the selection is answered
+      // from them, and Pothos loads only a relation the carried row lacks.
+      resolve: (query, event) => event.message ?? db.message.findUniqueOrThrow({ ...query, where: { id: event.messageId } }),
     }),
   }),
 });

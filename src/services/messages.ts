@@ -5,7 +5,7 @@ import { fromLoggedJson, LOG_ENTRIES, LOGGED_ROWS, type LoggedJson } from '../ev
 import { Prisma } from '../generated/prisma/client.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
 import type { AppEvent, MessageWithAttachments } from '../events/publish.js';
-import type { Conversation, Message, MessageAttachment, MessageKind } from '../generated/prisma/client.js';
+import type { Conversation, Message, MessageAttachment, MessageKind, User } from '../generated/prisma/client.js';
 import {
   conversationForViewer,
   isParticipant,
@@ -76,6 +76,7 @@ async function lockCounter(tx: Tx, conversationId: string, userId: string) {
 interface AppendedRow {
   message: Omit<Message, 'createdAt' | 'updatedAt' | 'readAt'> & { createdAt: string; updatedAt: string; readAt: null };
   attachments: (Omit<MessageAttachment, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string })[];
+  author: (Omit<User, 'createdAt' | 'updatedAt' | 'lastSeenAt'> & { createdAt: string; updatedAt: string; lastSeenAt: string | null }) | null;
   conversation: Omit<Conversation, 'createdAt' | 'updatedAt' | 'lastMessageAt'> & { createdAt: string; updatedAt: string; lastMessageAt: string };
   recipientId: string;
   conversationUnread: number;
@@ -152,6 +153,8 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
     )${input.log ? Prisma.sql`, ${SEND_ENTRIES}` : Prisma.empty}
     SELECT to_jsonb(msg.*) AS "message",
            COALESCE((SELECT jsonb_agg(to_jsonb(att.*)) FROM att), '[]'::jsonb) AS "attachments",
+           -- Carried to subscribers with the message, so that a live delivery shows its author without a query.
+           (SELECT to_jsonb(u.*) FROM "User" u WHERE u."id" = msg."authorId") AS "author",
            to_jsonb(conv.*) - 'recipientId' AS "conversation",
            conv."recipientId"::text AS "recipientId",
            counter."unreadCount" AS "conversationUnread",
@@ -191,6 +194,12 @@ export async function appendMessage(tx: Tx | Db, input: AppendInput, options: { 
     updatedAt: toDate(row.message.updatedAt),
     readAt: null,
     attachments: row.attachments.map((a) => ({ ...a, createdAt: toDate(a.createdAt), updatedAt: toDate(a.updatedAt) })),
+    author: row.author && {
+      ...row.author,
+      createdAt: toDate(row.author.createdAt),
+      updatedAt: toDate(row.author.updatedAt),
+      lastSeenAt: row.author.lastSeenAt === null ? null : toDate(row.author.lastSeenAt),
+    },
   };
   const conversation: Conversation = {
     ...row.conversation,
