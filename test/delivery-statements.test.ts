@@ -53,3 +53,26 @@ describe('delivering a new message to a live subscriber', () => {
     await ws.dispose();
   });
 });
+
+describe('a socket that connects and follows its events', () => {
+  it('runs three statements: who its contacts are (presence), where its log stands, and the log since (empty)', async () => {
+    const salon = await t.user('SALON');
+    const client = await t.user('CLIENT');
+    await openConversation(t, salon, client);
+    // The user is known to this instance (it has seen their token): the steady state of a reconnect.
+    await t.gql('{ me { id } }', {}, client.token);
+    const statements: string[] = [];
+    const stop = onQuery((sql) => void (sql.startsWith('/* background:') || statements.push(sql.replace(/\s+/g, ' '))));
+    const ws = wsClient(t.app.wsUrl(), { authorization: `Bearer ${client.token}` });
+    try {
+      const before = await liveTopics(t.app);
+      subscribe<OnEventsSubscription>(ws, OnEventsDocument, {});
+      await untilLive(t.app, before, 1);
+      await expect.poll(() => statements.length).toBeGreaterThanOrEqual(3);
+      expect(statements.length, statements.join('\n')).toBe(3);
+    } finally {
+      stop();
+      await ws.dispose();
+    }
+  });
+});
