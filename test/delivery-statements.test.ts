@@ -31,8 +31,14 @@ describe('delivering a new message to a live subscriber', () => {
 
     const ws = wsClient(t.app.wsUrl(), { authorization: `Bearer ${clients[0]!.token}` });
     const before = await liveTopics(t.app);
+    // Connected, subscribed, and announced online (presence's statement runs after the socket is
+    // acknowledged): nothing of the connection is left to run inside the windows measured below.
+    const connecting: string[] = [];
+    const stopConnecting = onQuery((sql) => void connecting.push(sql));
     const stream = subscribe<OnEventsSubscription>(ws, OnEventsDocument, {});
     await untilLive(t.app, before, 1);
+    await expect.poll(() => connecting.some((sql) => sql.includes('AS "contacts"'))).toBe(true);
+    stopConnecting();
 
     // The same send with no one listening, then with the client's `events` open.
     const alone = await statementsOf(() => send(t, salon, unfollowed!, 'nobody listens'), () => true);
