@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, mapAsyncIterator, type Plugin, type YogaLogger } from 'graphql-yoga';
@@ -8,11 +9,46 @@ import { alreadyLogged, classifyError, clientCode } from './errors.js';
 import type { EventBus } from './events/bus.js';
 import { logger } from './logger.js';
 
+/**
+ * The event loop's delay: a 10 ms timer records how late it fires, one per process (every app of
+ * a test process shares it; a timer each would stay for the life of the process). Not
+ * perf_hooks' monitorEventLoopDelay: after a reset it drops its first late tick, so a block just
+ * after a scrape went unseen.
+ */
+const LOOP_TICK_MS = 10;
+let loopDelay: RecordableHistogram | undefined;
+function eventLoopDelay(): RecordableHistogram {
+  if (loopDelay) return loopDelay;
+  const histogram = createHistogram();
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    histogram.record(Math.max(1, Math.round((now - last - LOOP_TICK_MS) * 1e6)));
+    last = now;
+  }, LOOP_TICK_MS).unref();
+  loopDelay = histogram;
+  return histogram;
+}
+
 /** One registry per app, so two instances in one process (tests) do not collide. */
 export function createMetrics(bus: EventBus) {
   const registry = new Registry();
+  const delay = eventLoopDelay();
   return {
     registry,
+    // What delays every socket and request of an instance at once: the first figure to read when
+    // latency grows with the number of sockets (bench:fanout prints it for each count).
+    eventLoopDelay: new Gauge({
+      name: 'salon_event_loop_delay_seconds',
+      help: "The event loop's delay since the previous scrape: its 99th percentile (stat=p99) and its longest (stat=max)",
+      labelNames: ['stat'],
+      registers: [registry],
+      collect() {
+        this.set({ stat: 'p99' }, delay.percentile(99) / 1e9);
+        this.set({ stat: 'max' }, delay.max / 1e9);
+        delay.reset();
+      },
+    }),
     liveTopicSubscriptions: new Gauge({
       name: 'salon_live_topic_subscriptions',
       help: 'Event-bus topic subscriptions live on this instance (Redis channels subscribed for running subscriptions)',

@@ -43,7 +43,8 @@ async function announce(bus: EventBus, userId: string, online: boolean) {
       SELECT c."salonId" FROM "Conversation" c WHERE c."clientUserId" = u.id)::text[]`;
   const [user] = online
     ? await db.$queryRaw<Announced[]>`SELECT u."lastSeenAt", ${contactIds} AS "contacts" FROM "User" u WHERE u.id = ${userId}::uuid`
-    : await db.$queryRaw<Announced[]>`
+    : // After a grace period or for a dead instance's users: never part of a request's statements.
+      await db.$queryRaw<Announced[]>`/* background: presence offline */
         UPDATE "User" u SET "lastSeenAt" = ${new Date()} WHERE u.id = ${userId}::uuid RETURNING u."lastSeenAt", ${contactIds} AS "contacts"`;
   if (!user) return;
   logger.info({ userId, online }, online ? 'user online' : 'user fully offline');
