@@ -3,10 +3,11 @@
  * API server processes, tokens, and the lines that tell a reader what produced a figure.
  * Each bench keeps its own load and its own summary.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
@@ -208,4 +209,55 @@ export async function startApi(options: ApiOptions): Promise<{ child: ChildProce
 /** process.memoryUsage() from a server's `memory report` log line (SIGUSR2; a full GC first under --expose-gc). */
 export function memoryReport(line: string): NodeJS.MemoryUsage | undefined {
   return line.includes('"memory report"') ? (JSON.parse(line) as { memory: NodeJS.MemoryUsage }).memory : undefined;
+}
+
+/** The commit of `root` as a figure's reader needs it: short hash, plus " dirty" when its tree has edits (bench/results/ aside). */
+export function describeCommit(root: string = REPO_ROOT): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8' }).trim();
+    // The results a run is about to overwrite do not make the code measured dirty.
+    const dirty = git('status', '--porcelain', '--', '.', ':(exclude)bench/results') !== '';
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' dirty' : ''}`;
+  } catch {
+    return 'not a git checkout';
+  }
+}
+
+/** The load average when this bench process started. */
+const startLoad = loadavg();
+
+/**
+ * The stamp every results file starts with: what ran (the exact command), on what (machine,
+ * Node, PostgreSQL), which code (the commit, "dirty" with edits) and when. Markdown.
+ */
+export function resultsStamp(options: { title: string; command: string; postgres: string; root?: string }): string {
+  const root = options.root ?? REPO_ROOT;
+  return [
+    `# ${options.title}`,
+    '',
+    `- Command: \`${options.command}\``,
+    `- Machine: ${describeMachine()}`,
+    `- PostgreSQL ${options.postgres}, Node ${process.version}`,
+    `- Code measured: ${root === REPO_ROOT ? '' : `${root} at `}commit ${describeCommit(root)}`,
+    `- Date: ${new Date().toISOString()}`,
+    // Other work on the machine moves every figure: a reader should know how quiet it was.
+    `- Load average when the run started (1, 5, 15 min): ${startLoad.map((n) => n.toFixed(2)).join(', ')}`,
+    '',
+  ].join('\n');
+}
+
+/** Writes `markdown` to bench/results/<file> (creating the folder) and returns the path. */
+export function writeResults(file: string, markdown: string): string {
+  const path = join(REPO_ROOT, 'bench', 'results', file);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, markdown.endsWith('\n') ? markdown : `${markdown}\n`);
+  return path;
+}
+
+/** The command line that started this bench, as a reader would type it again (`npm run …` when npm started it). */
+export function commandLine(): string {
+  const args = process.argv.slice(2).join(' ');
+  const script = process.env.npm_lifecycle_event;
+  if (script) return `npm run ${script}${args ? ` -- ${args}` : ''}`;
+  return `npx tsx ${relative(process.cwd(), process.argv[1] ?? '')} ${args}`.trimEnd();
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { validate as isUuid } from 'uuid';
 import { badInput } from './errors.js';
-import { PrismaClient } from './generated/prisma/client.js';
+import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 
 /** Used when connectDb is not told otherwise (DATABASE_STATEMENT_TIMEOUT_MS). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
@@ -42,21 +43,36 @@ const PREPARED = /^\s*\/\* prepared:([a-z-]+) \*\//;
  * must support prepared statements: PgBouncer 1.21+ with max_prepared_statements.)
  */
 function statementName(query: { sql: string }): string {
+  const known = statementNames.get(query.sql);
+  if (known !== undefined) return known;
   const marked = PREPARED.exec(query.sql);
   // '': node-postgres's unnamed statement, parsed and planned on every run.
   if (!marked) return '';
-  return `${marked[1]}-${createHash('sha1').update(query.sql).digest('hex').slice(0, 12)}`;
+  const name = `${marked[1]}-${createHash('sha1').update(query.sql).digest('hex').slice(0, 12)}`;
+  statementNames.set(query.sql, name);
+  return name;
 }
 
+/**
+ * The names of the marked statements, by their SQL: the send's text is a few kilobytes, and
+ * hashing it on every send cost about 1 % of the API's CPU under load (bench:send profile).
+ * Marked statements are few and fixed, so this stays small.
+ */
+const statementNames = new Map<string, string>();
+
 function createClient(databaseUrl: string, options: DbOptions) {
-  const adapter = new PrismaPg({
+  // The pool is ours, handed to Prisma's adapter, so that `direct` can run a hot statement on the
+  // same connections (and their prepared statements) without Prisma's query runtime.
+  const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
     statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     // Columns are `timestamp` without zone holding UTC (Prisma's convention); raw SQL that stamps
     // clock_timestamp() into them and reads them back as JSON relies on the session being UTC too.
     options: '-c TimeZone=UTC',
-  }, { statementNameGenerator: statementName });
+  });
+  const adapter = new PrismaPg(pool, { statementNameGenerator: statementName, disposeExternalPool: true });
+  clientPool = pool;
   const base = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
   base.$on('query', (event) => {
     for (const listener of queryListeners) listener(event.query);
@@ -81,6 +97,8 @@ export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
 let client: Db | undefined;
 let clientUrl: string | undefined;
+/** The pool under `client` (see createClient). */
+let clientPool: pg.Pool | undefined;
 let users = 0;
 const queryListeners = new Set<(sql: string) => void>();
 
@@ -114,7 +132,24 @@ export async function disconnectDb(): Promise<void> {
   const current = client;
   client = undefined;
   clientUrl = undefined;
+  clientPool = undefined;
   await current.$disconnect();
+}
+
+/**
+ * Runs one statement on its own (autocommit) straight on the client's pool: the same connections,
+ * the same statement names (`prepared(…)`), the listeners of `onQuery` see it, and an error is
+ * node-postgres's (sqlState in db/errors.ts reads it as it reads Prisma's). For the send, the
+ * hottest statement: Prisma's raw-query runtime around it was about 8 % of the API's CPU per
+ * sendMessage under load (bench:send profile). Rows come as node-postgres parses them (json and
+ * jsonb parsed, int4 as numbers, text as strings): select only such columns.
+ */
+export async function direct<T>(statement: Prisma.Sql): Promise<T[]> {
+  if (!clientPool) throw new Error('Database used before connectDb()');
+  const text = statement.text;
+  for (const listener of queryListeners) listener(text);
+  const result = await clientPool.query({ name: statementName({ sql: text }) || undefined, text, values: statement.values as unknown[] });
+  return result.rows as T[];
 }
 
 /** The connected client; using it before connectDb is a programming error. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Viewer } from '../auth/viewer.js';
-import { db, prepared, type Db } from '../db.js';
+import { db, direct, prepared, type Db } from '../db.js';
 import { fromLoggedJson, LOG_ENTRIES, LOGGED_ROWS, type LoggedJson } from '../events/log.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
@@ -125,7 +125,7 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
     ? Prisma.sql`claim AS (UPDATE "Upload" SET "sentAt" = clock_timestamp() WHERE "url" = ANY(${urls}::text[]) AND "sentAt" IS NULL RETURNING 1), `
     : Prisma.empty;
   const allClaimed = urls.length ? Prisma.sql`AND (SELECT count(*) FROM claim) = ${urls.length}` : Prisma.empty;
-  const rows = await tx.$queryRaw<AppendedRow[]>`${Prisma.raw(prepared(urls.length ? 'send-files' : 'send'))}
+  const statement = Prisma.sql`${Prisma.raw(prepared(urls.length ? 'send-files' : 'send'))}
     WITH ${claim}conv AS (
       UPDATE "Conversation"
          SET "lastSeq" = "lastSeq" + 1, "lastMessageAt" = clock_timestamp(), "updatedAt" = clock_timestamp(),
@@ -160,6 +160,9 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
            counter."unreadCount" AS "conversationUnread",
            ${input.log ? LOGGED_ROWS : Prisma.sql`NULL::jsonb`} AS "logged"
       FROM conv, msg, counter`;
+  // On its own (a send): straight on the pool, without Prisma's runtime (see `direct`); its
+  // columns are jsonb, text and int, which both paths return alike.
+  const rows = tx === db ? await direct<AppendedRow>(statement) : await tx.$queryRaw<AppendedRow[]>(statement);
   return rows[0];
 }
 
