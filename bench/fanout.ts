@@ -32,15 +32,18 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
 import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
-import { resultStamp } from './report.js';
 import {
+  commandLine,
   createDatabase,
+  describeCommit,
+  describeMachine,
   freePort,
   killProcesses,
   memoryReport,
   percentile,
   REDIS_URL,
   REPO_ROOT,
+  resultsStamp,
   seedSalon,
   signToken,
   sleep,
@@ -407,10 +410,9 @@ const median = (values: number[]) => {
   return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
 };
 
-function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; caption: string }, command: string) {
+function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; caption: string }) {
   const lines: string[] = [];
-  lines.push('# Fan-out: subscribed sockets, send → deliver latency and memory', '');
-  lines.push(stamp.markdown, '', `Command: \`${command}\``, '');
+  lines.push(stamp.markdown);
   lines.push(
     `Two API instances and the floor's two relays, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
     `the salon sends ${RATE} messages/s over HTTP (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
@@ -492,13 +494,15 @@ const fixture: Fixture = {
   tokens: await Promise.all(salon.clients.map((id) => signToken(id, 'client'))),
   salonToken: await signToken(salon.salonId, 'salon'),
 };
-const command = `npm run bench:fanout -- ${process.argv.slice(2).join(' ')}`.trim();
 try {
-  const stamp = resultStamp(database.postgres);
+  const stamp = {
+    markdown: resultsStamp({ title: 'Fan-out: subscribed sockets, send → deliver latency and memory', command: commandLine(), postgres: database.postgres }),
+    caption: `${describeMachine()}, PostgreSQL ${database.postgres}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`,
+  };
   console.log(`fanout: ${COUNTS.join(', ')} sockets on 2 instances, ${RATE} msg/s; ${stamp.caption}`);
   const api = await runTarget('api', fixture);
   const floor = values['no-floor'] ? null : await runTarget('floor', fixture);
-  const { markdown, svg } = report(api, floor, stamp, command);
+  const { markdown, svg } = report(api, floor, stamp);
   mkdirSync(values.out, { recursive: true });
   writeFileSync(join(values.out, 'fanout.md'), markdown);
   writeFileSync(join(values.out, 'fanout.svg'), svg);
