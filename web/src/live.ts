@@ -2,6 +2,7 @@ import { CombinedGraphQLErrors, type ApolloCache, type ApolloClient, type Refere
 import type { Client } from 'graphql-ws';
 import {
   InboxConversationDocument,
+  InboxConversationFieldsFragmentDoc,
   OnEventsDocument,
   type InboxConversationFieldsFragment,
   type MessageFieldsFragment,
@@ -38,18 +39,27 @@ export function addMessage(cache: ApolloCache, message: MessageFieldsFragment) {
   });
 }
 
-/** A conversation the inbox did not have (created since it was loaded) joins the list. */
-function addConversation(cache: ApolloCache, conversation: InboxConversationFieldsFragment) {
+/** The status a list of conversations is filtered on, from its key (`conversations:{"status":"ACTIVE"}`). */
+const listStatus = (storeFieldName: string) => /"status":"(\w+)"/.exec(storeFieldName)?.[1];
+
+/**
+ * A conversation is in the inbox list of its status, once, and in no other: a new conversation
+ * joins its list, an archived or unarchived one moves between them. Each list is sorted on screen.
+ */
+function fileConversation(cache: ApolloCache, conversation: InboxConversationFieldsFragment) {
   cache.modify({
     id: 'ROOT_QUERY',
     fields: {
       conversations: (value, { readField, toReference, storeFieldName }) => {
         const page = value as StoredPage;
         const node = toReference(conversation);
-        // The lists filtered by status are left to their next load.
-        if (!node || storeFieldName.includes('"status":"')) return value;
-        if (page.edges.some((edge) => readField('id', edge.node) === conversation.id)) return value;
-        return { ...page, edges: [{ __typename: 'ConversationEdge', cursor: '', node }, ...page.edges] };
+        const status = listStatus(storeFieldName);
+        if (!node || !status) return value;
+        const has = page.edges.some((edge) => readField('id', edge.node) === conversation.id);
+        if (status !== conversation.status) {
+          return has ? { ...page, edges: page.edges.filter((edge) => readField('id', edge.node) !== conversation.id) } : value;
+        }
+        return has ? value : { ...page, edges: [{ __typename: 'ConversationEdge', cursor: '', node }, ...page.edges] };
       },
     },
   });
@@ -79,9 +89,12 @@ export async function applyEvent(client: ApolloClient, payload: Payload) {
       cache.modify({ id: 'ROOT_QUERY', fields: { unreadCount: () => payload.totalUnread } });
       return;
     case 'ConversationUpdatedEvent': {
-      if (!payload.created) return;
-      const { data } = await client.query({ query: InboxConversationDocument, variables: { id: payload.conversation.id }, fetchPolicy: 'network-only' });
-      if (data?.conversation) addConversation(cache, data.conversation);
+      // The event's fields are merged already; a conversation the cache lacks (new, or never
+      // loaded) is fetched as the inbox shows it.
+      const { id } = payload.conversation;
+      const known = cache.readFragment({ id: conversationRef(cache, id), fragment: InboxConversationFieldsFragmentDoc, fragmentName: 'InboxConversationFields' });
+      const conversation = known ?? (await client.query({ query: InboxConversationDocument, variables: { id }, fetchPolicy: 'network-only' })).data?.conversation;
+      if (conversation) fileConversation(cache, conversation);
       return;
     }
     case 'ConversationDeletedEvent':
@@ -97,28 +110,43 @@ const isExpired = (error: unknown) =>
 
 /**
  * Follows the viewer's event stream from `cursor` (the `eventCursor` loaded with the inbox),
- * remembering the cursor of the last event applied. After a drop it subscribes again from that
- * cursor, so what happened meanwhile is replayed once; on CURSOR_EXPIRED (too long away) `reload`
- * loads the data again and returns a fresh cursor. Returns a function that stops following.
+ * remembering the cursor of the last event applied. After a drop, or an event that could not be
+ * applied, it subscribes again from that cursor, so what was missed is replayed once; on
+ * CURSOR_EXPIRED (too long away) `reload` loads the data again and returns a fresh cursor.
+ * Returns a function that stops following.
  */
 export function followEvents(client: ApolloClient, ws: Client, cursor: string, reload: () => Promise<string>): () => void {
   let current: { unsubscribe(): void } | undefined;
   let generation = 0;
+  let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Events are applied one after another, in the stream's order, even when one awaits a query.
   let applying = Promise.resolve();
+  // A timer or a reload may end after the stop: then nothing starts again.
+  const later = (ms: number) => {
+    if (!stopped) timer = setTimeout(subscribe, ms);
+  };
 
-  const subscribe = () => {
+  function subscribe() {
+    if (stopped) return;
     current?.unsubscribe();
     const mine = ++generation;
     const failed = (error: unknown) => {
       if (mine !== generation) return;
       generation++;
+      current?.unsubscribe();
       current = undefined;
       if (isExpired(error)) {
-        reload().then((fresh) => { cursor = fresh; subscribe(); }, () => { timer = setTimeout(subscribe, 2_000); });
+        reload().then((fresh) => {
+          if (stopped) return;
+          cursor = fresh;
+          subscribe();
+        }, (reloadError: unknown) => {
+          console.error('Reload after CURSOR_EXPIRED failed', reloadError);
+          later(2_000);
+        });
       } else {
-        timer = setTimeout(subscribe, 1_000);
+        later(1_000);
       }
     };
     current = client.subscribe({ query: OnEventsDocument, variables: { after: cursor } }).subscribe({
@@ -126,13 +154,22 @@ export function followEvents(client: ApolloClient, ws: Client, cursor: string, r
         if (error) return failed(error);
         if (!data || mine !== generation) return;
         const event = data.events;
-        applying = applying.then(() => applyEvent(client, event.payload)).catch(() => undefined);
-        cursor = event.cursor;
+        applying = applying.then(async () => {
+          // After a failure this subscription is over: its later events come again from `cursor`.
+          if (mine !== generation) return;
+          try {
+            await applyEvent(client, event.payload);
+            if (mine === generation) cursor = event.cursor;
+          } catch (error) {
+            console.error(`Event ${event.cursor} not applied: following again from the last one applied`, error);
+            failed(error);
+          }
+        });
       },
       error: failed,
       complete: () => failed(new Error('The event stream ended')),
     });
-  };
+  }
 
   // graphql-ws re-sends a subscription as it was first sent (with the first `after`) when its
   // socket comes back; start it again from the last event applied instead.
@@ -141,6 +178,7 @@ export function followEvents(client: ApolloClient, ws: Client, cursor: string, r
   });
   subscribe();
   return () => {
+    stopped = true;
     generation++;
     clearTimeout(timer);
     offClosed();
