@@ -1,3 +1,4 @@
+import { CombinedGraphQLErrors } from '@apollo/client';
 import { useMutation, useQuery } from '@apollo/client/react';
 import { Fragment, useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import {
@@ -7,30 +8,39 @@ import {
   RemoveReactionDocument,
   SendMessageDocument,
   SetTypingDocument,
-  MeDocument,
+  type MeQuery,
   type MessageFieldsFragment,
 } from '../../operations/generated/graphql';
-import { useTyping } from './feeds';
+import { markFailed, useFailedSends, useTyping } from './feeds';
 import { dayKey, dayLabel, newId, time } from './format';
 import { useT } from './i18n';
 import { PresenceDot } from './Inbox';
 import { addMessage } from './live';
-import type { DevUser } from './session';
+import { LoadFailed } from './status';
 
 const PAGE = 30;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '🙏'];
 /** Typing is re-announced at most this often while keys are pressed (the server forgets it after 5 s). */
 const TYPING_REFRESH_MS = 3_000;
 type Message = MessageFieldsFragment;
+type Viewer = NonNullable<MeQuery['me']>;
+
+const hasCode = (error: unknown, code: string) =>
+  CombinedGraphQLErrors.is(error) && error.errors.some((e) => e.extensions?.code === code);
 
 function Reactions({ message }: { message: Message }) {
   const t = useT();
   const [add] = useMutation(AddReactionDocument);
   const [remove] = useMutation(RemoveReactionDocument);
   const [picking, setPicking] = useState(false);
+  const [problem, setProblem] = useState<string>();
   const toggle = (emoji: string, mine: boolean) => {
     setPicking(false);
-    void (mine ? remove : add)({ variables: { messageId: message.id, emoji } }).catch(() => undefined);
+    setProblem(undefined);
+    (mine ? remove : add)({ variables: { messageId: message.id, emoji } }).catch((error: unknown) => {
+      console.error('Reaction not saved', error);
+      setProblem(hasCode(error, 'RATE_LIMITED') ? t.rateLimited : t.reactionFailed);
+    });
   };
   return (
     <div className="reactions">
@@ -51,6 +61,7 @@ function Reactions({ message }: { message: Message }) {
           ))}
         </span>
       )}
+      {problem && <span className="problem" role="alert">{problem}</span>}
     </div>
   );
 }
@@ -104,20 +115,19 @@ function useTypingAnnouncer(conversationId: string) {
     if (isTyping && now - last.current < TYPING_REFRESH_MS) return;
     if (!isTyping && last.current === 0) return;
     last.current = isTyping ? now : 0;
-    void setTyping({ variables: { conversationId, isTyping } }).catch(() => undefined);
+    // Typing is a hint that the server forgets by itself: a failure is only logged.
+    setTyping({ variables: { conversationId, isTyping } }).catch((error: unknown) => console.error('setTyping failed', error));
   };
   return { typing: () => announce(true), stopped: () => announce(false), sent: () => { last.current = 0; } };
 }
 
-export function Conversation({ id, viewer, onBack }: { id: string; viewer: DevUser; onBack(): void }) {
+export function Conversation({ id, viewer, onBack }: { id: string; viewer: Viewer; onBack(): void }) {
   const t = useT();
-  const { data, fetchMore } = useQuery(ConversationViewDocument, { variables: { id, first: PAGE } });
-  // The viewer's names, for the message shown before the server has answered.
-  const me = useQuery(MeDocument).data?.me;
+  const { data, error, fetchMore, refetch } = useQuery(ConversationViewDocument, { variables: { id, first: PAGE } });
   const [markRead] = useMutation(MarkConversationReadDocument);
   const [sendMessage] = useMutation(SendMessageDocument);
   const [draft, setDraft] = useState('');
-  const [failed, setFailed] = useState<{ clientMessageId: string; content: string }[]>([]);
+  const failed = useFailedSends(id);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const typingName = useTyping(id);
   const announcer = useTypingAnnouncer(id);
@@ -138,10 +148,28 @@ export function Conversation({ id, viewer, onBack }: { id: string; viewer: DevUs
     if (loaded) headingRef.current?.focus();
   }, [loaded]);
 
-  // Opened means read: now, and for each message that arrives while it is open.
+  // Read means seen: the tab visible and focused, the list at its newest messages. Checked now,
+  // for each message that arrives, and when the tab, the window or the list changes.
   useEffect(() => {
-    if (unread > 0) void markRead({ variables: { id } }).catch(() => undefined);
-  }, [unread, id, markRead]);
+    const list = listRef.current;
+    if (unread === 0 || !list) return;
+    let asked = false;
+    const check = () => {
+      const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 200;
+      if (asked || document.visibilityState !== 'visible' || !document.hasFocus() || !atBottom) return;
+      asked = true;
+      markRead({ variables: { id } }).catch((error: unknown) => console.error('markConversationRead failed', error));
+    };
+    check();
+    document.addEventListener('visibilitychange', check);
+    window.addEventListener('focus', check);
+    list.addEventListener('scroll', check, { passive: true });
+    return () => {
+      document.removeEventListener('visibilitychange', check);
+      window.removeEventListener('focus', check);
+      list.removeEventListener('scroll', check);
+    };
+  }, [unread, id, markRead, loaded]);
 
   // Older messages went in above: keep what the reader was looking at in place.
   useLayoutEffect(() => {
@@ -169,22 +197,28 @@ export function Conversation({ id, viewer, onBack }: { id: string; viewer: DevUs
       if (!entry?.isIntersecting || loadingOlder || !listRef.current) return;
       heightBeforeOlder.current = listRef.current.scrollHeight;
       setLoadingOlder(true);
-      void fetchMore({ variables: { after: page.pageInfo.endCursor } }).finally(() => setLoadingOlder(false));
+      fetchMore({ variables: { after: page.pageInfo.endCursor } })
+        .catch((error: unknown) => console.error('Loading earlier messages failed', error))
+        .finally(() => setLoadingOlder(false));
     }, { root: listRef.current });
     observer.observe(top);
     return () => observer.disconnect();
   }, [page?.pageInfo.endCursor, page?.pageInfo.hasNextPage, loadingOlder, fetchMore]);
 
-  if (!conversation) return null;
+  if (!conversation) {
+    if (error && !hasCode(error, 'NOT_FOUND')) return <LoadFailed onRetry={() => void refetch().catch(() => undefined)} />;
+    if (error || data) return <p className="placeholder" role="alert">{t.notFound}</p>;
+    return <p className="placeholder">{t.loading}</p>;
+  }
   const other = viewer.role === 'SALON' ? conversation.client : conversation.salon;
   const archived = conversation.status === 'ARCHIVED';
 
   /** Shown at once (optimistic), replaced by the stored message; kept with a retry button if it fails. */
   const send = async (content: string, clientMessageId = newId()) => {
-    setFailed((list) => list.filter((message) => message.clientMessageId !== clientMessageId));
+    markFailed(id, { clientMessageId, content }, false);
     announcer.sent();
     // Typenames, which the generated types leave out: the cache needs them to store the message.
-    const author = { __typename: 'User' as const, id: viewer.id, displayName: viewer.displayName, firstName: me?.firstName ?? '', lastName: me?.lastName ?? '' };
+    const author = { __typename: 'User' as const, id: viewer.id, displayName: viewer.displayName, firstName: viewer.firstName, lastName: viewer.lastName };
     const optimistic = {
       __typename: 'Message' as const, id: `pending:${clientMessageId}`, conversationId: id, seq: (newest?.seq ?? 0) + 1,
       kind: 'USER' as const, content, isDeleted: false, readAt: null, clientMessageId, createdAt: new Date().toISOString(),
@@ -198,9 +232,10 @@ export function Conversation({ id, viewer, onBack }: { id: string; viewer: DevUs
           if (sent) addMessage(cache, sent.sendMessage);
         },
       });
-    } catch {
+    } catch (error) {
       // The same clientMessageId on retry: if the first attempt did reach the server, no duplicate.
-      setFailed((list) => [...list, { clientMessageId, content }]);
+      console.error('sendMessage failed', error);
+      markFailed(id, { clientMessageId, content }, true);
     }
   };
 

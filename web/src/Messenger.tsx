@@ -1,13 +1,13 @@
 import { useQuery } from '@apollo/client/react';
 import { useCallback, useEffect, useState } from 'react';
-import { InboxDocument } from '../../operations/generated/graphql';
+import { EventCursorDocument, InboxDocument, MeDocument, type ConversationStatus } from '../../operations/generated/graphql';
 import type { Api } from './apollo';
 import { Conversation } from './Conversation';
 import { PresenceFeed, TypingFeed } from './feeds';
 import { LanguageSwitch, useT } from './i18n';
 import { Inbox } from './Inbox';
 import { followEvents } from './live';
-import type { Session } from './session';
+import { Badge, LoadFailed } from './status';
 
 /** The open conversation is in the URL (`?conversation=<id>`, as the API's notification links say). */
 function useOpenConversation(): [string | null, (id: string | null) => void] {
@@ -25,7 +25,8 @@ function useOpenConversation(): [string | null, (id: string | null) => void] {
   return [id, open];
 }
 
-const INBOX_VARIABLES = { first: 50 };
+/** Conversations per page of the inbox; "Load more" asks for the next. */
+const PAGE = 30;
 
 function useOnline() {
   const [online, setOnline] = useState(navigator.onLine);
@@ -41,57 +42,89 @@ function useOnline() {
   return online;
 }
 
-export function Messenger({ session, api, onSignOut }: { session: Session; api: Api; onSignOut(): void }) {
+/** A failed load is said on screen; a refetch that fails again shows there too, so its rejection is not news. */
+const retry = (refetch: () => Promise<unknown>) => () => void refetch().catch(() => undefined);
+
+export function Messenger({ api, onSignOut }: { api: Api; onSignOut(): void }) {
   const t = useT();
   const online = useOnline();
   const [openId, open] = useOpenConversation();
-  // The inbox and `eventCursor` in one request: the stream is followed from that very moment.
-  const inbox = useQuery(InboxDocument, { variables: INBOX_VARIABLES });
-  const firstCursor = inbox.data?.eventCursor;
+  const [status, setStatus] = useState<ConversationStatus>('ACTIVE');
+  const [loadingMore, setLoadingMore] = useState(false);
+  // Who the token is: the dev sign-in only gave the token.
+  const me = useQuery(MeDocument);
+  const viewer = me.data?.me;
+  // The inbox of one status, with `eventCursor` in the same request: the stream is followed from that very moment.
+  const inbox = useQuery(InboxDocument, { variables: { first: PAGE, status } });
 
+  // Followed from the first inbox loaded; the follower keeps its own cursor from then on.
+  const [from, setFrom] = useState<string>();
+  if (!from && inbox.data) setFrom(inbox.data.eventCursor);
   useEffect(() => {
-    if (!firstCursor) return;
+    if (!from) return;
     // CURSOR_EXPIRED (away for longer than the API keeps events): reload what is on screen,
     // the inbox with a new cursor among it.
-    return followEvents(api.apollo, api.ws, firstCursor, async () => {
+    return followEvents(api.apollo, api.ws, from, async () => {
       await api.apollo.refetchQueries({ include: 'active' });
-      const reloaded = api.apollo.readQuery({ query: InboxDocument, variables: INBOX_VARIABLES });
+      const reloaded = api.apollo.readQuery({ query: EventCursorDocument });
       if (!reloaded) throw new Error('Inbox reload failed');
       return reloaded.eventCursor;
     });
-    // Started once, from the first load: the follower keeps its own cursor from then on.
-  }, [firstCursor !== undefined, api]);
+  }, [from, api]);
 
-  const conversations = inbox.data?.conversations.edges.map((edge) => edge.node) ?? [];
+  const connection = inbox.data?.conversations;
+  const loadMore = () => {
+    setLoadingMore(true);
+    inbox.fetchMore({ variables: { after: connection?.pageInfo.endCursor } })
+      .catch((error: unknown) => console.error('Loading more conversations failed', error))
+      .finally(() => setLoadingMore(false));
+  };
   const totalUnread = inbox.data?.unreadCount ?? 0;
   return (
     <div className="app" data-view={openId ? 'conversation' : 'inbox'}>
       <header className="bar">
         <h1>
           {t.appName}
-          {totalUnread > 0 && <span className="badge" aria-label={t.unread(totalUnread)}>{totalUnread}</span>}
+          {totalUnread > 0 && <Badge count={totalUnread} />}
         </h1>
-        <span className="who">
-          <span className="visually-hidden">{t.signedInAs} </span>
-          {session.user.displayName}
-        </span>
+        {viewer && (
+          <span className="who">
+            <span className="visually-hidden">{t.signedInAs} </span>
+            {viewer.displayName}
+          </span>
+        )}
         <LanguageSwitch />
         <button type="button" onClick={onSignOut}>{t.signOut}</button>
       </header>
       {!online && <p className="offline-banner" role="status">{t.networkOffline}</p>}
-      <div className="panes">
-        <Inbox conversations={conversations} role={session.user.role} openId={openId} onOpen={open} />
-        <main className="conversation-pane">
-          {openId ? (
-            <Conversation key={openId} id={openId} viewer={session.user} onBack={() => open(null)} />
-          ) : (
-            <p className="placeholder">{t.chooseConversation}</p>
-          )}
-        </main>
-      </div>
-      {conversations.map((conversation) => (
-        <TypingFeed key={conversation.id} conversationId={conversation.id} viewerId={session.user.id} />
-      ))}
+      {me.error && !viewer ? (
+        <LoadFailed onRetry={retry(me.refetch)} />
+      ) : !viewer ? (
+        <p className="placeholder">{t.loading}</p>
+      ) : (
+        <div className="panes">
+          <Inbox
+            conversations={connection?.edges.map((edge) => edge.node)}
+            status={status}
+            onStatus={setStatus}
+            onLoadMore={connection?.pageInfo.hasNextPage ? loadMore : undefined}
+            loadingMore={loadingMore}
+            onRetry={inbox.error && !inbox.data ? retry(inbox.refetch) : undefined}
+            viewer={viewer}
+            openId={openId}
+            onOpen={open}
+          />
+          <main className="conversation-pane">
+            {openId ? (
+              <Conversation key={openId} id={openId} viewer={viewer} onBack={() => open(null)} />
+            ) : (
+              <p className="placeholder">{t.chooseConversation}</p>
+            )}
+          </main>
+          {/* The open conversation's typing, when its row is not shown (another filter or page). */}
+          {openId && <TypingFeed conversationId={openId} viewerId={viewer.id} />}
+        </div>
+      )}
       <PresenceFeed />
     </div>
   );

@@ -3,7 +3,7 @@ import { LanguageSwitch, useT } from './i18n';
 import { listDevUsers, signIn, type DevUser, type Session } from './session';
 
 /** Pick a user of the local database; the API's development sign-in gives their token. */
-export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
+export function SignIn({ onSignedIn, refused }: { onSignedIn(session: Session): void; refused: boolean }) {
   const t = useT();
   const [users, setUsers] = useState<DevUser[]>();
   const [failed, setFailed] = useState(false);
@@ -38,7 +38,9 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
         <LanguageSwitch />
       </header>
       <p>{t.signInHelp}</p>
+      {refused && <p role="alert">{t.sessionRefused}</p>}
       {failed && <p role="alert">{t.signInFailed}</p>}
+      {!users && !failed && <p role="status">{t.loadingUsers}</p>}
       {users?.length === 0 && <p>{t.noUsers}</p>}
       {users && users.length > 0 && (
         <div className="groups">

@@ -1,4 +1,5 @@
-import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache, ServerError } from '@apollo/client';
+import { ErrorLink } from '@apollo/client/link/error';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { relayStylePagination } from '@apollo/client/utilities';
@@ -26,13 +27,20 @@ export interface Api {
 /**
  * Apollo Client for one signed-in user: queries and mutations over HTTP behind Automatic Persisted
  * Queries (the hash first, the document only when the server does not know it), subscriptions over
- * one graphql-ws socket. `onUnauthorized` runs when the API refuses the token (socket closed 4401).
+ * one graphql-ws socket. `onUnauthorized` runs when the API refuses the token (UNAUTHENTICATED over
+ * HTTP, or the socket closed with 4401).
  */
 export function createApi(token: string, onUnauthorized: () => void): Api {
   const authorization = `Bearer ${token}`;
   const http = new HttpLink({ uri: '/graphql', headers: { authorization } });
   // crypto.subtle exists in secure contexts only (https, or localhost): elsewhere, whole documents.
   const httpLink = globalThis.crypto?.subtle ? new PersistedQueryLink({ sha256 }).concat(http) : http;
+  const unauthorized = new ErrorLink(({ error }) => {
+    const refused = CombinedGraphQLErrors.is(error)
+      ? error.errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED')
+      : ServerError.is(error) && error.statusCode === 401;
+    if (refused) onUnauthorized();
+  });
 
   let pongTimeout: ReturnType<typeof setTimeout> | undefined;
   const ws = createClient({
@@ -68,7 +76,7 @@ export function createApi(token: string, onUnauthorized: () => void): Api {
   const link = ApolloLink.split(
     ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
     new GraphQLWsLink(ws),
-    httpLink,
+    unauthorized.concat(httpLink),
   );
   const apollo = new ApolloClient({
     link,

@@ -37,3 +37,27 @@ export function PresenceFeed() {
   });
   return null;
 }
+
+/** A send that failed, kept with its `clientMessageId` so that a retry cannot duplicate it. */
+export interface FailedSend {
+  clientMessageId: string;
+  content: string;
+}
+
+/**
+ * Failed sends per conversation, outside the conversation's component: switching conversations
+ * and back keeps them. (Sends still pending are the cache's optimistic messages, kept there too.)
+ */
+const failedSendsVar = makeVar<Readonly<Record<string, readonly FailedSend[]>>>({});
+const NONE: readonly FailedSend[] = [];
+
+export function useFailedSends(conversationId: string): readonly FailedSend[] {
+  return useReactiveVar(failedSendsVar)[conversationId] ?? NONE;
+}
+
+/** Adds a failed send to its conversation, or with `failed` false takes it away (retried). */
+export function markFailed(conversationId: string, send: FailedSend, failed: boolean) {
+  const all = failedSendsVar();
+  const others = (all[conversationId] ?? NONE).filter((item) => item.clientMessageId !== send.clientMessageId);
+  failedSendsVar({ ...all, [conversationId]: failed ? [...others, send] : others });
+}

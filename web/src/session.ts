@@ -1,14 +1,20 @@
-/** Who is signed in: a token from the API's development sign-in (src/auth/dev-sign-in.ts). */
+import type { Role } from '../../operations/generated/graphql';
+
+/**
+ * A user the API's development sign-in offers (src/auth/dev-sign-in.ts). It only picks whom to sign
+ * in as: once signed in, who the viewer is comes from the `Me` query.
+ */
 export interface DevUser {
   id: string;
   email: string;
-  role: 'SALON' | 'CLIENT';
+  role: Role;
   displayName: string;
 }
 
+
+/** A token from the development sign-in; the rest is asked of the API with it. */
 export interface Session {
   token: string;
-  user: DevUser;
 }
 
 // Per tab (sessionStorage): two tabs can be a salon and a client side by side.
@@ -16,7 +22,7 @@ const KEY = 'salon.session';
 
 export function loadSession(): Session | null {
   const saved = sessionStorage.getItem(KEY);
-  return saved ? (JSON.parse(saved) as Session) : null;
+  return saved ? { token: (JSON.parse(saved) as Session).token } : null;
 }
 
 export function saveSession(session: Session | null) {
@@ -38,5 +44,5 @@ export async function signIn(user: DevUser): Promise<Session> {
   });
   if (!response.ok) throw new Error(`POST /dev/token: ${response.status}`);
   const { token } = (await response.json()) as { token: string };
-  return { token, user };
+  return { token };
 }
