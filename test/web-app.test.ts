@@ -36,10 +36,17 @@ let withCamille: string;
 let withLucas: string;
 
 beforeAll(async () => {
-  [browser] = await Promise.all([
-    launchChromium(),
-    build({ configFile: CONFIG, logLevel: 'warn', build: { outDir, emptyOutDir: true } }),
-  ]);
+  // What ships: Vite builds for NODE_ENV, which vitest sets to "test" (React's development build).
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    [browser] = await Promise.all([
+      launchChromium(),
+      build({ configFile: CONFIG, mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } }),
+    ]);
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
   server = await preview({ configFile: CONFIG, logLevel: 'warn', build: { outDir }, preview: { port: 0, proxy: apiProxy(new URL(t.app.url()).origin) } });
   base = server.resolvedUrls!.local[0]!;
 
@@ -118,11 +125,25 @@ describe('the web app in two browsers, a salon and a client', () => {
     await salonView.locator('a.file', { hasText: 'PDF' }).waitFor();
     await expect.poll(() => salonView.locator('img.attachment').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
 
+    // The client's first inbox request fails: the inbox says so (not "no conversations") and its
+    // retry loads it, and only then does the live stream start.
+    let aborted = false;
+    await phone.route('**/graphql', (route) => {
+      if (aborted || !route.request().postData()?.includes('"Inbox"')) return route.fallback();
+      aborted = true;
+      return route.abort();
+    });
     const clientPage = await signIn(phone, 'Camille Martin', withCamille);
     const clientView = clientPage.locator('.conversation');
     await clientView.getByText('Bien sûr, à bientôt !').waitFor();
     // French from the browser's language.
     await clientPage.getByRole('button', { name: 'Envoyer' }).waitFor();
+    await clientPage.getByRole('button', { name: 'Retour aux conversations' }).click();
+    await clientPage.locator('.inbox [role="alert"]').getByRole('button', { name: 'Réessayer' }).click();
+    await phone.unroute('**/graphql');
+    await row(clientPage, withCamille).click();
+    // The French header fits the 360 px screen.
+    expect(await clientPage.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
 
     // Presence: the client's socket is up, the salon's dot turns on.
     await salonView.locator('.conversation-head .dot.on').waitFor();
