@@ -249,6 +249,13 @@ describe('the web app in two browsers, a salon and a client', () => {
     // The client leaves: after the API's grace period its dot goes off on the salon's screen.
     await phone.close();
     await salonView.locator('.conversation-head .dot.off').waitFor({ timeout: 10_000 });
+
+    // A conversation that is not there says so; a token the API refuses signs out and says why.
+    await salonPage.goto(`${base}?conversation=${crypto.randomUUID()}`);
+    await salonPage.getByText('Conversation not found').waitFor();
+    await salonPage.evaluate(() => sessionStorage.setItem('salon.session', JSON.stringify({ token: 'not-a-token' })));
+    await salonPage.reload();
+    await salonPage.getByRole('alert').getByText('the API refused the session').waitFor();
     await desk.close();
   });
 });
