@@ -4,9 +4,9 @@
  *
  * Two API instances (separate processes, `node --import tsx src/server.ts` as deployed) share one
  * PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
- * document, each a client user of its own conversation with one salon — run in processes of their
- * own (bench/fanout-clients.ts), half on each instance. The salon sends through `sendMessage` over
- * HTTP at a steady rate, alternating instances, so half the deliveries cross from one instance to
+ * document, each a client user of its own conversation with a salon (--salons, 100) — run in processes of their
+ * own (bench/fanout-clients.ts), half on each instance. The salons send through `sendMessage` over
+ * HTTP at a steady rate in all, each to its own clients, alternating instances, so half the deliveries cross from one instance to
  * the other through PostgreSQL and Redis.
  *
  * For each socket count but the last the subscribers are topped up and the rate is held for
@@ -46,6 +46,7 @@ import {
   resultsStamp,
   seedSalon,
   signToken,
+  type Salon,
   sleep,
   startApi,
   startProcess,
@@ -61,6 +62,7 @@ const { values } = parseArgs({
     'step-seconds': { type: 'string', default: '15' },
     'burst-seconds': { type: 'string', default: '10' },
     'client-processes': { type: 'string', default: '2' },
+    salons: { type: 'string', default: '100' },
     warmup: { type: 'string', default: '500' },
     'no-floor': { type: 'boolean', default: false },
     out: { type: 'string', default: join(REPO_ROOT, 'bench/results') },
@@ -73,6 +75,12 @@ const SECONDS = Number(values.seconds);
 const STEP_SECONDS = Number(values['step-seconds']);
 const BURST_SECONDS = Number(values['burst-seconds']);
 const CLIENT_PROCESSES = Math.max(1, Number(values['client-processes']));
+/**
+ * Salons the sockets' clients belong to (socket i: a client of salon i mod SALONS), each sending
+ * to its own clients: 10,000 sockets are a hundred salons' clients, not one salon's, and a
+ * salon's sends queue on its event-stream row (`npm run bench:send` measures one busy salon).
+ */
+const SALONS = Math.max(1, Number(values.salons));
 /** Messages sent first and not measured: JIT, pools and caches warm up in freshly started servers. */
 const WARMUP = Number(values.warmup);
 /** Sockets of the warm-up round (they receive the warm-up messages). */
@@ -141,6 +149,8 @@ async function settledMemory(servers: Server[]): Promise<Memory> {
 const serverErrors = new Map<string, number>();
 
 const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) => {
+  const gc = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*?([0-9.]+) \/ [0-9.]+ ms/.exec(line);
+  if (gc) return void gcPauses.push(Number(gc[2]));
   if (line.includes('"level":50') || line.includes('"level":60')) {
     const { msg, err } = JSON.parse(line) as { msg?: string; err?: { message?: string } };
     const key = `${msg ?? ''}: ${err?.message ?? ''}`.slice(0, 300);
@@ -156,6 +166,22 @@ const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) =
   }
 };
 
+/** The worse instance's event-loop delay (ms) since the previous scrape of /metrics. */
+async function loopDelay(servers: Server[]): Promise<{ p99: number; max: number }> {
+  const out = { p99: 0, max: 0 };
+  for (const server of servers) {
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    for (const stat of ['p99', 'max'] as const) {
+      const value = Number(new RegExp(`^salon_event_loop_delay_seconds\\{stat="${stat}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0) * 1000;
+      out[stat] = Math.max(out[stat], Math.round(value));
+    }
+  }
+  return out;
+}
+
+/** Pauses (ms) of the servers' collections, from --trace-gc lines ("… 12.3 / 0.0 ms …"). */
+const gcPauses: number[] = [];
+
 /** Sum of a gauge over the API servers' /metrics. */
 async function gauge(servers: Server[], name: string): Promise<number> {
   let total = 0;
@@ -169,6 +195,12 @@ async function gauge(servers: Server[], name: string): Promise<number> {
 
 interface Step {
   sockets: number;
+  /** The API servers' event-loop delay over the measured window (ms, the worse instance). */
+  loopDelay?: { p99: number; max: number };
+  /** Each measured send request's duration (ms), sorted. */
+  sendMs: number[];
+  /** The longest garbage-collection pause of a server in the window (ms), with BENCH_NODE_FLAGS=--trace-gc. */
+  gcMaxMs?: number;
   /** Latency (ms) of each delivery in this step's measured window, sorted. */
   latencies: number[];
   sent: number;
@@ -189,7 +221,8 @@ interface Fixture {
   url: string;
   conversations: string[];
   tokens: string[];
-  salonToken: string;
+  /** The token of the salon of conversation i is salonTokens[i % SALONS]. */
+  salonTokens: string[];
 }
 
 async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
@@ -255,6 +288,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   };
 
   let messageNumber = 0;
+  /** How long each measured send request took (ms): the part of a latency spent before the delivery starts. */
+  let sendTimes: number[] = [];
   /** Sends `count` messages at RATE to the subscribers connected now; measured ones carry n ≥ 0. */
   const send = async (count: number, measured: boolean) => {
     const started = performance.now();
@@ -268,7 +303,12 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       // half the messages are sent on the instance their subscriber is not connected to.
       const index = k % connected;
       const port = ports[(k >> 1) & 1]!;
-      pending.push(sendOne(target, port, fixture, index, n).catch((error: unknown) => console.error(`  ${target} send failed:`, (error as Error).message)));
+      const requested = performance.now();
+      pending.push(
+        sendOne(target, port, fixture, index, n)
+          .then(() => void (measured && sendTimes.push(performance.now() - requested)))
+          .catch((error: unknown) => console.error(`  ${target} send failed:`, (error as Error).message)),
+      );
     }
     await Promise.all(pending);
   };
@@ -281,6 +321,10 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
 
   const measure = async (sockets: number, seconds: number): Promise<Omit<Step, 'rssPerSocketKb' | 'heapPerSocketKb'>> => {
     await collect();
+    // A scrape resets the servers' event-loop delay window: the one after the load reads the load's.
+    if (target === 'api') await loopDelay(servers);
+    gcPauses.length = 0;
+    sendTimes = [];
     const firstMessage = messageNumber;
     const count = Math.round(seconds * RATE);
     await send(count, true);
@@ -295,7 +339,11 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       deliveries.push(...replies.flatMap((r) => r.deliveries));
     }
     const distinct = new Set(deliveries.filter((n) => n >= firstMessage));
+    const delay = target === 'api' ? await loopDelay(servers) : undefined;
     return {
+      loopDelay: delay,
+      sendMs: [...sendTimes].sort((a, b) => a - b),
+      gcMaxMs: gcPauses.length ? Math.max(...gcPauses) : undefined,
       sockets,
       latencies: latencies.sort((a, b) => a - b),
       sent: count,
@@ -381,7 +429,7 @@ async function sendOne(target: Target, port: number, fixture: Fixture, index: nu
   }
   const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.salonToken}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.salonTokens[index % SALONS]}` },
     body: JSON.stringify({
       query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
       variables: { input: { conversationId: fixture.conversations[index], content, clientMessageId: randomUUID() } },
@@ -400,6 +448,9 @@ function log(target: Target, step: Step) {
     `${target} ${step.sockets} sockets: p50 ${p(l, 50)} ms, p95 ${p(l, 95)}, p99 ${p(l, 99)}, max ${l.at(-1)}; ` +
       `delivered ${step.delivered}/${step.sent} (${step.duplicates} duplicates); ` +
       `RSS ${round(step.rssPerSocketKb)} KB/socket, heap ${round(step.heapPerSocketKb)} KB/socket` +
+      `; send request p50 ${round(p(step.sendMs, 50))} ms, p99 ${round(p(step.sendMs, 99))}` +
+      (step.loopDelay ? `; event loop delay p99 ${step.loopDelay.p99} ms, max ${step.loopDelay.max}` : '') +
+      (step.gcMaxMs !== undefined ? `; longest GC pause ${round(step.gcMaxMs)} ms` : '') +
       (step.connect ? `; connect ${step.connect.subscribed} ok, ${step.connect.failed} failed in ${round(step.connect.seconds)} s` : '') +
       (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
   );
@@ -415,7 +466,7 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
   lines.push(stamp.markdown);
   lines.push(
     `Two API instances and the floor's two relays, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
-    `the salon sends ${RATE} messages/s over HTTP (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
+    `${SALONS} salons send ${RATE} messages/s in all over HTTP, each to its clients (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
     '',
   );
@@ -487,19 +538,23 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
 }
 
 const database = await createDatabase((url) => migrateDatabase(url));
-const salon = await seedSalon(database.url, LARGEST);
+const perSalon = Math.ceil(LARGEST / SALONS);
+const salons: Salon[] = [];
+for (let i = 0; i < SALONS; i++) salons.push(await seedSalon(database.url, perSalon, `bench-salon-${i}@example.test`));
+// Interleaved, so that every count of sockets has clients of every salon.
+const order = Array.from({ length: perSalon * SALONS }, (_, i) => ({ salon: salons[i % SALONS]!, n: Math.floor(i / SALONS) })).slice(0, LARGEST);
 const fixture: Fixture = {
   url: database.url,
-  conversations: salon.conversations,
-  tokens: await Promise.all(salon.clients.map((id) => signToken(id, 'client'))),
-  salonToken: await signToken(salon.salonId, 'salon'),
+  conversations: order.map(({ salon, n }) => salon.conversations[n]!),
+  tokens: await Promise.all(order.map(({ salon, n }) => signToken(salon.clients[n]!, 'client'))),
+  salonTokens: await Promise.all(salons.map((salon) => signToken(salon.salonId, 'salon'))),
 };
 try {
   const stamp = {
     markdown: resultsStamp({ title: 'Fan-out: subscribed sockets, send → deliver latency and memory', command: commandLine(), postgres: database.postgres }),
     caption: `${describeMachine()}, PostgreSQL ${database.postgres}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`,
   };
-  console.log(`fanout: ${COUNTS.join(', ')} sockets on 2 instances, ${RATE} msg/s; ${stamp.caption}`);
+  console.log(`fanout: ${COUNTS.join(', ')} sockets (clients of ${SALONS} salons) on 2 instances, ${RATE} msg/s; ${stamp.caption}`);
   const api = await runTarget('api', fixture);
   const floor = values['no-floor'] ? null : await runTarget('floor', fixture);
   const { markdown, svg } = report(api, floor, stamp);

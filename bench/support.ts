@@ -100,13 +100,13 @@ export interface Salon {
 }
 
 /** One salon and `count` clients, each with one conversation with it, written in three statements. */
-export async function seedSalon(url: string, count: number): Promise<Salon> {
+export async function seedSalon(url: string, count: number, email = 'bench-salon@example.test'): Promise<Salon> {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   const salonId = randomUUID();
   const clients = Array.from({ length: count }, () => randomUUID());
   const conversations = Array.from({ length: count }, () => randomUUID());
-  await db.query(`INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt") VALUES ($1, 'bench-salon@example.test', 'Bench', 'Salon', 'SALON', now())`, [salonId]);
+  await db.query(`INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt") VALUES ($1, $2, 'Bench', 'Salon', 'SALON', now())`, [salonId, email]);
   await db.query(
     `INSERT INTO "User" (id, email, "firstName", "lastName", role, "updatedAt")
      SELECT id, 'bench-' || id || '@example.test', 'Client', 'Bench', 'CLIENT', now() FROM unnest($1::uuid[]) AS id`,
