@@ -110,13 +110,17 @@ describe('two instances sharing Redis', () => {
     const dead = `crashed-${other.id}`;
     await redis.hset(presenceKeys.user(other.id), dead, '1');
     await redis.sadd(presenceKeys.instanceUsers(dead), other.id);
-    await redis.zadd(presenceKeys.instances, Date.now() - 60_000, dead);
+    // Its last heartbeat recent at first: every instance (those of other test files too, on the
+    // same Redis) counts its users online until the heartbeat is stale.
+    await redis.zadd(presenceKeys.instances, Date.now(), dead);
     const online = await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
       '{ conversations(first: 100) { edges { node { client { id online } } } } }',
       {},
       salon.token,
     );
     expect(online.data?.conversations.edges.find((e) => e.node.client.id === other.id)?.node.client.online).toBe(true);
+    // Then it stops: a minute without a beat.
+    await redis.zadd(presenceKeys.instances, Date.now() - 60_000, dead);
     // Whether the stream's initial state saw the leftover entries depends on timing; the release is what counts.
     await expect.poll(() => watch.events.map((event) => event.presence)).toContainEqual({ user: { id: other.id }, online: false });
     // The reaper announces each user, then forgets the instance: the last step may still be running.
