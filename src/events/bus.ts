@@ -138,16 +138,19 @@ export function createRedisBus(redisUrl: string): EventBus {
         });
     });
   });
-  const pubsub = new RedisPubSub({ publisher, subscriber, reviver: reviveDates });
-  return {
-    ...busOver(
-      pubsub,
-      async () => {
-        publisher.disconnect();
-        subscriber.disconnect();
-      },
-      reconnectListeners,
-    ),
-    redis: publisher,
+  return busOverRedis(new RedisPubSub({ publisher, subscriber, reviver: reviveDates }), publisher, subscriber, reconnectListeners);
+}
+
+/** The bus over a Redis engine (plain or cluster): it owns both connections and lends the publisher for plain commands. */
+export function busOverRedis(
+  engine: PubSubEngine,
+  publisher: RedisClient,
+  subscriber: { disconnect(): void },
+  reconnectListeners: Set<() => void>,
+): EventBus {
+  const close = async () => {
+    publisher.disconnect();
+    subscriber.disconnect();
   };
+  return { ...busOver(engine, close, reconnectListeners), redis: publisher };
 }

@@ -1,7 +1,7 @@
 import { PubSubEngine } from 'graphql-subscriptions';
 import { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { logger } from '../logger.js';
-import { busOver, reviveDates, type EventBus } from './bus.js';
+import { busOverRedis, reviveDates, type EventBus } from './bus.js';
 
 type Handler = (payload: unknown) => void;
 
@@ -173,16 +173,5 @@ export function createClusterBus(nodes: readonly string[]): EventBus {
     });
   });
 
-  const pubsub = new ShardedPubSub(publisher, subscriber);
-  return {
-    ...busOver(
-      pubsub,
-      async () => {
-        publisher.disconnect();
-        subscriber.disconnect();
-      },
-      reconnectListeners,
-    ),
-    redis: publisher,
-  };
+  return busOverRedis(new ShardedPubSub(publisher, subscriber), publisher, subscriber, reconnectListeners);
 }
