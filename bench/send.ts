@@ -579,7 +579,7 @@ async function capture(url: string, pair: Pair, inboxSalonId: string): Promise<C
     proxy.record();
     const messageId = await send(port, token, pair.conversationId, content);
     const answeredAt = performance.now();
-    // What the send starts without waiting (the notification job) has run by then.
+    // What the send starts without waiting, if anything, has run by then.
     await sleep(1000 + CAPTURE_DELAY_MS);
     proxy.delay(0);
     const identity: Identity = { conversationId: pair.conversationId, authorId: pair.clientId, recipientId: pair.salonId, content, messageId };

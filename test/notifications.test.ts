@@ -1,4 +1,5 @@
 import type { ParsedMail } from 'mailparser';
+import pg from 'pg';
 import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -194,7 +195,7 @@ describe.concurrent('offline notifications of unread messages', () => {
     await send(t, salon, conversationId, 'Lu à temps');
     const read = await t.gql(`mutation($id: ID!) { markConversationRead(id: $id) { id } }`, { id: conversationId }, client.token);
     expect(read.errors).toBeUndefined();
-    // The job ran at the deadline and found the message read.
+    // A sweep after the deadline found the message read.
     await expect.poll(async () => (await notificationMetrics(t))['email/skipped_read'] ?? 0).toBeGreaterThan(before);
     expect(smtp.to(client.email)).toHaveLength(0);
     expect(pushService.requests.filter((r) => r.path.endsWith(client.id))).toHaveLength(0);
@@ -280,20 +281,62 @@ describe.concurrent('offline notifications of unread messages', () => {
     expect((await notificationMetrics(t))['push/sent']).toBeGreaterThan(0);
   });
 
-  it('notifies a message that has no job (written outside a request, or enqueued by an instance that crashed): the sweep finds it', async ({ expect }) => {
+  it('notifies a message committed by the service alone (no resolver, nothing after the commit): its counter made it due', async ({ expect }) => {
     const salon = await salonNamed(t, 'Salon Balayage');
     const client = await t.user('CLIENT');
     const conversationId = await openConversation(t, salon, client, 'Balayage');
-    // The service alone commits the message; no resolver, so no job is enqueued after it.
-    const outcome = await sendMessage({ id: salon.id, role: 'SALON', tokenExpiresAt: Date.now() / 1000 + 3600 }, { conversationId, content: 'Sans job' }, 4000);
+    // The service alone commits the message: what makes it notified is in its own transaction.
+    const outcome = await sendMessage({ id: salon.id, role: 'SALON', tokenExpiresAt: Date.now() / 1000 + 3600 }, { conversationId, content: 'Sans résolveur' }, 4000);
+    const [row] = await t.sql<{ pendingSince: Date | null }>(`SELECT "pendingSince" FROM "MessageNotification" WHERE "userId" = $1 AND "conversationId" = $2`, [client.id, conversationId]);
+    expect(row?.pendingSince).not.toBeNull();
+    expect(row!.pendingSince!.getTime()).toBeLessThanOrEqual(new Date(outcome.result.createdAt).getTime());
     const deadline = new Date(outcome.result.createdAt).getTime() + AFTER_S * 1000;
     await expect.poll(() => smtp.to(client.email).length).toBe(1);
     const { mail, receivedAt } = smtp.to(client.email)[0]!;
     expect(mail.subject).toBe('Nouveau message de Salon Balayage');
     // Within a sweep period (200 ms here) and the time to send.
     expect(receivedAt - deadline).toBeLessThan(5_000);
-    const jobs = await t.sql(`SELECT 1 FROM pgboss.job WHERE name = 'notify' AND singleton_key = $1`, [`${client.id}:${conversationId}`]);
-    expect(jobs).toHaveLength(0);
+    // Notified: nothing pending is left for the sweep.
+    await expect
+      .poll(async () => (await t.sql<{ pendingSince: Date | null }>(`SELECT "pendingSince" FROM "MessageNotification" WHERE "userId" = $1 AND "conversationId" = $2`, [client.id, conversationId]))[0]?.pendingSince)
+      .toBeNull();
+  });
+
+  it('does not lose a message that commits while a sweep settles its row: the sweep leaves a row changed since it read it', async ({ expect }) => {
+    const salon = await salonNamed(t, 'Salon Course');
+    const client = await t.user('CLIENT');
+    const conversationId = await openConversation(t, salon, client, 'Course');
+    // A first message, read in time: once due, a sweep finds nothing pending and clears the row.
+    await send(t, salon, conversationId, 'Lu tout de suite');
+    const read = await t.gql(`mutation($id: ID!) { markConversationRead(id: $id) { id } }`, { id: conversationId }, client.token);
+    expect(read.errors).toBeUndefined();
+    // Before that deadline, a second connection holds the counter row: the next send stops on it
+    // with its message written but not committed, and so does the sweep's settlement, which read
+    // the row before that message existed.
+    const locker = new pg.Client({ connectionString: t.databaseUrl });
+    locker.on('error', () => {});
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM "MessageNotification" WHERE "conversationId" = $1 AND "userId" = $2 FOR UPDATE', [conversationId, client.id]);
+      const second = send(t, salon, conversationId, 'Arrivé pendant le tri', {});
+      second.catch(() => {});
+      // Asked on another connection: inside the locker's transaction, pg_stat_activity would stay as first read.
+      const waiting = async (marker: string) =>
+        (await t.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, [marker])).length;
+      await expect.poll(() => waiting('prepared:send')).toBe(1);
+      await expect.poll(() => waiting('notification settle')).toBeGreaterThan(0);
+      await locker.query('COMMIT');
+      const sent = await second;
+      const deadline = (await createdAt(t, sent.id)) + AFTER_S * 1000;
+      await expect.poll(() => smtp.to(client.email).length).toBe(1);
+      const { mail, receivedAt } = smtp.to(client.email)[0]!;
+      expect(mail.subject).toBe('Nouveau message de Salon Course');
+      expect(mail.text).toContain('Arrivé pendant le tri');
+      expect(receivedAt).toBeGreaterThanOrEqual(deadline);
+    } finally {
+      await locker.end();
+    }
   });
 
   it('counts a refused email as failed, and still pushes', async ({ expect }) => {

@@ -1,6 +1,8 @@
 /**
- * The instance's background work on the shared job queue: partner webhook deliveries, appointment
- * reminders and the hourly prunes of the event log and of unused uploads. Started once the database is connected;
+ * The instance's background work: on the shared job queue, partner webhook deliveries, appointment
+ * reminders (a reminder is a message like any other: its offline notification comes from the
+ * notifier's sweep) and the hourly prunes of the event log and of unused uploads; beside it, the
+ * notifier's sweep. Started once the database is connected;
  * stopped before it is closed, letting running jobs finish.
  */
 import type { Config } from '../config.js';
@@ -43,12 +45,10 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
           [QUEUES.eventPrune]: { retryLimit: 3, retryDelay: 60 },
           [QUEUES.uploadPrune]: { retryLimit: 3, retryDelay: 60 },
           [QUEUES.appointmentReminder]: { retryLimit: 5, retryDelay: 10, retryBackoff: true },
-          // 'short': one job waits per singletonKey (recipient:conversation), so a burst is one job.
-          [QUEUES.notify]: { policy: 'short', retryLimit: 3, retryDelay: 30, expireInSeconds: 120 },
         },
       );
       await webhooks.start(queue);
-      await notifier.start(queue);
+      notifier.start();
       await queue.work<ReminderJob>(QUEUES.appointmentReminder, 2, async (job) => {
         const outcome = await sendReminder(job.data, config.timeZone);
         if (outcome.result === 'sent') metrics.remindersSent.inc();
@@ -56,8 +56,6 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
         logger.info({ appointmentId: job.data.appointmentId, startsAt: job.data.startsAt, result: outcome.result }, 'appointment reminder');
         await announce(bus, outcome);
         webhooks.wake(outcome.logged.map((row) => row.userId));
-        // A reminder is a message to the client like any other: notified at its deadline.
-        notifier.messagesAdded(outcome.events);
       });
       await queue.schedule(QUEUES.eventPrune, PRUNE_CRON);
       await queue.work(QUEUES.eventPrune, 1, async () => {

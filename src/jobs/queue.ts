@@ -17,7 +17,6 @@ export const QUEUES = {
   eventPrune: 'event-prune',
   uploadPrune: 'upload-prune',
   appointmentReminder: 'appointment-reminder',
-  notify: 'notify',
 } as const;
 
 /**

@@ -8,31 +8,32 @@
  *
  * Never twice. Each (recipient, conversation) has a high-water mark, MessageNotification
  * ."notifiedThroughSeq". Whoever notifies first moves it, with a conditional UPDATE (WHERE it is
- * still what was read), and only then sends: of two instances, or of a job and a sweep, exactly
- * one wins. The price is at-most-once: a crash between the claim and the SMTP answer loses that
+ * still what was read), and only then sends: of two instances sweeping at once, exactly one
+ * wins. The price is at-most-once: a crash between the claim and the SMTP answer loses that
  * notification rather than risking a second one.
  *
- * Nothing lost. After each send commits, the instance enqueues a pg-boss job per recipient and
- * conversation, due at the deadline (a 'short' queue with singletonKey user:conversation: one job
- * waits per key, so a burst is one job). A crash between the commit and the enqueue, or a SYSTEM
- * message written outside a request, would leave no job: every instance also sweeps
- * every NOTIFY_SWEEP_MS for due, unread, unnotified messages. The job gives the deadline to the
- * poll; the sweep bounds how late a lost one can be.
+ * Nothing lost, and cheap per message. The counter's increment, in the transaction that adds the
+ * message, sets "pendingSince" if it was null (src/services/messages.ts), so a message to notify
+ * of cannot commit without its row becoming due. Every instance sweeps every NOTIFY_SWEEP_MS: one
+ * statement reads up to SWEEP_BATCH due rows by that index, with what is pending there; one
+ * presence lookup covers all their recipients; one statement settles every row whose recipient
+ * read them, was online, or is not due yet. Only notifications actually sent cost statements of
+ * their own. (A job per message, as before, cost five statements per message even for a
+ * recipient who was online, and the sweep looked at every unread conversation.)
  *
- * Quiet hours delay: the row's "notifyNotBefore" is set to their end (the sweep skips it until
- * then) and a job is scheduled for that moment.
+ * "pendingSince" only moves forward under optimistic concurrency: a settlement writes it only if
+ * the row is the version the sweep read (xmin). A counter increment or a read committed since
+ * changes the version, and the row stays due for the next sweep to look at again — a message can
+ * be looked at twice, never forgotten.
+ *
+ * Quiet hours delay: the row's "notifyNotBefore" is set to their end, and the sweep passes it by
+ * until then.
  */
-import type PgBoss from 'pg-boss';
 import type { Config } from '../config.js';
 import { db } from '../db.js';
 import type { Presence } from '../events/presence.js';
-import type { AppEvent } from '../events/publish.js';
-import type { JobQueue } from '../jobs/queue.js';
-import { QUEUES } from '../jobs/queue.js';
 import { logger } from '../logger.js';
 import type { Metrics } from '../observability.js';
-import { recipientOf } from '../services/access.js';
-import { notificationSettingsOf } from '../services/notifications.js';
 import { displayNameOf } from '../services/profile.js';
 import { titleOf, type Burst } from './content.js';
 import { createEmailChannel } from './email.js';
@@ -43,56 +44,96 @@ import { createUnsubscribeSigner } from './unsubscribe.js';
 export type Channel = 'email' | 'push' | 'log';
 export type NotificationResult = 'sent' | 'failed' | 'skipped_read' | 'skipped_online' | 'skipped_preference';
 
-export interface NotifyJob {
+/** Due rows one sweep statement reads; a full batch is followed by another at once. */
+const SWEEP_BATCH = 500;
+
+/** A due (recipient, conversation), with what is pending there and the recipient's preferences. */
+interface DueRow {
   userId: string;
   conversationId: string;
-  /** The message whose deadline this job is for (0: a quiet-hours wake-up). */
-  seq: number;
-}
-
-/** The messages a recipient has not read and was not notified of, in one conversation. */
-interface Pending {
+  /** The row version read (xmin): "pendingSince" is only written if it is still this one. */
+  version: string;
+  /** notifiedThroughSeq as read: a claim moves it only from here. */
   prev: number;
-  notBefore: Date | null;
+  /** Unread messages after `prev` addressed to the recipient. */
   count: number;
   throughSeq: number | null;
-  /** The earliest one's deadline has passed (database clock). */
+  /** The oldest of them (as text: written back exactly). */
+  firstAt: string | null;
+  /** The oldest one's deadline has passed (database clock). */
   due: boolean;
-  dueAt: Date | null;
-  latest: string | null;
-  lastSeenAt: Date | null;
-  firstAt: Date | null;
+  /** Whether the recipient's last socket closed after the oldest pending message came. */
+  seenSince: boolean;
+  email: boolean;
+  push: boolean;
+  quietHoursStart: string | null;
+  quietHoursEnd: string | null;
+  timeZone: string | null;
 }
 
 /** Which messages are for `user`: a SYSTEM message is for the client, a USER message for whoever did not write it. */
 const FOR_USER = `CASE WHEN m."kind" = 'SYSTEM' THEN c."clientUserId" = mn."userId" ELSE m."authorId" IS DISTINCT FROM mn."userId" END`;
 
 // Marked `background`: statement counts of requests (tests, benchmarks) leave the notifier's out.
-const PENDING_SQL = `/* background: notification check */
-  SELECT mn."notifiedThroughSeq" AS "prev", mn."notifyNotBefore" AS "notBefore", u."lastSeenAt",
-         count(m."seq")::int AS "count", max(m."seq") AS "throughSeq", min(m."createdAt") AS "firstAt",
-         min(m."createdAt") + make_interval(secs => $3) AS "dueAt",
-         coalesce(min(m."createdAt") + make_interval(secs => $3) <= now(), false) AS "due",
-         (SELECT m2."content" FROM "Message" m2 WHERE m2."conversationId" = mn."conversationId" AND m2."seq" = max(m."seq")) AS "latest"
+const DUE_SQL = `/* background: notification sweep */
+  SELECT mn."userId"::text AS "userId", mn."conversationId"::text AS "conversationId", mn.xmin::text AS "version",
+         mn."notifiedThroughSeq" AS "prev", p."count", p."throughSeq", p."firstAt"::text AS "firstAt",
+         coalesce(p."firstAt" + make_interval(secs => $1) <= now(), false) AS "due",
+         coalesce(u."lastSeenAt" >= p."firstAt", false) AS "seenSince",
+         coalesce(ns."email", true) AS "email", coalesce(ns."push", true) AS "push",
+         ns."quietHoursStart", ns."quietHoursEnd", ns."timeZone"
     FROM "MessageNotification" mn
     JOIN "User" u ON u."id" = mn."userId"
     JOIN "Conversation" c ON c."id" = mn."conversationId"
-    LEFT JOIN "Message" m ON m."conversationId" = mn."conversationId" AND m."seq" > mn."notifiedThroughSeq"
-         AND m."readAt" IS NULL AND NOT m."isDeleted" AND ${FOR_USER}
-   WHERE mn."userId" = $1::uuid AND mn."conversationId" = $2::uuid
-   GROUP BY mn."userId", mn."conversationId", mn."notifiedThroughSeq", mn."notifyNotBefore", u."lastSeenAt"`;
+    LEFT JOIN "NotificationSettings" ns ON ns."userId" = mn."userId"
+   CROSS JOIN LATERAL (
+         SELECT count(*)::int AS "count", max(m."seq") AS "throughSeq", min(m."createdAt") AS "firstAt"
+           FROM "Message" m
+          WHERE m."conversationId" = mn."conversationId" AND m."seq" > mn."notifiedThroughSeq"
+            AND m."readAt" IS NULL AND NOT m."isDeleted" AND ${FOR_USER}) p
+   WHERE mn."pendingSince" <= now() - make_interval(secs => $1)
+     AND (mn."notifyNotBefore" IS NULL OR mn."notifyNotBefore" <= now())
+   ORDER BY mn."pendingSince"
+   LIMIT $2`;
 
-/** Due, unread, unnotified messages, whatever their job became (the sweep). */
-const DUE_SQL = `/* background: notification sweep */
-  SELECT mn."userId"::text AS "userId", mn."conversationId"::text AS "conversationId"
-    FROM "MessageNotification" mn
-    JOIN "Conversation" c ON c."id" = mn."conversationId"
-   WHERE mn."unreadCount" > 0 AND (mn."notifyNotBefore" IS NULL OR mn."notifyNotBefore" <= now())
-     AND EXISTS (SELECT 1 FROM "Message" m
-                  WHERE m."conversationId" = mn."conversationId" AND m."seq" > mn."notifiedThroughSeq"
-                    AND m."readAt" IS NULL AND NOT m."isDeleted" AND ${FOR_USER}
-                    AND m."createdAt" <= now() - make_interval(secs => $1))
-   LIMIT 100`;
+/**
+ * What a sweep decided for a row: `claim` moves the high-water mark from `prev` to `through`
+ * (nothing to send, or sent by this instance); `wait` sets "pendingSince" to `next` (the oldest
+ * pending message is not due yet; null: nothing is pending). Either writes "pendingSince" only
+ * if the row is still the version read; a claim also only from `prev`.
+ */
+type Settlement =
+  | { row: DueRow; kind: 'claim'; through: number }
+  | { row: DueRow; kind: 'wait'; next: string | null };
+
+/** Settles many rows in one statement; returns the keys ("user:conversation") of the rows it wrote (a claim that won, a wait). */
+async function settle(settlements: Settlement[]): Promise<Set<string>> {
+  if (settlements.length === 0) return new Set();
+  const column = <T>(pick: (s: Settlement) => T) => settlements.map(pick);
+  const rows = await db.$queryRawUnsafe<{ key: string }[]>(
+    `/* background: notification settle */
+    UPDATE "MessageNotification" mn
+       SET "notifiedThroughSeq" = CASE WHEN s."claim" THEN s."through" ELSE mn."notifiedThroughSeq" END,
+           "notifyNotBefore" = CASE WHEN s."claim" THEN NULL ELSE mn."notifyNotBefore" END,
+           "pendingSince" = CASE WHEN mn.xmin::text = s."version" THEN s."next"::timestamp(3) ELSE mn."pendingSince" END
+      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::int[], $6::int[], $7::text[])
+           AS s("userId", "conversationId", "version", "claim", "prev", "through", "next")
+     WHERE mn."userId" = s."userId" AND mn."conversationId" = s."conversationId"
+       AND CASE WHEN s."claim" THEN mn."notifiedThroughSeq" = s."prev" ELSE mn.xmin::text = s."version" END
+ RETURNING mn."userId"::text || ':' || mn."conversationId"::text AS "key"`,
+    column((s) => s.row.userId),
+    column((s) => s.row.conversationId),
+    column((s) => s.row.version),
+    column((s) => s.kind === 'claim'),
+    column((s) => s.row.prev),
+    column((s) => (s.kind === 'claim' ? s.through : s.row.prev)),
+    // After a claim through the newest pending message, nothing read as pending is left.
+    column((s) => (s.kind === 'wait' ? s.next : null)),
+  );
+  return new Set(rows.map((row) => row.key));
+}
+
+const keyOf = (row: Pick<DueRow, 'userId' | 'conversationId'>) => `${row.userId}:${row.conversationId}`;
 
 export function createNotifier(config: Config, presence: Presence, metrics: Metrics) {
   const settings = config.notifications;
@@ -100,49 +141,20 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
   const push = settings.vapid ? createPushChannel(settings.vapid, settings.appUrl, config.webhooks.allowPrivateNetworks) : undefined;
   const signer = createUnsubscribeSigner(config.jwt.secret);
   let origin = config.uploads.publicUrl ?? `http://localhost:${config.port}`;
-  let queue: JobQueue | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> = Promise.resolve();
+  let started = false;
   let stopped = false;
-  /**
-   * Wakes this instance's workers when a job it enqueued is due, rather than a poll later: one
-   * timer per recipient and conversation (the earliest), as there is one waiting job per key.
-   */
-  const wakeTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
-  const count = (channels: readonly Channel[], result: NotificationResult) => {
-    for (const channel of channels) metrics.notifications.inc({ channel, result });
-  };
-
-  const wakeAt = (key: string, at: number) => {
-    const current = wakeTimers.get(key);
-    if (stopped || (current && current.at <= at)) return;
-    if (current) clearTimeout(current.timer);
-    const timer = setTimeout(() => {
-      wakeTimers.delete(key);
-      queue?.wake(QUEUES.notify);
-    }, Math.max(0, at - Date.now()) + 20);
-    timer.unref();
-    wakeTimers.set(key, { at, timer });
-  };
-
-  const enqueue = async (jobs: NotifyJob[], startAfter: Date) => {
-    if (!queue || jobs.length === 0) return;
-    await queue.insert(
-      jobs.map((data) => ({ name: QUEUES.notify, data, singletonKey: `${data.userId}:${data.conversationId}`, startAfter })),
-    );
-    for (const job of jobs) wakeAt(`${job.userId}:${job.conversationId}`, startAfter.getTime());
-  };
-
-  const claim = async (userId: string, conversationId: string, prev: number, through: number) => {
-    const claimed = await db.$executeRaw`/* background: notification claim */
-      UPDATE "MessageNotification" SET "notifiedThroughSeq" = ${through}, "notifyNotBefore" = NULL
-       WHERE "userId" = ${userId}::uuid AND "conversationId" = ${conversationId}::uuid AND "notifiedThroughSeq" = ${prev}`;
-    return claimed === 1;
+  const count = (channels: readonly Channel[], result: NotificationResult, by = 1) => {
+    for (const channel of channels) metrics.notifications.inc({ channel, result }, by);
   };
 
   /** The channels configured on this server; none: the log stands in. */
   const configured: Channel[] = [...(email ? (['email'] as const) : []), ...(push ? (['push'] as const) : [])];
+  /** The channels a recipient gets: the configured ones they did not turn off, or the log. */
+  const channelsOf = (row: Pick<DueRow, 'email' | 'push'>): Channel[] =>
+    configured.length === 0 ? ['log'] : configured.filter((channel) => row[channel as 'email' | 'push']);
 
   /** Every wanted channel at once; a channel that fails is counted and logged, and does not hold the others back. */
   async function deliver(burst: Burst, wanted: Channel[]) {
@@ -175,73 +187,85 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
   }
 
   /**
-   * Looks at one recipient's conversation and notifies it if due. Idempotent: run by the job, the
-   * sweep, on any instance, as often as they like, it sends each message's notification once.
+   * A due row whose recipient was offline all along: held until the end of their quiet hours, or
+   * claimed and sent. Idempotent across instances: only the claim that moves the mark sends.
    */
-  async function check(userId: string, conversationId: string, triggerSeq = 0): Promise<void> {
-    const [pending] = await db.$queryRawUnsafe<Pending[]>(PENDING_SQL, userId, conversationId, settings.afterS);
-    if (!pending) return;
-    const prefs = await notificationSettingsOf(userId);
-    const channels: Channel[] = configured.length === 0 ? ['log'] : configured.filter((channel) => prefs[channel as 'email' | 'push']);
-    if (pending.count === 0 || pending.throughSeq === null) {
-      if (triggerSeq > pending.prev) count(channels, 'skipped_read');
-      return;
-    }
-    if (!pending.due) {
-      // This job's message was read, but a later one waits: its own deadline is another job.
-      if (pending.dueAt) await enqueue([{ userId, conversationId, seq: pending.throughSeq }], pending.dueAt);
-      return;
-    }
-    if (pending.notBefore && pending.notBefore.getTime() > Date.now()) return;
-
-    // Online now, or since the first of these messages (lastSeenAt is written when a user's last
-    // socket closes): they had the chance to see them in the app.
-    const [online] = await presence.isOnline([userId]);
-    const seenSince = pending.lastSeenAt !== null && pending.firstAt !== null && pending.lastSeenAt >= pending.firstAt;
-    if (online || seenSince) {
-      if (await claim(userId, conversationId, pending.prev, pending.throughSeq)) count(channels, 'skipped_online');
-      return;
-    }
-
-    const until = quietUntil(new Date(), prefs.quietHoursStart && prefs.quietHoursEnd
-      ? { start: prefs.quietHoursStart, end: prefs.quietHoursEnd, timeZone: prefs.timeZone ?? config.timeZone }
+  async function notify(row: DueRow & { throughSeq: number }): Promise<void> {
+    const channels = channelsOf(row);
+    const until = quietUntil(new Date(), row.quietHoursStart && row.quietHoursEnd
+      ? { start: row.quietHoursStart, end: row.quietHoursEnd, timeZone: row.timeZone ?? config.timeZone }
       : null);
     if (until) {
-      await db.messageNotification.updateMany({ where: { userId, conversationId, notifiedThroughSeq: pending.prev }, data: { notifyNotBefore: until } });
-      await enqueue([{ userId, conversationId, seq: 0 }], until);
-      logger.debug({ userId, conversationId, until }, 'notification held until the end of quiet hours');
+      await db.messageNotification.updateMany({
+        where: { userId: row.userId, conversationId: row.conversationId, notifiedThroughSeq: row.prev },
+        data: { notifyNotBefore: until },
+      });
+      logger.debug({ userId: row.userId, conversationId: row.conversationId, until }, 'notification held until the end of quiet hours');
       return;
     }
-
-    if (!(await claim(userId, conversationId, pending.prev, pending.throughSeq))) return;
+    const won = await settle([{ row, kind: 'claim', through: row.throughSeq }]);
+    if (!won.has(keyOf(row))) return;
     count(configured.filter((channel) => !channels.includes(channel)), 'skipped_preference');
     if (channels.length === 0) return;
     const conversation = await db.conversation.findUniqueOrThrow({
-      where: { id: conversationId },
+      where: { id: row.conversationId },
       select: { subject: true, salonId: true, salon: true, client: true },
     });
-    const sender = conversation.salonId === userId ? conversation.client : conversation.salon;
-    const recipient = conversation.salonId === userId ? conversation.salon : conversation.client;
+    const latest = await db.message.findUnique({
+      where: { conversationId_seq: { conversationId: row.conversationId, seq: row.throughSeq } },
+      select: { content: true },
+    });
+    const sender = conversation.salonId === row.userId ? conversation.client : conversation.salon;
+    const recipient = conversation.salonId === row.userId ? conversation.salon : conversation.client;
     await deliver(
       {
-        userId,
+        userId: row.userId,
         email: recipient.email,
-        conversationId,
+        conversationId: row.conversationId,
         subject: conversation.subject,
         senderName: displayNameOf(sender),
-        count: pending.count,
-        latest: pending.latest ?? '',
+        count: row.count,
+        latest: latest?.content ?? '',
       },
       channels,
     );
   }
 
-  async function sweep() {
-    const rows = await db.$queryRawUnsafe<{ userId: string; conversationId: string }[]>(DUE_SQL, settings.afterS);
+  /**
+   * One batch of due rows: settled together (read, online, not yet due) in one statement, the
+   * rest notified one by one. Returns how many rows were read.
+   */
+  async function sweepBatch(): Promise<number> {
+    const rows = await db.$queryRawUnsafe<DueRow[]>(DUE_SQL, settings.afterS, SWEEP_BATCH);
+    const due = rows.filter((row): row is DueRow & { throughSeq: number } => row.count > 0 && row.due && row.throughSeq !== null);
+    // Online now, or since the first of these messages (lastSeenAt is written when a user's last
+    // socket closes): they had the chance to see them in the app.
+    const online = await presence.isOnline(due.map((row) => row.userId));
+    const onlineNow = new Set(due.filter((_, i) => online[i]).map(keyOf));
+    const settlements: Settlement[] = [];
+    const offline: (DueRow & { throughSeq: number })[] = [];
     for (const row of rows) {
-      if (stopped) return;
-      await check(row.userId, row.conversationId);
+      if (row.count === 0) settlements.push({ row, kind: 'wait', next: null });
+      else if (!row.due) settlements.push({ row, kind: 'wait', next: row.firstAt });
+      else if (onlineNow.has(keyOf(row)) || row.seenSince) settlements.push({ row, kind: 'claim', through: row.throughSeq! });
+      else offline.push(row as DueRow & { throughSeq: number });
     }
+    const settled = await settle(settlements);
+    for (const settlement of settlements) {
+      if (!settled.has(keyOf(settlement.row))) continue;
+      if (settlement.kind === 'claim') count(channelsOf(settlement.row), 'skipped_online');
+      else if (settlement.row.count === 0) count(channelsOf(settlement.row), 'skipped_read');
+    }
+    for (const row of offline) {
+      if (stopped) break;
+      await notify(row);
+    }
+    return rows.length;
+  }
+
+  async function sweep(): Promise<void> {
+    // A full batch: more may be due (a backlog after a pause); read on at once.
+    while (!stopped && (await sweepBatch()) === SWEEP_BATCH);
   }
 
   const scheduleSweep = () => {
@@ -260,36 +284,16 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
       origin = config.uploads.publicUrl ?? `http://localhost:${port}`;
     },
     unsubscribe: signer,
-    /**
-     * After a commit: one job per new message's recipient and conversation, due at its deadline.
-     * Never throws: a lost job is the sweep's to find.
-     */
-    messagesAdded(events: readonly AppEvent[]): void {
-      for (const event of events) {
-        if (event.kind !== 'messageAdded') continue;
-        const { message, conversation } = event;
-        const recipient = recipientOf(message, conversation);
-        // Due from when the message was stored, not from now: the deadline the sweep uses too.
-        const due = new Date(new Date(message.createdAt).getTime() + settings.afterS * 1000);
-        enqueue([{ userId: recipient, conversationId: conversation.id, seq: message.seq }], due).catch((error: unknown) =>
-          logger.warn({ err: error }, 'notification job not enqueued (the sweep will find it)'),
-        );
-      }
-    },
-    async start(jobs: JobQueue) {
-      queue = jobs;
-      await jobs.work<NotifyJob>(QUEUES.notify, 2, async (job: PgBoss.Job<NotifyJob>) => {
-        await check(job.data.userId, job.data.conversationId, job.data.seq);
-      });
+    start() {
+      if (started) return;
+      started = true;
       scheduleSweep();
       const channels = configured.length === 0 ? 'log (set SMTP_URL or VAPID_* to send)' : configured.join(', ');
-      logger.info({ channels, afterS: settings.afterS }, 'offline notifications on');
+      logger.info({ channels, afterS: settings.afterS, sweepMs: settings.sweepMs }, 'offline notifications on');
     },
     async stop() {
       stopped = true;
       clearTimeout(sweepTimer);
-      for (const { timer } of wakeTimers.values()) clearTimeout(timer);
-      wakeTimers.clear();
       await sweeping;
     },
     /** For tests and scripts: one sweep now. */

@@ -21,7 +21,6 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
   }
   await announce(ctx.bus, done);
   ctx.webhooks.wake(done.logged.map((row) => row.userId));
-  ctx.notifier.messagesAdded(done.events);
   return done.result;
 }
 

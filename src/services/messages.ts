@@ -35,13 +35,18 @@ interface AppendInput {
 /**
  * The one upsert of unread counters: adds each row's delta ("conversationId", "userId", "delta"
  * from `rows`, a SELECT) to its counter, creating it if needed, and returns "unreadCount" and
- * "userId". The send statement embeds it; the other paths run it alone.
+ * "userId". The send statement embeds it; the other paths run it alone. A positive delta is a
+ * message to notify of, unless it is read first: "pendingSince" keeps the oldest such moment
+ * (src/notifications/index.ts reads the due rows by it). now() is the transaction's start, at or
+ * before the message's createdAt: a row can be looked at a little early, never late.
  */
 const upsertCounters = (rows: Prisma.Sql) => Prisma.sql`
-      INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "createdAt", "updatedAt")
-      SELECT gen_random_uuid(), r."conversationId", r."userId", r."delta", now(), now() FROM (${rows}) AS r("conversationId", "userId", "delta")
+      INSERT INTO "MessageNotification" ("id", "conversationId", "userId", "unreadCount", "pendingSince", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), r."conversationId", r."userId", r."delta", CASE WHEN r."delta" > 0 THEN now() END, now(), now()
+        FROM (${rows}) AS r("conversationId", "userId", "delta")
           ON CONFLICT ("conversationId", "userId")
-          DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + EXCLUDED."unreadCount", "updatedAt" = now()
+          DO UPDATE SET "unreadCount" = "MessageNotification"."unreadCount" + EXCLUDED."unreadCount", "updatedAt" = now(),
+                        "pendingSince" = COALESCE("MessageNotification"."pendingSince", EXCLUDED."pendingSince")
    RETURNING "unreadCount", "userId"`;
 
 /** Adds `delta` to a user's unread counter of a conversation: the event to report (the log adds the user's total). */
