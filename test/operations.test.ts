@@ -216,6 +216,25 @@ describe('queries and mutations over HTTP', () => {
     expect(codes(other)).toEqual(['CONFLICT']);
     const stored = await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM "Message" WHERE "conversationId" = $1', [id]);
     expect(stored[0]?.n).toBe(1);
+    // The retry took no seq: the next message follows the first.
+    const next = await send(t, client, id, 'twice');
+    expect(next.seq).toBe(first.seq + 1);
+  });
+
+  it('a retry that arrives after the conversation was archived still returns the first message', async () => {
+    const salon = await t.user('SALON');
+    const client = await t.user('CLIENT');
+    const id = await openConversation(t, salon, client);
+    const first = await send(t, client, id, 'avant archivage', { clientMessageId: 'k-archived' });
+    const archived = await t.gql('mutation($id: ID!) { archiveConversation(id: $id) { id status } }', { id }, salon.token);
+    expect(archived.errors).toBeUndefined();
+    expect(await send(t, client, id, 'avant archivage', { clientMessageId: 'k-archived' })).toEqual(first);
+    const fresh = await t.gql(
+      'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+      { input: { conversationId: id, content: 'après archivage', clientMessageId: 'k-new' } },
+      client.token,
+    );
+    expect(codes(fresh)).toEqual(['BAD_USER_INPUT']);
   });
 });
 

@@ -13,8 +13,8 @@ import {
   participantIds,
   recipientOf,
 } from './access.js';
-import { change, isUniqueViolation, loggedBy, unchanged, type Outcome, type Tx } from './tx.js';
-import { alreadySent, verifiedAttachments } from './uploads.js';
+import { change, loggedBy, unchanged, type Outcome, type Tx } from './tx.js';
+import { verifiedAttachments } from './uploads.js';
 import {
   optionalClientMessageId,
   requireAttachments,
@@ -173,13 +173,9 @@ async function appendStatement(tx: Tx | Db, input: AppendInput & { viewerId: str
 
 const toDate = (value: string) => new Date(`${value}Z`);
 
-/** The errors of sends whose files another send took at the same moment (see appendStatement). */
-const filesTakenErrors = new WeakSet<object>();
-
+/** A send whose files another send took at the same moment (see appendStatement). */
 function filesTaken() {
-  const error = badInput('attachments: a file of this message was just sent in another one; upload it again to send it again', 'attachments');
-  filesTakenErrors.add(error);
-  return error;
+  return badInput('attachments: a file of this message was just sent in another one; upload it again to send it again', 'attachments');
 }
 
 /**
@@ -288,10 +284,6 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
   const attachments = requireAttachments(input.attachments);
   const clientMessageId = optionalClientMessageId(input.clientMessageId);
 
-  if (clientMessageId) {
-    const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
-    if (replay) return unchanged(replay);
-  }
   try {
     const verified = await verifiedAttachments(viewer, conversationId, attachments);
     // Autocommit: the statement records its own events (see appendStatement for why).
@@ -302,10 +294,13 @@ export async function sendMessage(viewer: Viewer, input: SendMessageInput, maxLe
     );
     return loggedBy(appended.message, messageAddedEvents(appended), appended.logged);
   } catch (error) {
-    // Two sends with one key at once: the loser's insert hits the unique index, or finds the
-    // files already taken by the winner (in the statement, having waited for its commit, or
-    // before it, once the winner has committed), and stores nothing: it answers as a retry.
-    if (clientMessageId && (isUniqueViolation(error) || filesTakenErrors.has(error as object) || alreadySent(error))) {
+    // A retry is found by its failure, not looked for before every send (a statement saved on
+    // each first attempt): its insert hits the (author, clientMessageId) index and the whole
+    // statement, its seq included, is undone; or it finds its files already taken by the first
+    // attempt; or the conversation was archived since. Two sends with one key at once end the
+    // same way. Either way, the first message is the answer; a key used for something else is a
+    // CONFLICT; no message with that key: the error stands.
+    if (clientMessageId) {
       const replay = await replayIdempotentSend(viewer, clientMessageId, conversationId, content);
       if (replay) return unchanged(replay);
     }

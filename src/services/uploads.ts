@@ -108,11 +108,6 @@ async function verifiedType(upload: Upload, field: string, allowed: readonly str
   return type;
 }
 
-const sentErrors = new WeakSet<object>();
-
-/** Whether `error` is verifiedAttachments refusing a file already sent (a racing retry may then be answered as one). */
-export const alreadySent = (error: unknown): boolean => typeof error === 'object' && error !== null && sentErrors.has(error);
-
 /**
  * The attachments of a send, each checked against the upload it names: issued by
  * createAttachmentUpload to the sender for this conversation, uploaded, not sent before, and of
@@ -132,9 +127,7 @@ export async function verifiedAttachments(viewer: Viewer, conversationId: string
         throw badInput(`${field}.url is not a file you uploaded to this conversation: use the attachmentUrl of createAttachmentUpload`, `${field}.url`);
       }
       if (upload.sentAt || attachments.findIndex((other) => other.url === attachment.url) !== index) {
-        const error = badInput(`${field}.url was already sent; upload the file again to send it again`, `${field}.url`);
-        sentErrors.add(error);
-        throw error;
+        throw badInput(`${field}.url was already sent; upload the file again to send it again`, `${field}.url`);
       }
       const type = await verifiedType(upload, `${field}.url`, ATTACHMENT_TYPES);
       if (type !== attachment.type) throw badInput(`${field}.type is ${attachment.type} but the file is ${type}`, `${field}.type`);
