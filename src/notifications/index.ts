@@ -100,31 +100,45 @@ const DUE_SQL = `/* background: notification sweep */
  * What a sweep decided for a row: `claim` moves the high-water mark from `prev` to `through`
  * (nothing to send, or sent by this instance); `wait` sets "pendingSince" to `next` (the oldest
  * pending message is not due yet; null: nothing is pending). Either writes "pendingSince" only
- * if the row is still the version read; a claim also only from `prev`.
+ * if the row is still the version read; a claim also only from `prev`, and a `strict` one (about
+ * to send) only if the row is still the version read: a read or a new message since then, and it
+ * is looked at again by the next sweep rather than sent on stale facts.
  */
 type Settlement =
-  | { row: DueRow; kind: 'claim'; through: number }
+  | { row: DueRow; kind: 'claim'; through: number; strict?: boolean }
   | { row: DueRow; kind: 'wait'; next: string | null };
 
-/** Settles many rows in one statement; returns the keys ("user:conversation") of the rows it wrote (a claim that won, a wait). */
+/**
+ * Settles many rows in one statement; returns the keys ("user:conversation") of the rows it wrote
+ * (a claim that won, a wait). The rows are locked in id order first: two instances settling
+ * overlapping batches at once then queue on each other instead of deadlocking.
+ */
 async function settle(settlements: Settlement[]): Promise<Set<string>> {
   if (settlements.length === 0) return new Set();
   const column = <T>(pick: (s: Settlement) => T) => settlements.map(pick);
   const rows = await db.$queryRawUnsafe<{ key: string }[]>(
     `/* background: notification settle */
+    WITH s AS (
+      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::int[], $7::int[], $8::text[])
+          AS s("userId", "conversationId", "version", "claim", "strict", "prev", "through", "next")
+    ), locked AS (
+      SELECT mn."id" FROM "MessageNotification" mn JOIN s ON mn."userId" = s."userId" AND mn."conversationId" = s."conversationId"
+       ORDER BY mn."id" FOR UPDATE OF mn
+    )
     UPDATE "MessageNotification" mn
        SET "notifiedThroughSeq" = CASE WHEN s."claim" THEN s."through" ELSE mn."notifiedThroughSeq" END,
            "notifyNotBefore" = CASE WHEN s."claim" THEN NULL ELSE mn."notifyNotBefore" END,
            "pendingSince" = CASE WHEN mn.xmin::text = s."version" THEN s."next"::timestamp(3) ELSE mn."pendingSince" END
-      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::int[], $6::int[], $7::text[])
-           AS s("userId", "conversationId", "version", "claim", "prev", "through", "next")
-     WHERE mn."userId" = s."userId" AND mn."conversationId" = s."conversationId"
-       AND CASE WHEN s."claim" THEN mn."notifiedThroughSeq" = s."prev" ELSE mn.xmin::text = s."version" END
+      FROM s
+     WHERE mn."id" IN (SELECT "id" FROM locked) AND mn."userId" = s."userId" AND mn."conversationId" = s."conversationId"
+       AND CASE WHEN s."claim" THEN mn."notifiedThroughSeq" = s."prev" AND (NOT s."strict" OR mn.xmin::text = s."version")
+                ELSE mn.xmin::text = s."version" END
  RETURNING mn."userId"::text || ':' || mn."conversationId"::text AS "key"`,
     column((s) => s.row.userId),
     column((s) => s.row.conversationId),
     column((s) => s.row.version),
     column((s) => s.kind === 'claim'),
+    column((s) => s.kind === 'claim' && s.strict === true),
     column((s) => s.row.prev),
     column((s) => (s.kind === 'claim' ? s.through : s.row.prev)),
     // After a claim through the newest pending message, nothing read as pending is left.
@@ -192,6 +206,13 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
    */
   async function notify(row: DueRow & { throughSeq: number }): Promise<void> {
     const channels = channelsOf(row);
+    // Notifications before this one in the batch may have taken seconds to send: online since
+    // the batch was read, the recipient is skipped like the others.
+    const [online] = await presence.isOnline([row.userId]);
+    if (online) {
+      if ((await settle([{ row, kind: 'claim', through: row.throughSeq }])).has(keyOf(row))) count(channels, 'skipped_online');
+      return;
+    }
     const until = quietUntil(new Date(), row.quietHoursStart && row.quietHoursEnd
       ? { start: row.quietHoursStart, end: row.quietHoursEnd, timeZone: row.timeZone ?? config.timeZone }
       : null);
@@ -203,7 +224,7 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
       logger.debug({ userId: row.userId, conversationId: row.conversationId, until }, 'notification held until the end of quiet hours');
       return;
     }
-    const won = await settle([{ row, kind: 'claim', through: row.throughSeq }]);
+    const won = await settle([{ row, kind: 'claim', through: row.throughSeq, strict: true }]);
     if (!won.has(keyOf(row))) return;
     count(configured.filter((channel) => !channels.includes(channel)), 'skipped_preference');
     if (channels.length === 0) return;

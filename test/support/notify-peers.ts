@@ -20,6 +20,8 @@ export interface ReceivedMail {
 /** Refuses (550) every recipient whose address starts with "bounce-". */
 export async function startSmtpServer() {
   const mails: ReceivedMail[] = [];
+  /** Recipients whose mail is held at RCPT TO until the test lets it go (`hold`), and the sessions waiting there. */
+  const holds = new Map<string, { released: Promise<void>; waiting: number }>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -28,8 +30,11 @@ export async function startSmtpServer() {
     logger: false,
     // A mailbox that does not exist, as a real server refuses it.
     onRcptTo(address, _session, callback) {
-      if (!address.address.startsWith('bounce-')) return callback();
-      callback(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+      if (address.address.startsWith('bounce-')) return callback(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+      const hold = holds.get(address.address);
+      if (!hold) return callback();
+      hold.waiting++;
+      void hold.released.then(() => callback());
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
@@ -52,6 +57,20 @@ export async function startSmtpServer() {
     url: `smtp://127.0.0.1:${port}`,
     mails,
     to: (address: string) => mails.filter((received) => received.to.includes(address)),
+    /** Holds mail to `address` at RCPT TO (a slow server): returns how many sessions wait there, and the release. */
+    hold(address: string) {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const hold = { released, waiting: 0 };
+      holds.set(address, hold);
+      return {
+        waiting: () => hold.waiting,
+        release: () => {
+          holds.delete(address);
+          release();
+        },
+      };
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
