@@ -17,10 +17,10 @@
  * (bench/floor-server.ts: a bare `ws` relay over the same Redis, no GraphQL, auth or database).
  *
  * Latency is from the sender starting the request to the subscriber receiving the message.
- * Memory per idle subscribed socket: each server's RSS and JS heap after a full GC (SIGUSR2 under
- * --expose-gc) with the sockets of a count connected, minus the same with the previous count's
- * (before the first: after a warm-up round of 100 sockets and the warm-up messages, closed),
- * divided by the sockets added; the median over the counts.
+ * Memory per idle subscribed socket: the servers' RSS and JS heap after a full GC (SIGUSR2 under
+ * --expose-gc; the median of three samples) with the sockets of a count connected, minus the same
+ * at working size with no socket (after a warm-up round of 100 sockets and the warm-up messages,
+ * closed), divided by the count.
  *
  * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
  * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers.
@@ -137,12 +137,19 @@ interface Server {
   reported: number;
 }
 
-/** Each server's RSS and heap after a full collection, summed over the servers. */
+/** Samples of settledMemory: RSS after a full collection moves by a few MB from one to the next. */
+const MEMORY_SAMPLES = 3;
+
+/** Each server's RSS and heap after a full collection, summed over the servers; the median of MEMORY_SAMPLES. */
 async function settledMemory(servers: Server[]): Promise<Memory> {
-  const before = servers.map((s) => s.reported);
-  for (const server of servers) server.child.kill('SIGUSR2');
-  for (let i = 0; i < 100 && servers.some((s, j) => s.reported === before[j]); i++) await sleep(50);
-  return servers.reduce((sum, s) => ({ rss: sum.rss + (s.memory?.rss ?? 0), heap: sum.heap + (s.memory?.heapUsed ?? 0) }), { rss: 0, heap: 0 });
+  const samples: Memory[] = [];
+  for (let round = 0; round < MEMORY_SAMPLES; round++) {
+    const before = servers.map((s) => s.reported);
+    for (const server of servers) server.child.kill('SIGUSR2');
+    for (let i = 0; i < 100 && servers.some((s, j) => s.reported === before[j]); i++) await sleep(50);
+    samples.push(servers.reduce((sum, s) => ({ rss: sum.rss + (s.memory?.rss ?? 0), heap: sum.heap + (s.memory?.heapUsed ?? 0) }), { rss: 0, heap: 0 }));
+  }
+  return { rss: median(samples.map((m) => m.rss)), heap: median(samples.map((m) => m.heap)) };
 }
 
 /** Errors a server logged, counted by message (the first of each printed), so a failure says why. */
@@ -361,26 +368,23 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     await sleep(1000);
     await closeAll();
     if (target === 'api') topicBaseline = await gauge(servers, 'salon_live_topic_subscriptions');
+    // Every count's memory is measured against this one: the servers at working size, no socket.
+    // (Against the previous count, as before, RSS could come out negative: memory freed by the
+    // sockets of a closed round is reused by the next ones rather than grown.)
+    const baseline = await settledMemory(servers);
 
     for (const count of COUNTS.slice(0, -1)) {
-      const added = count - connected;
-      const before = await settledMemory(servers);
       const connect = await connectUpTo(count, TOP_UP_PER_SECOND);
-      const memory = perSocket(before, await settledMemory(servers), added);
+      const memory = perSocket(baseline, await settledMemory(servers), count);
       const step = await measure(count, STEP_SECONDS);
       steps.push({ ...step, ...memory, connect });
       log(target, steps.at(-1)!);
     }
 
-    // The largest count: from zero in one burst, then a reconnect storm, then the long run. Its
-    // memory is compared with the previous count's, both with every socket connected: RSS held
-    // by the sockets closed in between is reused by the burst's first ones (freed memory rarely
-    // goes back to the system), so only the sockets beyond the previous peak show in RSS.
-    const previousCount = connected;
-    const beforeClose = await settledMemory(servers);
+    // The largest count: from zero in one burst, then a reconnect storm, then the long run.
     await closeAll();
     const connect = await connectUpTo(LARGEST, LARGEST / BURST_SECONDS);
-    const memory = perSocket(beforeClose, await settledMemory(servers), LARGEST - previousCount);
+    const memory = perSocket(baseline, await settledMemory(servers), LARGEST);
     if (target === 'floor') {
       // A bare relay's sockets do not reconnect by themselves: the floor has no storm.
       steps.push({ ...(await measure(LARGEST, SECONDS)), ...memory, connect });
@@ -483,13 +487,10 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
   });
   const last = api.at(-1)!;
   lines.push('');
-  // The JS heap after a full GC is exact; RSS is not: memory freed by sockets closed before (the
-  // warm-up round, the burst's close) is reused rather than grown, so it shows best at the
-  // largest count, which is beyond every earlier peak.
   lines.push(
-    `Memory per idle subscribed socket (API): **${round(median(api.map((s) => s.heapPerSocketKb)))} KB of JS heap** held after a full GC ` +
-      `(median over the counts), and RSS grew by ${round(last.rssPerSocketKb)} KB per socket from ${(api.at(-2)?.sockets ?? 0).toLocaleString('en')} to ` +
-      `${LARGEST.toLocaleString('en')} sockets` +
+    `Memory per idle subscribed socket (API), above the servers at working size with no socket, after a full GC (median of ` +
+      `${MEMORY_SAMPLES} samples): **${round(median(api.map((s) => s.heapPerSocketKb)))} KB of JS heap** (median over the counts) and ` +
+      `**${round(last.rssPerSocketKb)} KB of RSS** at ${LARGEST.toLocaleString('en')} sockets` +
       (floor ? `; floor: ${round(median(floor.map((s) => s.heapPerSocketKb)))} KB heap, ${round(floor.at(-1)!.rssPerSocketKb)} KB RSS.` : '.'),
     '',
     'Where the latency goes (API): ' +
