@@ -18,9 +18,9 @@
  *
  * Latency is from the sender starting the request to the subscriber receiving the message.
  * Memory per idle subscribed socket: the servers' RSS and JS heap after a full GC (SIGUSR2 under
- * --expose-gc; the median of three samples) with the sockets of a count connected, minus the same
- * at working size with no socket (after a warm-up round of 100 sockets and the warm-up messages,
- * closed), divided by the count.
+ * --expose-gc; the median of three samples, once RSS has stopped moving) with the sockets of a
+ * count connected, minus the same at working size with no socket (after a warm-up round of 100
+ * sockets and the warm-up messages, closed), divided by the count.
  *
  * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
  * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers.
@@ -150,6 +150,23 @@ async function settledMemory(servers: Server[]): Promise<Memory> {
     samples.push(servers.reduce((sum, s) => ({ rss: sum.rss + (s.memory?.rss ?? 0), heap: sum.heap + (s.memory?.heapUsed ?? 0) }), { rss: 0, heap: 0 }));
   }
   return { rss: median(samples.map((m) => m.rss)), heap: median(samples.map((m) => m.heap)) };
+}
+
+/**
+ * settledMemory once RSS has stopped moving: two samples 2 s apart within 2 MB (at most 30 s).
+ * After load, RSS drops by tens of MB a few seconds later (seen: 755 → 691 MB for the two
+ * servers, 4 s after the warm-up round) — measured before that, a baseline made every later
+ * count look smaller, down to negative figures.
+ */
+async function stableMemory(servers: Server[]): Promise<Memory> {
+  let previous = await settledMemory(servers);
+  for (let waited = 0; waited < 30_000; waited += 2_000) {
+    await sleep(2_000);
+    const next = await settledMemory(servers);
+    if (Math.abs(next.rss - previous.rss) < 2 * 1024 * 1024) return next;
+    previous = next;
+  }
+  return previous;
 }
 
 /** Errors a server logged, counted by message (the first of each printed), so a failure says why. */
@@ -371,11 +388,11 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     // Every count's memory is measured against this one: the servers at working size, no socket.
     // (Against the previous count, as before, RSS could come out negative: memory freed by the
     // sockets of a closed round is reused by the next ones rather than grown.)
-    const baseline = await settledMemory(servers);
+    const baseline = await stableMemory(servers);
 
     for (const count of COUNTS.slice(0, -1)) {
       const connect = await connectUpTo(count, TOP_UP_PER_SECOND);
-      const memory = perSocket(baseline, await settledMemory(servers), count);
+      const memory = perSocket(baseline, await stableMemory(servers), count);
       const step = await measure(count, STEP_SECONDS);
       steps.push({ ...step, ...memory, connect });
       log(target, steps.at(-1)!);
@@ -384,7 +401,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     // The largest count: from zero in one burst, then a reconnect storm, then the long run.
     await closeAll();
     const connect = await connectUpTo(LARGEST, LARGEST / BURST_SECONDS);
-    const memory = perSocket(baseline, await settledMemory(servers), LARGEST);
+    const memory = perSocket(baseline, await stableMemory(servers), LARGEST);
     if (target === 'floor') {
       // A bare relay's sockets do not reconnect by themselves: the floor has no storm.
       steps.push({ ...(await measure(LARGEST, SECONDS)), ...memory, connect });
