@@ -17,10 +17,11 @@
  * (bench/floor-server.ts: a bare `ws` relay over the same Redis, no GraphQL, auth or database).
  *
  * Latency is from the sender starting the request to the subscriber receiving the message.
- * Memory per idle subscribed socket: the servers' RSS and JS heap after a full GC (SIGUSR2 under
- * --expose-gc; the median of three samples, once RSS has stopped moving) with the sockets of a
- * count connected, minus the same at working size with no socket (after a warm-up round of 100
- * sockets and the warm-up messages, closed), divided by the count.
+ * Memory per idle subscribed socket, read after each count's latency window with its sockets still
+ * connected: the servers' RSS and JS heap after a full GC (SIGUSR2 under --expose-gc; the median
+ * of three samples, once RSS has stopped moving). Heap: minus the same at working size with no
+ * socket (after a warm-up round of 100 sockets and the warm-up messages, closed), divided by the
+ * count, the median over the counts. RSS: the slope of RSS against sockets over the counts.
  *
  * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
  * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers.
@@ -230,7 +231,8 @@ interface Step {
   sent: number;
   delivered: number;
   duplicates: number;
-  rssPerSocketKb: number;
+  /** The servers' RSS and heap (bytes, both summed) after a full GC, the step's sockets still connected and idle. */
+  memory: Memory;
   heapPerSocketKb: number;
   connect?: { seconds: number; subscribed: number; failed: number };
   storm?: { seconds: number; sockets: number; resubscribed: number; failed: number; reconnects: number };
@@ -339,11 +341,11 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
 
   /** Memory held per socket added: after a full GC before and after connecting `added` sockets. */
   const perSocket = (before: Memory, after: Memory, added: number) => ({
-    rssPerSocketKb: (after.rss - before.rss) / 1024 / added,
+    memory: after,
     heapPerSocketKb: (after.heap - before.heap) / 1024 / added,
   });
 
-  const measure = async (sockets: number, seconds: number): Promise<Omit<Step, 'rssPerSocketKb' | 'heapPerSocketKb'>> => {
+  const measure = async (sockets: number, seconds: number): Promise<Omit<Step, 'memory' | 'heapPerSocketKb'>> => {
     await collect();
     // A scrape resets the servers' event-loop delay window: the one after the load reads the load's.
     if (target === 'api') await loopDelay(servers);
@@ -385,15 +387,17 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     await sleep(1000);
     await closeAll();
     if (target === 'api') topicBaseline = await gauge(servers, 'salon_live_topic_subscriptions');
-    // Every count's memory is measured against this one: the servers at working size, no socket.
+    // Every count's heap is measured against this one: the servers at working size, no socket.
     // (Against the previous count, as before, RSS could come out negative: memory freed by the
     // sockets of a closed round is reused by the next ones rather than grown.)
     const baseline = await stableMemory(servers);
 
+    // Memory is read after each latency window, not before: the full collections it takes shrink
+    // the heap, and the collections that follow as it grows back fell in the window.
     for (const count of COUNTS.slice(0, -1)) {
       const connect = await connectUpTo(count, TOP_UP_PER_SECOND);
-      const memory = perSocket(baseline, await stableMemory(servers), count);
       const step = await measure(count, STEP_SECONDS);
+      const memory = perSocket(baseline, await stableMemory(servers), count);
       steps.push({ ...step, ...memory, connect });
       log(target, steps.at(-1)!);
     }
@@ -401,10 +405,10 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     // The largest count: from zero in one burst, then a reconnect storm, then the long run.
     await closeAll();
     const connect = await connectUpTo(LARGEST, LARGEST / BURST_SECONDS);
-    const memory = perSocket(baseline, await stableMemory(servers), LARGEST);
     if (target === 'floor') {
       // A bare relay's sockets do not reconnect by themselves: the floor has no storm.
-      steps.push({ ...(await measure(LARGEST, SECONDS)), ...memory, connect });
+      const step = await measure(LARGEST, SECONDS);
+      steps.push({ ...step, ...perSocket(baseline, await stableMemory(servers), LARGEST), connect });
       log(target, steps.at(-1)!);
       return steps;
     }
@@ -427,7 +431,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       failed: after.reduce((n, r) => n + r.failed, 0) - before.reduce((n, r) => n + r.failed, 0),
       reconnects: reconnected(),
     };
-    steps.push({ ...(await measure(LARGEST, SECONDS)), ...memory, connect, storm });
+    const step = await measure(LARGEST, SECONDS);
+    steps.push({ ...step, ...perSocket(baseline, await stableMemory(servers), LARGEST), connect, storm });
     log(target, steps.at(-1)!);
   } finally {
     for (const client of clients) client.child.kill('SIGKILL');
@@ -468,13 +473,23 @@ function log(target: Target, step: Step) {
   console.log(
     `${target} ${step.sockets} sockets: p50 ${p(l, 50)} ms, p95 ${p(l, 95)}, p99 ${p(l, 99)}, max ${l.at(-1)}; ` +
       `delivered ${step.delivered}/${step.sent} (${step.duplicates} duplicates); ` +
-      `RSS ${round(step.rssPerSocketKb)} KB/socket, heap ${round(step.heapPerSocketKb)} KB/socket` +
+      `RSS ${round(step.memory.rss / 1048576)} MB, heap ${round(step.heapPerSocketKb)} KB/socket` +
       `; send request p50 ${round(p(step.sendMs, 50))} ms, p99 ${round(p(step.sendMs, 99))}` +
       (step.loopDelay ? `; event loop delay p99 ${step.loopDelay.p99} ms, max ${step.loopDelay.max}` : '') +
       (step.gcMaxMs !== undefined ? `; longest GC pause ${round(step.gcMaxMs)} ms` : '') +
       (step.connect ? `; connect ${step.connect.subscribed} ok, ${step.connect.failed} failed in ${round(step.connect.seconds)} s` : '') +
       (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
   );
+}
+
+/** KB of RSS per socket: the least-squares slope of the servers' RSS against the sockets connected, over the steps. */
+function rssSlopeKb(steps: Step[]): number {
+  const xs = steps.map((s) => s.sockets);
+  const ys = steps.map((s) => s.memory.rss / 1024);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const sxx = xs.reduce((sum, x) => sum + (x - mx) ** 2, 0);
+  return sxx === 0 ? NaN : xs.reduce((sum, x, i) => sum + (x - mx) * (ys[i]! - my), 0) / sxx;
 }
 
 const median = (values: number[]) => {
@@ -491,7 +506,7 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
     '',
   );
-  lines.push('| sockets | ours p50 | ours p95 | ours p99 | floor p50 | floor p99 | p99 ours/floor | delivered (ours) | duplicates | RSS KB/socket | heap KB/socket |');
+  lines.push('| sockets | ours p50 | ours p95 | ours p99 | floor p50 | floor p99 | p99 ours/floor | delivered (ours) | duplicates | RSS (MB, both servers) | heap KB/socket |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   api.forEach((step, i) => {
     const f = floor?.[i];
@@ -499,7 +514,7 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
     lines.push(
       `| ${step.sockets.toLocaleString('en')} | ${p(step.latencies, 50)} ms | ${p(step.latencies, 95)} ms | ${p(step.latencies, 99)} ms | ` +
         `${f ? `${p(f.latencies, 50)} ms` : '-'} | ${f ? `${p(f.latencies, 99)} ms` : '-'} | ${Number.isNaN(ratio) ? '-' : `${ratio}×`} | ` +
-        `${step.delivered}/${step.sent} | ${step.duplicates} | ${round(step.rssPerSocketKb)} | ${round(step.heapPerSocketKb)} |`,
+        `${step.delivered}/${step.sent} | ${step.duplicates} | ${Math.round(step.memory.rss / 1048576)} | ${round(step.heapPerSocketKb)} |`,
     );
   });
   const last = api.at(-1)!;
@@ -507,8 +522,9 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
   lines.push(
     `Memory per idle subscribed socket (API), above the servers at working size with no socket, after a full GC (median of ` +
       `${MEMORY_SAMPLES} samples): **${round(median(api.map((s) => s.heapPerSocketKb)))} KB of JS heap** (median over the counts) and ` +
-      `**${round(last.rssPerSocketKb)} KB of RSS** at ${LARGEST.toLocaleString('en')} sockets` +
-      (floor ? `; floor: ${round(median(floor.map((s) => s.heapPerSocketKb)))} KB heap, ${round(floor.at(-1)!.rssPerSocketKb)} KB RSS.` : '.'),
+      `**${round(rssSlopeKb(api))} KB of RSS** (the slope of RSS against sockets over the counts, least squares: RSS moves by tens of MB ` +
+      `with no socket added, so a difference from one baseline can come out at any value, negative too)` +
+      (floor ? `; floor: ${round(median(floor.map((s) => s.heapPerSocketKb)))} KB heap, ${round(rssSlopeKb(floor))} KB RSS.` : '.'),
     '',
     'Where the latency goes (API): ' +
       api
