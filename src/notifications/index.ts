@@ -157,11 +157,10 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
   let origin = config.uploads.publicUrl ?? `http://localhost:${config.port}`;
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> = Promise.resolve();
-  let started = false;
   let stopped = false;
 
-  const count = (channels: readonly Channel[], result: NotificationResult, by = 1) => {
-    for (const channel of channels) metrics.notifications.inc({ channel, result }, by);
+  const count = (channels: readonly Channel[], result: NotificationResult) => {
+    for (const channel of channels) metrics.notifications.inc({ channel, result });
   };
 
   /** The channels configured on this server; none: the log stands in. */
@@ -258,19 +257,21 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
    */
   async function sweepBatch(): Promise<number> {
     const rows = await db.$queryRawUnsafe<DueRow[]>(DUE_SQL, settings.afterS, SWEEP_BATCH);
-    const due = rows.filter((row): row is DueRow & { throughSeq: number } => row.count > 0 && row.due && row.throughSeq !== null);
+    const settlements: Settlement[] = [];
+    const due: (DueRow & { throughSeq: number })[] = [];
+    for (const row of rows) {
+      if (row.count === 0 || row.throughSeq === null) settlements.push({ row, kind: 'wait', next: null });
+      else if (!row.due) settlements.push({ row, kind: 'wait', next: row.firstAt });
+      else due.push({ ...row, throughSeq: row.throughSeq });
+    }
     // Online now, or since the first of these messages (lastSeenAt is written when a user's last
     // socket closes): they had the chance to see them in the app.
     const online = await presence.isOnline(due.map((row) => row.userId));
-    const onlineNow = new Set(due.filter((_, i) => online[i]).map(keyOf));
-    const settlements: Settlement[] = [];
     const offline: (DueRow & { throughSeq: number })[] = [];
-    for (const row of rows) {
-      if (row.count === 0) settlements.push({ row, kind: 'wait', next: null });
-      else if (!row.due) settlements.push({ row, kind: 'wait', next: row.firstAt });
-      else if (onlineNow.has(keyOf(row)) || row.seenSince) settlements.push({ row, kind: 'claim', through: row.throughSeq! });
-      else offline.push(row as DueRow & { throughSeq: number });
-    }
+    due.forEach((row, i) => {
+      if (online[i] || row.seenSince) settlements.push({ row, kind: 'claim', through: row.throughSeq });
+      else offline.push(row);
+    });
     const settled = await settle(settlements);
     for (const settlement of settlements) {
       if (!settled.has(keyOf(settlement.row))) continue;
@@ -306,8 +307,6 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
     },
     unsubscribe: signer,
     start() {
-      if (started) return;
-      started = true;
       scheduleSweep();
       const channels = configured.length === 0 ? 'log (set SMTP_URL or VAPID_* to send)' : configured.join(', ');
       logger.info({ channels, afterS: settings.afterS, sweepMs: settings.sweepMs }, 'offline notifications on');
