@@ -1,7 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
 import { CloseCode, type SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { whenTokenExpires } from './auth/expiry.js';
 import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
@@ -11,6 +10,7 @@ import { logger } from './logger.js';
 import { recordOperation } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { originPolicy } from './security.js';
+import { serveGraphqlWs, takeDocument } from './ws-transport.js';
 
 /** Close codes of graphql-ws's vocabulary: 4401 unauthorized (bad, missing or expired credentials). */
 export const CLOSE_UNAUTHORIZED = CloseCode.Unauthorized;
@@ -134,7 +134,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
   /** Turns whatever refused an operation into errors for that operation alone. */
   const refusal = (error: unknown): GraphQLError[] => [asGraphQLError(maskUnexpected(error, MASKED))];
 
-  useServer<Record<string, unknown>, { request: IncomingMessage }>(
+  const transport = serveGraphqlWs<Record<string, unknown>>(
     {
       connectionInitWaitTimeout: 5_000,
       onConnect: async (ctx) => {
@@ -174,6 +174,8 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       },
       onSubscribe: async (ctx, id, payload) => {
         const socket = ctx.extra.socket;
+        // The document, which graphql-ws's copy of the message no longer carries (src/ws-transport.ts).
+        const request = { ...payload, query: takeDocument(socket, id) ?? payload.query };
         const state = sockets.get(socket);
         const arrival: Arrival = { started: performance.now(), userId: state?.viewer?.id };
         arrivals.set(payload, arrival);
@@ -187,7 +189,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
             arrival.userId = viewer.id;
             state.cancelExpiry ??= expireSocket(socket, viewer);
           }
-          const query = await persisted.resolveSocketDocument(payload);
+          const query = await persisted.resolveSocketDocument(request);
           if (typeof query !== 'string') return [asGraphQLError(query)];
           const end = new AbortController();
           const initial: SocketOperationContext = { viewer, signal: end.signal };
@@ -195,7 +197,8 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
             ...ctx,
             req: ctx.extra.request,
             socket,
-            params: payload,
+            // With its document until the operation has started (persisted operations register it then).
+            params: request,
             ...initial,
           });
           // The same codes yoga gives these refusals over HTTP.
@@ -236,9 +239,11 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       // graphql-ws awaits `return()` on a client's `complete` and on close; ending the operation's
       // topics first is what lets that return at once.
-      onOperation: (ctx, id, _payload, _args, result) => {
+      onOperation: (ctx, id, payload, args, result) => {
         const operation = sockets.get(ctx.extra.socket)?.operations.get(id);
         if (!operation || !(Symbol.asyncIterator in result)) return undefined;
+        // Started: the subscription's context need not keep the document's text for its life.
+        (args.contextValue as { params?: SubscribePayload }).params = payload;
         return endingWith(result, operation.end);
       },
       // A single result (a query or mutation) ends its operation: its line. A subscription's
@@ -281,6 +286,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
   return {
     /** Closes every socket with 1001 and stops accepting new ones. */
     async close() {
+      transport.stop();
       for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, 'Server shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },

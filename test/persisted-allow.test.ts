@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../src/persisted.js';
 import { useTestApp } from './support/app.js';
-import { codes, postJson as post } from './support/fixtures.js';
+import { codes, openConversation, postJson as post, send } from './support/fixtures.js';
 import { REDIS_URL } from './support/redis.js';
+import { metric, wsClient } from './support/ws.js';
 
 const manifest = loadManifest();
 const hashOf = (name: string) => [...manifest].find(([, document]) => new RegExp(`(query|mutation|subscription) ${name}\\b`).test(document))![0];
@@ -33,3 +34,34 @@ describe('persisted operations, PERSISTED_OPERATIONS=allow (default)', () => {
   });
 });
 
+describe('persisted operations over WebSocket, PERSISTED_OPERATIONS=allow', () => {
+  it('a subscription sent with its document and hash registers the document: the hash alone then runs on the other instance', async () => {
+    const [salon, user] = [await allow.user('SALON'), await allow.user('CLIENT')];
+    const conversationId = await openConversation(allow, salon, user);
+    const query = `subscription ApqSocket${Date.now()} { unreadCount { totalUnread } }`;
+    const sha256Hash = createHash('sha256').update(query).digest('hex');
+    const extensions = { persistedQuery: { version: 1, sha256Hash } };
+    const follow = (app: number, payload: { query?: string; extensions: typeof extensions }) => {
+      const client = wsClient(allow.apps[app]!.wsUrl(), { authorization: `Bearer ${user.token}` });
+      const totals: number[] = [];
+      const errors: unknown[] = [];
+      client.subscribe<{ unreadCount: { totalUnread: number } }>(
+        { query: payload.query ?? '', extensions: payload.extensions },
+        { next: ({ data }) => void (data && totals.push(data.unreadCount.totalUnread)), error: (error) => void errors.push(error), complete: () => undefined },
+      );
+      return { client, totals, errors };
+    };
+
+    const registering = follow(0, { query, extensions });
+    await expect.poll(async () => (await metric(allow.apps[0]!.url(), 'salon_active_subscriptions')) >= 1).toBe(true);
+    await send(allow, salon, conversationId, 'one');
+    // Started, which is when its document is registered.
+    await expect.poll(() => registering.totals).toEqual([1]);
+    const byHash = follow(1, { extensions });
+    await expect.poll(async () => (await metric(allow.apps[1]!.url(), 'salon_active_subscriptions')) >= 1).toBe(true);
+    await send(allow, salon, conversationId, 'two');
+    await expect.poll(() => byHash.totals).toEqual([2]);
+    expect([...registering.errors, ...byHash.errors]).toEqual([]);
+    await Promise.all([registering.client.dispose(), byHash.client.dispose()]);
+  });
+});

@@ -1,0 +1,133 @@
+import type { IncomingMessage } from 'node:http';
+import { CloseCode, handleProtocols, makeServer, MessageType, type ServerOptions } from 'graphql-ws';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { logger } from './logger.js';
+
+/** What each graphql-ws callback finds in `ctx.extra`. */
+export interface SocketExtra {
+  socket: WebSocket;
+  request: IncomingMessage;
+}
+
+/**
+ * Heartbeat slots: each `pingIntervalMs`, every socket is pinged once, a slot of them every
+ * `pingIntervalMs / SLOTS`, so ten thousand pings never go out in one event-loop turn.
+ */
+const SLOTS = 12;
+
+/** Documents of subscribe messages not yet taken by `onSubscribe`, per socket and operation id. */
+const documents = new WeakMap<WebSocket, Map<string, string>>();
+
+/** The document a subscribe message carried, taken out of what graphql-ws keeps (once). */
+export function takeDocument(socket: WebSocket, id: string): string | undefined {
+  const pending = documents.get(socket);
+  const query = pending?.get(id);
+  pending?.delete(id);
+  return query;
+}
+
+/**
+ * graphql-ws's protocol server (`makeServer`) on a `ws` server; what `graphql-ws/use/ws` does,
+ * without what it makes every socket hold for as long as it lives:
+ * - one heartbeat timer for all sockets instead of an interval, a timeout and a pong listener each;
+ * - the frame of a subscribe message is not kept: `use/ws` awaits the operation inside the frame's
+ *   `message` listener, which keeps the frame's Buffer, and the protocol server keeps the
+ *   message's text for the subscription's life. The document (2 KB for the shipped `OnEvents`,
+ *   three copies per socket) is taken out of the text the protocol server keeps and handed to
+ *   `onSubscribe` by `takeDocument` instead.
+ *
+ * Ping semantics are `use/ws`'s: a socket that has not answered a ping by its next one is
+ * terminated (a vanished peer, a half-open connection).
+ */
+export function serveGraphqlWs<P extends Record<string, unknown>>(
+  options: ServerOptions<P, SocketExtra>,
+  wss: WebSocketServer,
+  pingIntervalMs: number,
+) {
+  const server = makeServer<P, SocketExtra>(options);
+  wss.options.handleProtocols = handleProtocols;
+
+  const slots = Array.from({ length: SLOTS }, () => new Set<WebSocket>());
+  const unanswered = new WeakSet<WebSocket>();
+  let next = 0;
+  let slot = 0;
+  function answered(this: WebSocket) {
+    unanswered.delete(this);
+  }
+  const heartbeat = setInterval(() => {
+    for (const socket of slots[slot]!) {
+      if (socket.readyState !== socket.OPEN) continue;
+      if (unanswered.has(socket)) {
+        socket.terminate();
+        continue;
+      }
+      unanswered.add(socket);
+      socket.ping();
+    }
+    slot = (slot + 1) % SLOTS;
+  }, Math.max(1, Math.floor(pingIntervalMs / SLOTS)));
+  heartbeat.unref();
+
+  wss.on('connection', (socket, request) => {
+    const own = slots[next++ % SLOTS]!;
+    own.add(socket);
+    socket.on('pong', answered);
+    // A frame ws refused (too large, malformed): the peer's doing, and ws closes with its own code.
+    socket.once('error', (error) => {
+      logger.warn({ err: error }, 'WebSocket protocol error');
+      socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            socket.send(data, (error) => (error ? reject(error) : resolve()));
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', (data) => {
+            // Not awaited here: this listener's frame would keep `data` for a subscription's life.
+            handle(withoutDocument(socket, data)).catch((error: unknown) => {
+              logger.error({ err: error }, 'WebSocket message handling failed');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            });
+          }),
+      },
+      { socket, request },
+    );
+    socket.once('close', (code, reason) => {
+      own.delete(socket);
+      void closed(code, String(reason));
+    });
+  });
+
+  return {
+    stop() {
+      clearInterval(heartbeat);
+    },
+  };
+}
+
+/**
+ * The message's text, a subscribe message's `query` replaced with "" and kept aside for
+ * `takeDocument`. Anything else (and anything malformed, which graphql-ws refuses itself) as it came.
+ */
+function withoutDocument(socket: WebSocket, data: RawData): string {
+  const text = String(data);
+  if (!text.includes(MessageType.Subscribe)) return text;
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const { type, id, payload } = (message ?? {}) as { type?: unknown; id?: unknown; payload?: { query?: unknown } };
+  if (type !== MessageType.Subscribe || typeof id !== 'string' || typeof payload?.query !== 'string' || !payload.query) return text;
+  let pending = documents.get(socket);
+  if (!pending) documents.set(socket, (pending = new Map()));
+  pending.set(id, payload.query);
+  payload.query = '';
+  return JSON.stringify(message);
+}
