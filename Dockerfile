@@ -16,8 +16,9 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
 COPY --from=deps /app/src/generated ./src/generated
-RUN npm prune --omit=dev --no-audit --no-fund && chown -R node:node /app
+# Plain JavaScript at run time (dist/): no TypeScript loader in the serving process.
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && chown -R node:node /app
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:3000/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-CMD ["node", "--import", "tsx", "src/server.ts"]
+CMD ["node", "dist/server.js"]

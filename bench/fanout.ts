@@ -2,7 +2,7 @@
  * `npm run bench:fanout -- [--sockets 1000,2000,5000,10000] [--rate 100] [--seconds 60] [--step-seconds 15]
  *   [--burst-seconds 10] [--client-processes 2] [--no-floor]`
  *
- * Two API instances (separate processes, `node --import tsx src/server.ts` as deployed) share one
+ * Two API instances (separate processes, `node dist/server.js` as deployed) share one
  * PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
  * document, each a client user of its own conversation with a salon (--salons, 100) — run in processes of their
  * own (bench/fanout-clients.ts), half on each instance. The salons send through `sendMessage` over

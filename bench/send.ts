@@ -27,7 +27,7 @@
  * Prints the tables and writes them to bench/results/<--out>, stamped (machine, versions,
  * commit, date, command). BENCH_CPU_PROF=<dir> runs the measured API with --cpu-prof.
  *
- * `--root` measures another checkout with this same file: its src/server.ts runs from its own
+ * `--root` measures another checkout with this same file: its server (built as deployed) runs from its own
  * directory and its own scripts/migrate.ts builds the database. Needs PostgreSQL
  * (BENCH_DATABASE_ADMIN_URL, default 127.0.0.1:5432) and Redis (REDIS_URL). Exits 1 if anything failed.
  */

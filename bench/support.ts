@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -126,8 +126,10 @@ export interface ProcessOptions {
   cwd?: string;
   /** Added to this process's environment. */
   env: Record<string, string>;
-  /** Node flags before `--import tsx`. */
+  /** Node flags before `--import tsx` (or before the script). */
   nodeFlags?: string[];
+  /** A JavaScript file run by node itself, without the tsx loader. */
+  plain?: boolean;
   /** Each line the process writes to stdout; without it, stdout goes to this terminal. */
   onLine?: (line: string, child: ChildProcess) => void;
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
@@ -135,9 +137,9 @@ export interface ProcessOptions {
 
 const processes: ChildProcess[] = [];
 
-/** `node --import tsx <script>`, remembered so that killProcesses() can end it whatever happens. */
+/** `node --import tsx <script>` (or `node <script>`), remembered so that killProcesses() can end it whatever happens. */
 export function startProcess(script: string, options: ProcessOptions): ChildProcess {
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...(options.plain ? [] : ['--import', 'tsx']), script], {
     cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', options.onLine ? 'pipe' : 'inherit', 'inherit'],
@@ -172,21 +174,40 @@ export interface ApiOptions extends Omit<ProcessOptions, 'env' | 'cwd'> {
   databaseUrl: string;
   /** Where it listens; a free port when not given. */
   port?: number;
-  /** The checkout whose src/server.ts runs, from its own directory (its node_modules, its Prisma client). */
+  /** The checkout whose server runs (built first), from its own directory (its node_modules, its Prisma client). */
   root?: string;
   /** Variables beyond those every bench sets (DATABASE_POOL_SIZE, …). */
   env?: Record<string, string>;
 }
 
+/** Checkouts already built by startApi in this run. */
+const built = new Set<string>();
+
 /**
- * The API exactly as deployed (`node --import tsx src/server.ts`) on a free port, in production
+ * The server script of a checkout as it is deployed: `npm run build`, then `node dist/server.js`
+ * (the Dockerfile's command); a checkout older than the build step ran `node --import tsx src/server.ts`.
+ */
+function serverScript(root: string): { script: string; plain: boolean } {
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
+  if (!scripts.build) return { script: join(root, 'src/server.ts'), plain: false };
+  if (!built.has(root)) {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+    built.add(root);
+  }
+  return { script: join(root, 'dist/server.js'), plain: true };
+}
+
+/**
+ * The API exactly as deployed (`node dist/server.js` after `npm run build`) on a free port, in production
  * mode with warnings only and no send rate limit, since the benches measure the server, not its
  * limiter. Resolves once /health answers.
  */
 export async function startApi(options: ApiOptions): Promise<{ child: ChildProcess; port: number }> {
   const root = options.root ?? REPO_ROOT;
   const port = options.port ?? (await freePort());
-  const child = startProcess(join(root, 'src/server.ts'), {
+  const { script, plain } = serverScript(root);
+  const child = startProcess(script, {
+    plain,
     nodeFlags: options.nodeFlags,
     onLine: options.onLine,
     onExit: options.onExit,

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -166,10 +166,11 @@ async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Sc
 }
 
 describe('graceful shutdown of the real process', () => {
-  it('SIGTERM to `node --import tsx src/server.ts` (the Dockerfile command) answers the request in flight and exits 0', async () => {
+  it('SIGTERM to `node dist/server.js` (the Dockerfile command, after `npm run build`) answers the request in flight and exits 0', async () => {
+    execFileSync('npm', ['run', '--silent', 'build']);
     await shutdownScenario({
       command: process.execPath,
-      args: ['--import', 'tsx', 'src/server.ts'],
+      args: ['dist/server.js'],
       deliver: (child) => child.kill('SIGTERM'),
       databaseUrl: database.url,
       env: { DATABASE_URL: database.url },

@@ -141,7 +141,7 @@ function start(args: string[], env: Record<string, string>): Spawned {
   return handle;
 }
 
-/** The real API process, started as the Dockerfile starts it; resolves once it listens. */
+/** The real API process, from src/ through tsx (test/shutdown.test.ts runs the built one); resolves once it listens. */
 async function startServer(env: Record<string, string>): Promise<Spawned & { url: string }> {
   const server = start(['--import', 'tsx', 'src/server.ts'], {
     NODE_ENV: 'test',
