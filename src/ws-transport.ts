@@ -99,7 +99,7 @@ export function serveGraphqlWs<P extends Record<string, unknown>>(
     );
     socket.once('close', (code, reason) => {
       own.delete(socket);
-      void closed(code, String(reason));
+      closed(code, String(reason)).catch((error: unknown) => logger.error({ err: error }, 'WebSocket close handling failed'));
     });
   });
 
