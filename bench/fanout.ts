@@ -174,7 +174,9 @@ async function stableMemory(servers: Server[]): Promise<Memory> {
 const serverErrors = new Map<string, number>();
 
 const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) => {
-  const gc = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*?([0-9.]+) \/ [0-9.]+ ms/.exec(line);
+  // "… Mark-Compact 160.5 (193.0) -> 111.1 (192.5) MB, 9.60 / 0.02 ms  (+ 53.3 ms in 241 steps …":
+  // the pause is the figure after the sizes' comma.
+  const gc = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*, ([0-9.]+) \/ [0-9.]+ ms/.exec(line);
   if (gc) return void gcPauses.push(Number(gc[2]));
   if (line.includes('"level":50') || line.includes('"level":60')) {
     const { msg, err } = JSON.parse(line) as { msg?: string; err?: { message?: string } };
