@@ -34,6 +34,9 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
+    // boundedBodies (below) already refuses a body over MAX_REQUEST_BYTES before yoga reads it;
+    // yoga's own limit would pipe every request's body through one more TransformStream.
+    maxRequestBodySize: false,
     cors: {
       origin: config.frontendOrigins.length > 0 ? config.frontendOrigins : '*',
       credentials: false,
