@@ -81,6 +81,9 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
  * the limit is refused at once with 413, and a chunked body is refused as soon as it passes the
  * limit, so a large body never sits in memory.
  */
+/** Bodies up to this size reach whatwg-node as a Buffer, larger ones as a stream (see boundedBodies). */
+const BUFFERED_BODY_BYTES = 4096;
+
 function boundedBodies(handler: RequestListener, maxBytes: number): RequestListener {
   return (req, res) => {
     if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return handler(req, res);
@@ -97,8 +100,11 @@ function boundedBodies(handler: RequestListener, maxBytes: number): RequestListe
       chunks.push(chunk);
     };
     const onEnd = () => {
-      // A stream rather than a Buffer: whatwg-node accepts either, and this is cheaper for it to inspect.
-      (req as IncomingMessage & { body?: Readable }).body = Readable.from(size > 0 ? [Buffer.concat(chunks, size)] : []);
+      // whatwg-node takes either. A Buffer is read as it is, where a stream goes through Node and
+      // web streams on every request; but whatwg-node first lists the keys of what it is given,
+      // which for a Buffer are its bytes: a stream beyond a few KB.
+      const body = Buffer.concat(chunks, size);
+      (req as IncomingMessage & { body?: Buffer | Readable }).body = size > 0 && size <= BUFFERED_BODY_BYTES ? body : Readable.from(size > 0 ? [body] : []);
       handler(req, res);
     };
     req.on('data', onData).on('end', onEnd);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { useTestApp } from './support/app.js';
-import { codes, openConversation, send } from './support/fixtures.js';
+import { codes, openConversation, postJson, send } from './support/fixtures.js';
 
 const t = useTestApp({ FRONTEND_URL: 'https://app.example.com', FRONTEND_URL_FR: 'https://fr.example.com,https://www.fr.example.com', INTROSPECTION: 'false' });
 
@@ -42,6 +42,17 @@ describe('operations endpoints', () => {
     expect(text).toMatch(/^salon_ws_open_sockets 0$/m);
     expect(text).toContain('graphql_yoga_http_duration');
     expect(text).toContain('graphql_envelop_phase_execute');
+  });
+});
+
+describe('request bodies', () => {
+  it('a body is read whole at any size up to MAX_REQUEST_BYTES (a Buffer up to 4 KB, a stream beyond)', async () => {
+    const user = await t.user('CLIENT');
+    for (const padding of [0, 4_000, 4_200, 60_000]) {
+      const query = `{ me { id } } # ${'x'.repeat(padding)}`;
+      const response = await postJson(t.app.url(), { query }, user.token);
+      expect(response, `padding ${padding}`).toEqual({ data: { me: { id: user.id } } });
+    }
   });
 });
 
