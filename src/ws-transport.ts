@@ -72,7 +72,8 @@ export function serveGraphqlWs<P extends Record<string, unknown>>(
     const own = slots[next++ % SLOTS]!;
     own.add(socket);
     socket.on('pong', answered);
-    // A frame ws refused (too large, malformed): the peer's doing, and ws closes with its own code.
+    // A frame ws refused (too large, malformed): the peer's doing. ws has already begun closing with
+    // its own code (1009, 1002…), which this close does not replace.
     socket.once('error', (error) => {
       logger.warn({ err: error }, 'WebSocket protocol error');
       socket.close(CloseCode.InternalServerError, 'Internal server error');
