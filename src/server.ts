@@ -34,6 +34,9 @@ async function main() {
   });
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The terminal that started it closed (the README's First steps run `npm start &`): node's
+  // default would exit at once and leave the embedded PostgreSQL running without its server.
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
 
   const config = loadConfig();
   logger.level = config.logLevel;

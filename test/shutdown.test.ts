@@ -208,4 +208,23 @@ describe('graceful shutdown of the real process', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('SIGHUP to the group (the terminal of a backgrounded `npm start` closed) answers the request in flight and stops the embedded PostgreSQL', async () => {
+    execFileSync('npm', ['run', '--silent', 'build']);
+    const dataDir = mkdtempSync(join(tmpdir(), 'salon-hangup-'));
+    chmodSync(dataDir, 0o755);
+    const port = await freePort();
+    try {
+      await shutdownScenario({
+        command: process.execPath,
+        args: ['dist/server.js'],
+        deliver: (child) => process.kill(-child.pid!, 'SIGHUP'),
+        databaseUrl: `postgresql://postgres:postgres@127.0.0.1:${port}/salon`,
+        env: { DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: join(dataDir, 'pg'), EMBEDDED_POSTGRES_PORT: String(port) },
+      });
+      expect(await canConnect(`postgresql://postgres:postgres@127.0.0.1:${port}/postgres`)).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
