@@ -76,14 +76,14 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
   return { yoga, server: createServer(devSignInRoutes(config, isAllowedOrigin, handler)) };
 }
 
+/** Bodies up to this size reach whatwg-node as a Buffer, larger ones as a stream (see boundedBodies). */
+const BUFFERED_BODY_BYTES = 4096;
+
 /**
  * Request bodies are read here, up to `maxBytes`, before yoga sees them: a declared length over
  * the limit is refused at once with 413, and a chunked body is refused as soon as it passes the
  * limit, so a large body never sits in memory.
  */
-/** Bodies up to this size reach whatwg-node as a Buffer, larger ones as a stream (see boundedBodies). */
-const BUFFERED_BODY_BYTES = 4096;
-
 function boundedBodies(handler: RequestListener, maxBytes: number): RequestListener {
   return (req, res) => {
     if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return handler(req, res);

@@ -116,16 +116,16 @@ export function metricsPlugins(metrics: Metrics): Plugin[] {
     usePrometheus({
       endpoint: '/metrics',
       registry: metrics.registry,
-      // The schema deprecates nothing, so this counter could only ever read 0, and it walks every
-      // request's document with the schema's TypeInfo: about 2 % of the API's CPU per sendMessage
-      // under load (bench:send profile). Turn it back on with the first deprecated field.
       // Each metric left on is observed, with its labels computed, on every request. Kept: the HTTP
       // duration, the operation duration and its execute phase (histograms: `_count` counts
-      // requests), and errors by result. Off: the summary that repeats the duration histogram as
-      // client-side quantiles (a t-digest per operation name, which Prometheus cannot aggregate
-      // across instances), the parse and validate phases (yoga caches both per document, so they
-      // measure a cache lookup), the context phase, and the request counter the histograms'
-      // `_count` already is.
+      // requests), and errors by result. Off:
+      // - the deprecated-field counter: the schema deprecates nothing, so it could only read 0, and
+      //   it walks every document with the schema's TypeInfo (about 2 % of the API's CPU per
+      //   sendMessage under load, bench:send profile); turn it back on with the first deprecation;
+      // - the summary that repeats the duration histogram as client-side quantiles (a t-digest per
+      //   operation name, which Prometheus cannot aggregate across instances);
+      // - the parse and validate phases (yoga caches both per document: they time a cache lookup),
+      //   the context phase, and the request counter the histograms' `_count` already is.
       metrics: {
         graphql_envelop_deprecated_field: false,
         graphql_envelop_request_time_summary: false,

@@ -165,9 +165,33 @@ async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Sc
   expect(Date.now() - signalled).toBeLessThan(10_000);
 }
 
+/**
+ * The scenario with no DATABASE_URL: the server starts its embedded PostgreSQL (in a folder of its
+ * own), and its shutdown must stop it, after the answer.
+ */
+async function embeddedScenario(command: string, args: string[], deliver: Scenario['deliver']) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'salon-shutdown-'));
+  chmodSync(dataDir, 0o755);
+  const port = await freePort();
+  try {
+    await shutdownScenario({
+      command,
+      args,
+      deliver,
+      databaseUrl: `postgresql://postgres:postgres@127.0.0.1:${port}/salon`,
+      env: { DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: join(dataDir, 'pg'), EMBEDDED_POSTGRES_PORT: String(port) },
+    });
+    expect(await canConnect(`postgresql://postgres:postgres@127.0.0.1:${port}/postgres`)).toBe(false);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 describe('graceful shutdown of the real process', () => {
+  // What the Dockerfile runs; `npm start` builds it again itself.
+  beforeAll(() => void execFileSync('npm', ['run', '--silent', 'build']));
+
   it('SIGTERM to `node dist/server.js` (the Dockerfile command, after `npm run build`) answers the request in flight and exits 0', async () => {
-    execFileSync('npm', ['run', '--silent', 'build']);
     await shutdownScenario({
       command: process.execPath,
       args: ['dist/server.js'],
@@ -191,40 +215,10 @@ describe('graceful shutdown of the real process', () => {
     // The README's first command: no DATABASE_URL. Ctrl-C reaches every process of the terminal's
     // group; the embedded PostgreSQL must not be one of them, or it ends the server's connections
     // before the request in flight is answered.
-    const dataDir = mkdtempSync(join(tmpdir(), 'salon-shutdown-'));
-    chmodSync(dataDir, 0o755);
-    const port = await freePort();
-    try {
-      await shutdownScenario({
-        command: 'npm',
-        args: ['start', '--silent'],
-        deliver: (child) => process.kill(-child.pid!, 'SIGINT'),
-        databaseUrl: `postgresql://postgres:postgres@127.0.0.1:${port}/salon`,
-        env: { DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: join(dataDir, 'pg'), EMBEDDED_POSTGRES_PORT: String(port) },
-      });
-      // Stopped by the server's shutdown, after the answer.
-      expect(await canConnect(`postgresql://postgres:postgres@127.0.0.1:${port}/postgres`)).toBe(false);
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    await embeddedScenario('npm', ['start', '--silent'], (child) => process.kill(-child.pid!, 'SIGINT'));
   }, 90_000);
 
   it('SIGHUP to the group (the terminal of a backgrounded `npm start` closed) answers the request in flight and stops the embedded PostgreSQL', async () => {
-    execFileSync('npm', ['run', '--silent', 'build']);
-    const dataDir = mkdtempSync(join(tmpdir(), 'salon-hangup-'));
-    chmodSync(dataDir, 0o755);
-    const port = await freePort();
-    try {
-      await shutdownScenario({
-        command: process.execPath,
-        args: ['dist/server.js'],
-        deliver: (child) => process.kill(-child.pid!, 'SIGHUP'),
-        databaseUrl: `postgresql://postgres:postgres@127.0.0.1:${port}/salon`,
-        env: { DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: join(dataDir, 'pg'), EMBEDDED_POSTGRES_PORT: String(port) },
-      });
-      expect(await canConnect(`postgresql://postgres:postgres@127.0.0.1:${port}/postgres`)).toBe(false);
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    await embeddedScenario(process.execPath, ['dist/server.js'], (child) => process.kill(-child.pid!, 'SIGHUP'));
   }, 90_000);
 });

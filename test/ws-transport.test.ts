@@ -10,14 +10,10 @@ import { liveTopics, rawSocket, untilLive } from './support/ws.js';
  */
 const t = useTestApp();
 
-const tokenOf = async (role: 'SALON' | 'CLIENT') => {
-  const user = await t.user(role);
-  return { user, params: { authorization: `Bearer ${user.token}` } };
-};
-
 describe('graphql-ws over ws (src/ws-transport.ts)', () => {
   it('a malformed subscribe message gets graphql-ws\'s 4400, a repeated id its 4409', async () => {
-    const { params } = await tokenOf('CLIENT');
+    const client = await t.user('CLIENT');
+    const params = { authorization: `Bearer ${client.token}` };
     const notJson = await rawSocket(t.app.wsUrl(), params);
     notJson.socket.send('{"type":"subscribe", not json');
     expect(await notJson.closed).toBe(4400);
@@ -33,7 +29,7 @@ describe('graphql-ws over ws (src/ws-transport.ts)', () => {
   });
 
   it('the document of each subscription reaches it, with its variables, several per socket', async () => {
-    const { user: salon } = await tokenOf('SALON');
+    const salon = await t.user('SALON');
     const client = await t.user('CLIENT');
     const conversationId = await openConversation(t, salon, client);
     const socket = await rawSocket(t.app.wsUrl(), { authorization: `Bearer ${client.token}` });
