@@ -24,11 +24,14 @@
  * count, the median over the counts. RSS: the slope of RSS against sockets over the counts.
  *
  * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
- * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers.
+ * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers. BENCH_TRACE=<dir> writes each
+ * server's stdout with an epoch-ms prefix (server-<port>.log; add --trace-gc through BENCH_NODE_FLAGS)
+ * and one row per measured message (<target>-<sockets>.tsv), to line slow deliveries up with what
+ * the servers were doing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
@@ -173,7 +176,11 @@ async function stableMemory(servers: Server[]): Promise<Memory> {
 /** Errors a server logged, counted by message (the first of each printed), so a failure says why. */
 const serverErrors = new Map<string, number>();
 
+const TRACE = process.env.BENCH_TRACE;
+if (TRACE) mkdirSync(TRACE, { recursive: true });
+
 const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) => {
+  if (TRACE) appendFileSync(join(TRACE, `server-${servers.find((s) => s.child === child)?.port ?? child.pid}.log`), `${Date.now()} ${line}\n`);
   // "… Mark-Compact 160.5 (193.0) -> 111.1 (192.5) MB, 9.60 / 0.02 ms  (+ 53.3 ms in 241 steps …":
   // the pause is the figure after the sizes' comma.
   const gc = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*, ([0-9.]+) \/ [0-9.]+ ms/.exec(line);
@@ -318,6 +325,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   let messageNumber = 0;
   /** How long each measured send request took (ms): the part of a latency spent before the delivery starts. */
   let sendTimes: number[] = [];
+  /** Measured message n → the port it was sent to and how long its request took (ms), for BENCH_TRACE. */
+  const sentTo = new Map<number, { at: number; port: number; sendMs: number }>();
   /** Sends `count` messages at RATE to the subscribers connected now; measured ones carry n ≥ 0. */
   const send = async (count: number, measured: boolean) => {
     const started = performance.now();
@@ -334,7 +343,11 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       const requested = performance.now();
       pending.push(
         sendOne(target, port, fixture, index, n)
-          .then(() => void (measured && sendTimes.push(performance.now() - requested)))
+          .then(() => {
+            if (!measured) return;
+            sendTimes.push(performance.now() - requested);
+            if (TRACE) sentTo.set(n, { at: Date.now() - (performance.now() - requested), port, sendMs: performance.now() - requested });
+          })
           .catch((error: unknown) => console.error(`  ${target} send failed:`, (error as Error).message)),
       );
     }
@@ -367,6 +380,13 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       deliveries.push(...replies.flatMap((r) => r.deliveries));
     }
     const distinct = new Set(deliveries.filter((n) => n >= firstMessage));
+    if (TRACE) {
+      const rows = deliveries.map((n, i) => {
+        const sent = sentTo.get(n);
+        return `${n}\t${sent ? Math.round(sent.at) : ''}\t${sent?.port ?? ''}\t${sent?.sendMs.toFixed(1) ?? ''}\t${latencies[i]}`;
+      });
+      writeFileSync(join(TRACE, `${target}-${sockets}.tsv`), `n\tsent_at\tport\tsend_ms\tlatency_ms\n${rows.join('\n')}\n`);
+    }
     const delay = target === 'api' ? await loopDelay(servers) : undefined;
     return {
       loopDelay: delay,

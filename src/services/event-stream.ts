@@ -329,18 +329,20 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
     if (take) take(item);
     else items.push(item);
   };
-  void (async () => {
-    try {
-      for (;;) {
-        const next = await wake.next();
+  // Callbacks, not an async loop: a suspended async function keeps its last result in its frame,
+  // so each idle subscription would hold its last wake-up (message, author, conversation) until
+  // the next one, and each delivery would move that wake-up into the old generation.
+  const pump = (): void =>
+    void wake.next().then(
+      (next) => {
         if (next.done) return push({ kind: 'end' });
         push({ kind: 'wake-up', wakeUp: next.value });
-      }
-    } catch (error) {
+        pump();
+      },
       // The operation's bus ended it (the token expired): the reader rethrows it.
-      push({ kind: 'error', error });
-    }
-  })();
+      (error: unknown) => push({ kind: 'error', error }),
+    );
+  pump();
   const offTick = watchLog(pollMs, { userId, last, check: () => push({ kind: 'check' }) });
   const offReconnect = bus.onReconnect(() => checkAllNow());
   return {
@@ -353,6 +355,24 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
       offReconnect();
     },
   };
+}
+
+/** The events of a wake-up that follow on from `last`; `skipped` when one jumped past `last + 1`. */
+type Continuation = FollowedEvent[] & { skipped?: boolean };
+
+function continuing(events: readonly FollowedEvent[], last: bigint): Continuation {
+  const batch: Continuation = [];
+  for (const event of events) {
+    // Rows already delivered: a wake-up queued while we read the log.
+    if (event.position <= last) continue;
+    if (event.position !== last + 1n) {
+      batch.skipped = true;
+      break;
+    }
+    batch.push(event);
+    last = event.position;
+  }
+  return batch;
 }
 
 /**
@@ -385,6 +405,8 @@ export async function* followLog(
   let last = from ?? (await streamState(userId)).lastPosition;
   const wake = await bus.subscribe(topics.userEvents(userId));
   const inbox = readerInbox(bus, wake, pollMs, userId, () => last);
+  let item: InboxItem | undefined;
+  let batch: Continuation | undefined;
   try {
     for (;;) {
       for (;;) {
@@ -393,23 +415,22 @@ export async function* followLog(
         last = page.at(-1)!.position;
         yield page;
       }
-      live: for (;;) {
-        const item = await inbox.next();
+      for (;;) {
+        // Cleared before the wait: a suspended generator keeps every variable of its frame, so an
+        // idle subscription would hold its last wake-up and batch until the next one.
+        item = batch = undefined;
+        item = await inbox.next();
         if (item.kind === 'end') return;
         if (item.kind === 'error') throw item.error;
         if (item.kind === 'check') break;
-        const batch: FollowedEvent[] = [];
-        for (const event of fromWakeUp(userId, item.wakeUp)) {
-          // Rows already delivered: a wake-up queued while we read the log.
-          if (event.position <= last) continue;
-          if (event.position !== last + 1n) {
-            if (batch.length > 0) yield batch;
-            break live;
-          }
-          batch.push(event);
-          last = event.position;
+        batch = continuing(fromWakeUp(userId, item.wakeUp), last);
+        item = undefined;
+        if (batch.length > 0) {
+          last = batch.at(-1)!.position;
+          yield batch;
         }
-        if (batch.length > 0) yield batch;
+        // A wake-up that skips ahead (one lost or overtaken): back to the log.
+        if (batch.skipped) break;
       }
     }
   } finally {
@@ -431,9 +452,23 @@ export async function viewerEvents(
   // Checked before the stream starts, so a bad or expired cursor is the subscription's result
   // (an error, then complete), as for every other subscription argument.
   const from = after != null ? (await positionFromCursor(viewerId, after)).position : null;
+  const log = followLog(bus, viewerId, from, pollMs);
   return (async function* () {
-    for await (const batch of followLog(bus, viewerId, from, pollMs)) {
-      for (const event of await deliverable(batch)) yield event;
+    // Explicit steps rather than for-of loops, each variable cleared before the wait for the next
+    // batch: a suspended generator keeps its frame, so it would hold the last batch until then.
+    let batch: IteratorResult<FollowedEvent[]> | undefined;
+    let events: ViewerEventShape[] | undefined;
+    try {
+      for (;;) {
+        batch = events = undefined;
+        batch = await log.next();
+        if (batch.done) return;
+        events = await deliverable(batch.value);
+        batch = undefined;
+        for (let i = 0; i < events.length; i++) yield events[i]!;
+      }
+    } finally {
+      await log.return(undefined);
     }
   })();
 }
