@@ -4,7 +4,7 @@ import { classifyError } from '../errors.js';
 import type { Context, ViewerContext } from '../context.js';
 import { announce } from '../events/publish.js';
 import { logger } from '../logger.js';
-import { followLog, type FollowedEvent } from '../services/event-stream.js';
+import { followLog, picked, type FollowedEvent } from '../services/event-stream.js';
 import type { Outcome } from '../services/tx.js';
 
 /**
@@ -29,14 +29,8 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
  * and shapes the events its field delivers. Being a view of the log, it is as gapless as
  * `Subscription.events`.
  */
-export async function* fromLog<T>(
-  ctx: ViewerContext,
-  from: bigint | null,
-  pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>,
-): AsyncGenerator<T> {
-  for await (const batch of followLog(ctx.bus, ctx.viewer.id, from, ctx.config.eventPollMs)) {
-    for (const item of await pick(batch)) yield item;
-  }
+export function fromLog<T>(ctx: ViewerContext, from: bigint | null, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncGenerator<T> {
+  return picked(followLog(ctx.bus, ctx.viewer.id, from, ctx.config.eventPollMs), pick);
 }
 
 /** An event's result that failed only because a row it names was deleted while it was resolved. */

@@ -452,25 +452,30 @@ export async function viewerEvents(
   // Checked before the stream starts, so a bad or expired cursor is the subscription's result
   // (an error, then complete), as for every other subscription argument.
   const from = after != null ? (await positionFromCursor(viewerId, after)).position : null;
-  const log = followLog(bus, viewerId, from, pollMs);
-  return (async function* () {
-    // Explicit steps rather than for-of loops, each variable cleared before the wait for the next
-    // batch: a suspended generator keeps its frame, so it would hold the last batch until then.
-    let batch: IteratorResult<FollowedEvent[]> | undefined;
-    let events: ViewerEventShape[] | undefined;
-    try {
-      for (;;) {
-        batch = events = undefined;
-        batch = await log.next();
-        if (batch.done) return;
-        events = await deliverable(batch.value);
-        batch = undefined;
-        for (let i = 0; i < events.length; i++) yield events[i]!;
-      }
-    } finally {
-      await log.return(undefined);
+  return picked(followLog(bus, viewerId, from, pollMs), deliverable);
+}
+
+/**
+ * What `pick` makes of each batch of a log reader, one at a time: `Subscription.events` and the
+ * per-type subscriptions. Explicit steps rather than for-of loops, each variable cleared before
+ * the wait for the next batch: a suspended generator keeps its frame, and an idle subscription
+ * would hold its last batch until its next event.
+ */
+export async function* picked<T>(log: AsyncGenerator<FollowedEvent[]>, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncGenerator<T> {
+  let batch: IteratorResult<FollowedEvent[]> | undefined;
+  let items: T[] | undefined;
+  try {
+    for (;;) {
+      batch = items = undefined;
+      batch = await log.next();
+      if (batch.done) return;
+      items = await pick(batch.value);
+      batch = undefined;
+      for (let i = 0; i < items.length; i++) yield items[i]!;
     }
-  })();
+  } finally {
+    await log.return(undefined);
+  }
 }
 
 /*
