@@ -23,6 +23,8 @@ export function takeDocument(socket: WebSocket, id: string): string | undefined 
   const pending = documents.get(socket);
   const query = pending?.get(id);
   pending?.delete(id);
+  // No entry left for the socket's life: a live WeakMap entry costs every major collection.
+  if (pending?.size === 0) documents.delete(socket);
   return query;
 }
 

@@ -26,6 +26,7 @@ interface Operation {
   name: string | null | undefined;
   /** Ends the operation's topic subscriptions, so its iterator finishes at once. */
   end: AbortController;
+  arrival: Arrival;
 }
 
 interface SocketState {
@@ -97,11 +98,16 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       fromOwnPage(req) || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
   });
   const sockets = new Map<WebSocket, SocketState>();
+  /**
+   * Arrivals of operations not registered yet (being checked, or refused). A registered one keeps
+   * its arrival itself: a WeakMap entry for each live subscription would cost every major
+   * collection (ephemerons are marked apart from everything else).
+   */
   const arrivals = new WeakMap<SubscribePayload, Arrival>();
   const operationName = (payload: SubscribePayload, args?: ExecutionArgs) =>
     payload.operationName ?? (args ? getOperationAST(args.document, args.operationName)?.name?.value : undefined);
-  const record = (payload: SubscribePayload, errors: readonly GraphQLError[], args?: ExecutionArgs, message?: string) => {
-    const arrival = arrivals.get(payload);
+  const record = (socket: WebSocket, id: string, payload: SubscribePayload, errors: readonly GraphQLError[], args?: ExecutionArgs, message?: string) => {
+    const arrival = sockets.get(socket)?.operations.get(id)?.arrival ?? arrivals.get(payload);
     recordOperation(metrics, { operation: operationName(payload, args), userId: arrival?.userId, started: arrival?.started ?? performance.now(), errors }, message);
   };
 
@@ -229,7 +235,8 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
           }
           logger.info({ userId: viewer.id, operation: operationName(payload, args) }, 'subscription joined');
           metrics.activeSubscriptions.inc();
-          state.operations.set(id, { name: payload.operationName, end });
+          state.operations.set(id, { name: payload.operationName, end, arrival });
+          arrivals.delete(payload);
           return args;
         } catch (error) {
           return refusal(error);
@@ -248,17 +255,17 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       },
       // A single result (a query or mutation) ends its operation: its line. A subscription's
       // events count the errors they carry.
-      onNext: (_ctx, _id, payload, args, result) => {
+      onNext: (ctx, id, payload, args, result) => {
         const subscription = getOperationAST(args.document, args.operationName)?.operation === 'subscription';
-        if (!subscription) record(payload, result.errors ?? [], args);
-        else if (result.errors) record(payload, result.errors, args, 'subscription event');
+        if (!subscription) record(ctx.extra.socket, id, payload, result.errors ?? [], args);
+        else if (result.errors) record(ctx.extra.socket, id, payload, result.errors, args, 'subscription event');
         if (!result.errors) return undefined;
         return { ...result, errors: result.errors.map(forSocket) };
       },
       // An operation refused before it ran (onSubscribe's errors, validation), or a subscription
       // whose stream threw (wrapped by graphql-ws: keep the original's code, mask anything
       // unexpected). Either ends the operation.
-      onError: (_ctx, id, payload, errors): GraphQLFormattedError[] => {
+      onError: (ctx, id, payload, errors): GraphQLFormattedError[] => {
         // The client went away while an event was being written to it (a cut TCP connection):
         // nothing failed on our side and nobody is left to tell.
         if (errors.every(socketGone)) {
@@ -271,7 +278,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
           const source = !clientCaused(error) && original && clientCaused(original) ? (original as GraphQLError) : error;
           return asGraphQLError(maskUnexpected(source, MASKED));
         });
-        record(payload, sent);
+        record(ctx.extra.socket, id, payload, sent);
         return sent.map(forSocket);
       },
       onComplete: (ctx, id) => {
