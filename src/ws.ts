@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import { initContextCache } from '@pothos/core';
 import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
 import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -71,6 +72,16 @@ function forSocket(error: GraphQLError): GraphQLFormattedError {
   const { extensions: _dropped, ...rest } = formatted;
   return Object.keys(extensions).length > 0 ? { ...rest, extensions } : rest;
 }
+
+/**
+ * Pothos keys its per-request caches (scope-auth's, the Prisma plugin's plans, selection mappings)
+ * by `context[contextCacheSymbol]`, in WeakMaps. A subscription's context lives as long as the
+ * subscription: a fresh key once it has started and after each event makes each event a request
+ * of its own to them, and leaves an idle subscription no WeakMap entry, which every major
+ * collection marks apart from everything else (ephemerons: most of its marking time at 10,000
+ * sockets).
+ */
+const freshRequestCaches = (context: unknown) => void Object.assign(context as object, initContextCache());
 
 /** A socket opened by the API's own pages (GraphiQL): its Origin is the host it connects to. */
 const fromOwnPage = (request: IncomingMessage) => request.headers.origin === `http://${request.headers.host}`;
@@ -198,7 +209,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
           const query = await persisted.resolveSocketDocument(request);
           if (typeof query !== 'string') return [asGraphQLError(query)];
           const end = new AbortController();
-          const initial: SocketOperationContext = { viewer, signal: end.signal };
+          const initial: SocketOperationContext = { viewer, signal: end.signal, ...initContextCache() };
           const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
             ...ctx,
             req: ctx.extra.request,
@@ -251,6 +262,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
         if (!operation || !(Symbol.asyncIterator in result)) return undefined;
         // Started: the subscription's context need not keep the document's text for its life.
         (args.contextValue as { params?: SubscribePayload }).params = payload;
+        freshRequestCaches(args.contextValue);
         return endingWith(result, operation.end);
       },
       // A single result (a query or mutation) ends its operation: its line. A subscription's
@@ -258,7 +270,11 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       onNext: (ctx, id, payload, args, result) => {
         const subscription = getOperationAST(args.document, args.operationName)?.operation === 'subscription';
         if (!subscription) record(ctx.extra.socket, id, payload, result.errors ?? [], args);
-        else if (result.errors) record(ctx.extra.socket, id, payload, result.errors, args, 'subscription event');
+        else {
+          // The event has been executed whole: what it cached goes with it.
+          freshRequestCaches(args.contextValue);
+          if (result.errors) record(ctx.extra.socket, id, payload, result.errors, args, 'subscription event');
+        }
         if (!result.errors) return undefined;
         return { ...result, errors: result.errors.map(forSocket) };
       },
