@@ -31,25 +31,43 @@ export async function contactsOf(userId: string): Promise<{ id: string; lastSeen
   });
 }
 
-/**
- * Tells every contact (as contactsOf counts them), and records lastSeenAt when leaving. One
- * statement reads (or stamps) the user and their contacts: a burst of connections after a deploy
- * announces thousands of users at once (bench:fanout).
- */
-async function announce(bus: EventBus, userId: string, online: boolean) {
-  const contactIds = Prisma.sql`ARRAY(
-      SELECT c."clientUserId" FROM "Conversation" c WHERE c."salonId" = u.id
-       UNION
-      SELECT c."salonId" FROM "Conversation" c WHERE c."clientUserId" = u.id)::text[]`;
-  const [user] = online
-    ? await db.$queryRaw<Announced[]>`SELECT u."lastSeenAt", ${contactIds} AS "contacts" FROM "User" u WHERE u.id = ${userId}::uuid`
-    : // After a grace period or for a dead instance's users: never part of a request's statements.
-      await db.$queryRaw<Announced[]>`/* background: presence offline */
-        UPDATE "User" u SET "lastSeenAt" = ${new Date()} WHERE u.id = ${userId}::uuid RETURNING u."lastSeenAt", ${contactIds} AS "contacts"`;
-  if (!user) return;
+/** The ids of everyone who shares a conversation with `u` (as contactsOf counts them). */
+const contactIds = Prisma.sql`ARRAY(
+    SELECT c."clientUserId" FROM "Conversation" c WHERE c."salonId" = u.id
+     UNION
+    SELECT c."salonId" FROM "Conversation" c WHERE c."clientUserId" = u.id)::text[]`;
+
+/** Users stamped and announced offline per statement when many leave at once. */
+const OFFLINE_BATCH = 500;
+
+const tellContacts = (bus: EventBus, userId: string, online: boolean, user: Announced) => {
   logger.info({ userId, online }, online ? 'user online' : 'user fully offline');
-  const lastSeenAt = user.lastSeenAt;
-  await Promise.all(user.contacts.map((contact) => bus.publish(topics.presence(contact), { userId, online, lastSeenAt })));
+  return Promise.all(user.contacts.map((contact) => bus.publish(topics.presence(contact), { userId, online, lastSeenAt: user.lastSeenAt })));
+};
+
+/**
+ * Tells every contact that the user is online. One statement reads the user and their contacts:
+ * a burst of connections after a deploy announces thousands of users at once (bench:fanout).
+ */
+async function announceOnline(bus: EventBus, userId: string) {
+  const [user] = await db.$queryRaw<Announced[]>`SELECT u."lastSeenAt", ${contactIds} AS "contacts" FROM "User" u WHERE u.id = ${userId}::uuid`;
+  if (user) await tellContacts(bus, userId, true, user);
+}
+
+/**
+ * Records lastSeenAt and tells every contact, for users fully offline: after a grace period, for
+ * a dead instance's users, and for all the users of an instance that stops — thousands at once,
+ * so one statement per OFFLINE_BATCH users (one each, an instance holding 5,000 users overran its
+ * 10 s shutdown budget in bench:fanout). Never part of a request's statements.
+ */
+async function announceOffline(bus: EventBus, userIds: readonly string[]) {
+  for (let i = 0; i < userIds.length; i += OFFLINE_BATCH) {
+    const batch = userIds.slice(i, i + OFFLINE_BATCH);
+    const users = await db.$queryRaw<(Announced & { id: string })[]>`/* background: presence offline */
+      UPDATE "User" u SET "lastSeenAt" = ${new Date()} WHERE u.id = ANY(${batch}::uuid[])
+      RETURNING u.id::text AS "id", u."lastSeenAt", ${contactIds} AS "contacts"`;
+    await Promise.allSettled(users.map((user) => tellContacts(bus, user.id, false, user)));
+  }
 }
 
 interface Announced {
@@ -110,7 +128,7 @@ export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}
       const reconnected = cancelPending(pending, userId);
       const count = sockets.get(userId) ?? 0;
       sockets.set(userId, count + 1);
-      if (count === 0 && !reconnected) track(announce(bus, userId, true));
+      if (count === 0 && !reconnected) track(announceOnline(bus, userId));
     },
     disconnected(userId) {
       // A close event after close(): its user was released there already.
@@ -122,7 +140,7 @@ export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}
         userId,
         setTimeout(() => {
           pending.delete(userId);
-          if (!sockets.has(userId)) track(announce(bus, userId, false));
+          if (!sockets.has(userId)) track(announceOffline(bus, [userId]));
         }, graceMs),
       );
     },
@@ -132,7 +150,7 @@ export function createLocalPresence(bus: EventBus, options: PresenceOptions = {}
       const users = takeHeld(sockets, pending);
       // An `online` still on its way goes out before the `offline` that follows it.
       await settle();
-      await Promise.allSettled(users.map((userId) => announce(bus, userId, false)));
+      await announceOffline(bus, users).catch((error: unknown) => logger.error({ err: error }, 'presence: offline announcements failed'));
     },
   };
 }
@@ -200,7 +218,7 @@ export function createRedisPresence(bus: EventBus, redis: RedisClient, options: 
   const unlink = (userId: string, fromInstance: string) =>
     redis.eval(DETACH, 2, userKey(userId), instanceUsersKey(fromInstance), fromInstance, userId) as Promise<number>;
   const detach = async (userId: string, fromInstance: string) => {
-    if ((await unlink(userId, fromInstance)) === 0) await announce(bus, userId, false);
+    if ((await unlink(userId, fromInstance)) === 0) await announceOffline(bus, [userId]);
   };
 
   /**
@@ -267,7 +285,7 @@ export function createRedisPresence(bus: EventBus, redis: RedisClient, options: 
       const work = attach(userId, count);
       track(work.catch(() => undefined));
       try {
-        if ((await work) === 0 && count === 1) track(announce(bus, userId, true));
+        if ((await work) === 0 && count === 1) track(announceOnline(bus, userId));
       } catch (error) {
         logger.warn({ err: (error as Error).message }, 'presence: redis unavailable on connect');
       }
@@ -311,9 +329,10 @@ export function createRedisPresence(bus: EventBus, redis: RedisClient, options: 
       await settle();
       // A clean stop releases its users now, grace period or not: no timer would be left to do it.
       const released = await Promise.allSettled(users.map((userId) => unlink(userId, instanceId)));
-      await Promise.allSettled(
-        users.filter((_, i) => released[i]?.status === 'fulfilled' && released[i].value === 0).map((userId) => announce(bus, userId, false)),
-      );
+      await announceOffline(
+        bus,
+        users.filter((_, i) => released[i]?.status === 'fulfilled' && released[i].value === 0),
+      ).catch((error: unknown) => logger.error({ err: error }, 'presence: offline announcements failed'));
       const failed = released.filter((result) => result.status === 'rejected').length;
       if (failed > 0) {
         // Still listed with its last heartbeat: a live instance reaps what could not be released.
