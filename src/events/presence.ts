@@ -249,7 +249,12 @@ export function createRedisPresence(bus: EventBus, redis: RedisClient, options: 
       // One live instance reaps each dead one.
       if ((await redis.set(presenceKeys.reap(deadId), instanceId, 'PX', instanceTtlMs, 'NX')) !== 'OK') continue;
       const users = await redis.smembers(instanceUsersKey(deadId));
-      for (const userId of users) await detach(userId, deadId);
+      // Thousands of users at once for a dead instance that held them: one pipeline, few statements.
+      const remaining = await Promise.all(users.map((userId) => unlink(userId, deadId)));
+      await announceOffline(
+        bus,
+        users.filter((_, i) => remaining[i] === 0),
+      );
       await redis.del(instanceUsersKey(deadId));
       await redis.zrem(INSTANCES, deadId);
       logger.warn({ instance: deadId, users: users.length }, 'released the users of a silent instance');
