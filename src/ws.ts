@@ -77,9 +77,8 @@ function forSocket(error: GraphQLError): GraphQLFormattedError {
  * Pothos keys its per-request caches (scope-auth's, the Prisma plugin's plans, selection mappings)
  * by `context[contextCacheSymbol]`, in WeakMaps. A subscription's context lives as long as the
  * subscription: a fresh key once it has started and after each event makes each event a request
- * of its own to them, and leaves an idle subscription no WeakMap entry, which every major
- * collection marks apart from everything else (ephemerons: most of its marking time at 10,000
- * sockets).
+ * of its own to them, and leaves an idle subscription no WeakMap entry for every major collection
+ * to mark (V8 marks WeakMap values in a fixpoint loop of their own; see the README's Benchmarks).
  */
 const freshRequestCaches = (context: unknown) => void Object.assign(context as object, initContextCache());
 
@@ -111,8 +110,8 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
   const sockets = new Map<WebSocket, SocketState>();
   /**
    * Arrivals of operations not registered yet (being checked, or refused). A registered one keeps
-   * its arrival itself: a WeakMap entry for each live subscription would cost every major
-   * collection (ephemerons are marked apart from everything else).
+   * its arrival itself: not a WeakMap entry for each live subscription for every major collection
+   * to mark.
    */
   const arrivals = new WeakMap<SubscribePayload, Arrival>();
   const operationName = (payload: SubscribePayload, args?: ExecutionArgs) =>
