@@ -40,12 +40,10 @@ function onlyVanished(result: ExecutionResult): boolean {
 
 function withoutVanished(source: AsyncIterableIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult> {
   const iterator: AsyncIterableIterator<ExecutionResult> = {
-    async next() {
-      for (;;) {
-        const item = await source.next();
-        if (item.done || !onlyVanished(item.value)) return item;
-      }
-    },
+    // Chained, not an async loop: a pending async function is a frame kept for as long as the
+    // subscription waits for its next event, one more object graph for each delivery to promote.
+    next: (): Promise<IteratorResult<ExecutionResult>> =>
+      source.next().then((item) => (item.done || !onlyVanished(item.value) ? item : iterator.next())),
     // Straight to the source, even while a next() is pending: ending a subscription must not wait for its next event.
     return: (value?: unknown) => source.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
     throw: (error?: unknown) => source.throw?.(error) ?? Promise.reject(error),
