@@ -1,0 +1,105 @@
+/**
+ * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--no-subscribers]`
+ *
+ * What fills one API instance's old generation: the built server (`node dist/server.js`, with
+ * `--trace-gc-nvp`) with `--sockets` subscribed `OnEvents` sockets (held by a client process of
+ * its own, as in bench:fanout), then `sendMessage` over HTTP at `--rate` for `--seconds`, each to
+ * the next socket's conversation. Prints the bytes its scavenges promoted to the old generation
+ * and copied within the young one, per second and per message, and the collections in the window.
+ * With `--no-subscribers` no socket connects: what the send path alone leaves. Extra node flags
+ * for the server: BENCH_NODE_FLAGS.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { migrateDatabase } from '../src/db/migrations.js';
+import type { FanoutReply } from './fanout-clients.js';
+import { createDatabase, describeCommit, describeMachine, killProcesses, REPO_ROOT, seedSalon, signToken, sleep, startApi } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    sockets: { type: 'string', default: '2000' },
+    rate: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '30' },
+    'no-subscribers': { type: 'boolean', default: false },
+  },
+});
+const SOCKETS = Number(values.sockets);
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const SUBSCRIBERS = !values['no-subscribers'];
+/** Sends before the window: JIT, pools and caches warm up. */
+const WARMUP = 300;
+
+const database = await createDatabase(migrateDatabase);
+const salon = await seedSalon(database.url, SOCKETS);
+const salonToken = await signToken(salon.salonId, 'salon');
+
+const window = { counting: false, promoted: 0, copied: 0, scavenges: 0, major: 0 };
+/** One `--trace-gc-nvp` line: `pause=… gc=s … promoted=… new_space_survived=…`. */
+function countCollection(line: string) {
+  if (!window.counting || !line.includes('pause=')) return;
+  const fields = Object.fromEntries(line.split(' ').flatMap((part) => (part.includes('=') ? [part.split('=') as [string, string]] : [])));
+  if (fields.gc !== 's') return void window.major++;
+  window.scavenges++;
+  window.promoted += Number(fields.promoted ?? 0);
+  window.copied += Number(fields.new_space_survived ?? 0);
+}
+
+const nodeFlags = ['--trace-gc-nvp', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+const { port } = await startApi({ databaseUrl: database.url, nodeFlags, onLine: countCollection });
+const clients = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
+  cwd: REPO_ROOT,
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+try {
+  if (SUBSCRIBERS) {
+    const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
+    const subscribers = salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
+    const connected = await new Promise<FanoutReply>((resolve) => {
+      clients.once('message', resolve);
+      clients.send({ type: 'connect', target: 'api', ports: [port], subscribers, perSecond: 500 });
+    });
+    if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
+  }
+  const send = async (n: number) => {
+    const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${salonToken}` },
+      body: JSON.stringify({
+        query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+        variables: { input: { conversationId: salon.conversations[n % SOCKETS], content: `-1:${Date.now()}`, clientMessageId: randomUUID() } },
+      }),
+    });
+    const body = (await response.json()) as { errors?: unknown };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+  };
+  for (let n = 0; n < WARMUP; n++) await send(n);
+  await sleep(2000);
+
+  window.counting = true;
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let k = 0; k < SECONDS * RATE; k++) {
+    const wait = started + (k * 1000) / RATE - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(send(WARMUP + k));
+  }
+  await Promise.all(pending);
+  window.counting = false;
+
+  const messages = SECONDS * RATE;
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
+  console.log(`promotion: ${describeMachine()}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`);
+  console.log(
+    `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${RATE} sends/s for ${SECONDS} s: ` +
+      `promoted ${mb(window.promoted / SECONDS)} MB/s (${(window.promoted / messages / 1024).toFixed(1)} KB per message), ` +
+      `copied ${mb(window.copied / SECONDS)} MB/s; ${window.scavenges} scavenges, ${window.major} major collections`,
+  );
+} finally {
+  clients.kill('SIGKILL');
+  killProcesses();
+  await database.drop();
+}
+process.exit(0);
