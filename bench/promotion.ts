@@ -1,13 +1,14 @@
 /**
- * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--no-subscribers]`
+ * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--no-subscribers] [--no-redis]`
  *
  * What fills one API instance's old generation: the built server (`node dist/server.js`, with
  * `--trace-gc-nvp`) with `--sockets` subscribed `OnEvents` sockets (held by a client process of
  * its own, as in bench:fanout), then `sendMessage` over HTTP at `--rate` for `--seconds`, each to
  * the next socket's conversation. Prints the bytes its scavenges promoted to the old generation
  * and copied within the young one, per second and per message, and the collections in the window.
- * With `--no-subscribers` no socket connects: what the send path alone leaves. Extra node flags
- * for the server: BENCH_NODE_FLAGS.
+ * With `--no-subscribers` no socket connects: what the send path alone leaves. With `--no-redis`
+ * the server runs without Redis (the in-process bus and presence). Extra node flags for the
+ * server: BENCH_NODE_FLAGS.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '30' },
     'no-subscribers': { type: 'boolean', default: false },
+    'no-redis': { type: 'boolean', default: false },
   },
 });
 const SOCKETS = Number(values.sockets);
@@ -48,7 +50,7 @@ function countCollection(line: string) {
 }
 
 const nodeFlags = ['--trace-gc-nvp', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
-const { port } = await startApi({ databaseUrl: database.url, nodeFlags, onLine: countCollection });
+const { port } = await startApi({ databaseUrl: database.url, nodeFlags, onLine: countCollection, env: values['no-redis'] ? { REDIS_URL: '' } : {} });
 const clients = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
   cwd: REPO_ROOT,
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -93,7 +95,7 @@ try {
   const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
   console.log(`promotion: ${describeMachine()}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`);
   console.log(
-    `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${RATE} sends/s for ${SECONDS} s: ` +
+    `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${values['no-redis'] ? 'no Redis, ' : ''}${RATE} sends/s for ${SECONDS} s: ` +
       `promoted ${mb(window.promoted / SECONDS)} MB/s (${(window.promoted / messages / 1024).toFixed(1)} KB per message), ` +
       `copied ${mb(window.copied / SECONDS)} MB/s; ${window.scavenges} scavenges, ${window.major} major collections`,
   );
