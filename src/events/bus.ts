@@ -110,13 +110,14 @@ export function createRedisBus(redisUrl: string): EventBus {
   const retryStrategy = (times: number) => Math.min(times * 100, 2000);
   // Commands fail fast while Redis is away instead of queueing: a mutation must not wait for
   // Redis, and subscribers recover what they missed from PostgreSQL (replay with `after`).
-  // Auto-pipelining: the commands of one event-loop turn (a send's wake-ups and its typing stop,
-  // other requests' at the same moment) go out in one write, not one system call each.
+  // No auto-pipelining: it saved a write or two per send (its wake-ups and typing stop went out
+  // together), but its objects outlived two scavenges and filled the old generation: a send
+  // promoted 24.7 KB with it, 14.8 KB without (`npm run bench:promotion -- --no-subscribers`).
   const publisher = new Redis(redisUrl, {
     retryStrategy,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     connectionName: 'salon-pub',
   });
   // No ready check on the subscriber: ioredis 5 sends a SUBSCRIBE issued during the handshake
