@@ -345,8 +345,9 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
         sendOne(target, port, fixture, index, n)
           .then(() => {
             if (!measured) return;
-            sendTimes.push(performance.now() - requested);
-            if (TRACE) sentTo.set(n, { at: Date.now() - (performance.now() - requested), port, sendMs: performance.now() - requested });
+            const sendMs = performance.now() - requested;
+            sendTimes.push(sendMs);
+            if (TRACE) sentTo.set(n, { at: Date.now() - sendMs, port, sendMs });
           })
           .catch((error: unknown) => console.error(`  ${target} send failed:`, (error as Error).message)),
       );

@@ -5,7 +5,7 @@
  * `--trace-gc-nvp`) with `--sockets` subscribed `OnEvents` sockets (held by a client process of
  * its own, as in bench:fanout), then `sendMessage` over HTTP at `--rate` for `--seconds`, each to
  * the next socket's conversation. Prints the bytes its scavenges promoted to the old generation
- * and copied within the young one, per second and per message, and the collections in the window.
+ * and copied within the young one, per second and per message, and the collections in the measured.
  * With `--no-subscribers` no socket connects: what the send path alone leaves. With `--no-redis`
  * the server runs without Redis (the in-process bus and presence). Extra node flags for the
  * server: BENCH_NODE_FLAGS.
@@ -38,15 +38,15 @@ const database = await createDatabase(migrateDatabase);
 const salon = await seedSalon(database.url, SOCKETS);
 const salonToken = await signToken(salon.salonId, 'salon');
 
-const window = { counting: false, promoted: 0, copied: 0, scavenges: 0, major: 0 };
+const measured = { counting: false, promoted: 0, copied: 0, scavenges: 0, major: 0 };
 /** One `--trace-gc-nvp` line: `pause=… gc=s … promoted=… new_space_survived=…`. */
 function countCollection(line: string) {
-  if (!window.counting || !line.includes('pause=')) return;
+  if (!measured.counting || !line.includes('pause=')) return;
   const fields = Object.fromEntries(line.split(' ').flatMap((part) => (part.includes('=') ? [part.split('=') as [string, string]] : [])));
-  if (fields.gc !== 's') return void window.major++;
-  window.scavenges++;
-  window.promoted += Number(fields.promoted ?? 0);
-  window.copied += Number(fields.new_space_survived ?? 0);
+  if (fields.gc !== 's') return void measured.major++;
+  measured.scavenges++;
+  measured.promoted += Number(fields.promoted ?? 0);
+  measured.copied += Number(fields.new_space_survived ?? 0);
 }
 
 const nodeFlags = ['--trace-gc-nvp', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
@@ -80,7 +80,7 @@ try {
   for (let n = 0; n < WARMUP; n++) await send(n);
   await sleep(2000);
 
-  window.counting = true;
+  measured.counting = true;
   const started = performance.now();
   const pending: Promise<void>[] = [];
   for (let k = 0; k < SECONDS * RATE; k++) {
@@ -89,15 +89,15 @@ try {
     pending.push(send(WARMUP + k));
   }
   await Promise.all(pending);
-  window.counting = false;
+  measured.counting = false;
 
   const messages = SECONDS * RATE;
   const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
   console.log(`promotion: ${describeMachine()}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`);
   console.log(
     `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${values['no-redis'] ? 'no Redis, ' : ''}${RATE} sends/s for ${SECONDS} s: ` +
-      `promoted ${mb(window.promoted / SECONDS)} MB/s (${(window.promoted / messages / 1024).toFixed(1)} KB per message), ` +
-      `copied ${mb(window.copied / SECONDS)} MB/s; ${window.scavenges} scavenges, ${window.major} major collections`,
+      `promoted ${mb(measured.promoted / SECONDS)} MB/s (${(measured.promoted / messages / 1024).toFixed(1)} KB per message), ` +
+      `copied ${mb(measured.copied / SECONDS)} MB/s; ${measured.scavenges} scavenges, ${measured.major} major collections`,
   );
 } finally {
   clients.kill('SIGKILL');

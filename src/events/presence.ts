@@ -249,7 +249,8 @@ export function createRedisPresence(bus: EventBus, redis: RedisClient, options: 
       // One live instance reaps each dead one.
       if ((await redis.set(presenceKeys.reap(deadId), instanceId, 'PX', instanceTtlMs, 'NX')) !== 'OK') continue;
       const users = await redis.smembers(instanceUsersKey(deadId));
-      // Thousands of users at once for a dead instance that held them: one pipeline, few statements.
+      // Thousands of users at once for a dead instance that held them: all unlinked together, not
+      // one after the other, and few statements.
       const remaining = await Promise.all(users.map((userId) => unlink(userId, deadId)));
       await announceOffline(
         bus,
