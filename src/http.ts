@@ -14,6 +14,7 @@ import { unsubscribeRoutes } from './notifications/unsubscribe.js';
 import { uploadRoutes } from './uploads/routes.js';
 import { useEventCursorFirst } from './schema/events.js';
 import { useSkipVanishedEvents } from './schema/live.js';
+import { useFreshRequestCaches } from './request-caches.js';
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -52,6 +53,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       ...limitPlugins(config),
       useEventCursorFirst(),
       useSkipVanishedEvents(),
+      useFreshRequestCaches(),
     ],
     graphiql: config.graphiql ? graphiqlOptions : false,
     renderGraphiQL,

@@ -1,3 +1,4 @@
+import { initContextCache } from '@pothos/core';
 import { whenTokenExpires } from './auth/expiry.js';
 import { createTokenVerifier } from './auth/token.js';
 import type { Viewer } from './auth/viewer.js';
@@ -66,6 +67,8 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     notifier,
     uploads,
     loaders: createLoaders(presence, viewer?.id ?? null),
+    // Its own key for Pothos' per-request caches, renewed when it is done (src/request-caches.ts).
+    ...initContextCache(),
   });
 
   return {

@@ -73,15 +73,6 @@ function forSocket(error: GraphQLError): GraphQLFormattedError {
   return Object.keys(extensions).length > 0 ? { ...rest, extensions } : rest;
 }
 
-/**
- * Pothos keys its per-request caches (scope-auth's, the Prisma plugin's plans, selection mappings)
- * by `context[contextCacheSymbol]`, in WeakMaps. A subscription's context lives as long as the
- * subscription: a fresh key once it has started and after each event makes each event a request
- * of its own to them, and leaves an idle subscription no WeakMap entry for every major collection
- * to mark (V8 marks WeakMap values in a fixpoint loop of their own; see the README's Benchmarks).
- */
-const freshRequestCaches = (context: unknown) => void Object.assign(context as object, initContextCache());
-
 /** A socket opened by the API's own pages (GraphiQL): its Origin is the host it connects to. */
 const fromOwnPage = (request: IncomingMessage) => request.headers.origin === `http://${request.headers.host}`;
 
@@ -261,7 +252,6 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
         if (!operation || !(Symbol.asyncIterator in result)) return undefined;
         // Started: the subscription's context need not keep the document's text for its life.
         (args.contextValue as { params?: SubscribePayload }).params = payload;
-        freshRequestCaches(args.contextValue);
         return endingWith(result, operation.end);
       },
       // A single result (a query or mutation) ends its operation: its line. A subscription's
@@ -269,11 +259,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       onNext: (ctx, id, payload, args, result) => {
         const subscription = getOperationAST(args.document, args.operationName)?.operation === 'subscription';
         if (!subscription) record(ctx.extra.socket, id, payload, result.errors ?? [], args);
-        else {
-          // The event has been executed whole: what it cached goes with it.
-          freshRequestCaches(args.contextValue);
-          if (result.errors) record(ctx.extra.socket, id, payload, result.errors, args, 'subscription event');
-        }
+        else if (result.errors) record(ctx.extra.socket, id, payload, result.errors, args, 'subscription event');
         if (!result.errors) return undefined;
         return { ...result, errors: result.errors.map(forSocket) };
       },

@@ -1,4 +1,5 @@
 import { lexicographicSortSchema } from 'graphql';
+import { freshCachesPerEvent } from '../request-caches.js';
 import { builder } from './builder.js';
 import './enums.js';
 import './user.js';
@@ -12,7 +13,7 @@ import './search.js';
 import './notification.js';
 
 export function buildSchema() {
-  return builder.toSchema();
+  return freshCachesPerEvent(builder.toSchema());
 }
 
 /** The SDL committed as schema.graphql, sorted so diffs show real changes only. */
