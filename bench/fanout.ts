@@ -25,9 +25,10 @@
  *
  * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
  * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers. BENCH_TRACE=<dir> writes each
- * server's stdout with an epoch-ms prefix (server-<port>.log; add --trace-gc through BENCH_NODE_FLAGS)
- * and one row per measured message (<target>-<sockets>.tsv), to line slow deliveries up with what
- * the servers were doing.
+ * server's stdout with an epoch-ms prefix (server-<port>.log, with an "event loop stall" line for
+ * each turn over 8 ms: LOG_LOOP_STALLS_MS; add --trace-gc through BENCH_NODE_FLAGS) and one row per
+ * measured message (<target>-<sockets>.tsv), to line slow deliveries up with what the servers were
+ * doing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -265,7 +266,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   if (target === 'api') {
     const started = await Promise.all(
       [0, 1].map(() =>
-        startApi({ databaseUrl: fixture.url, env: { DATABASE_POOL_SIZE: '20' }, nodeFlags: NODE_FLAGS, onLine: (line, child) => watchMemory(servers)(line, child) }),
+        startApi({ databaseUrl: fixture.url, env: { DATABASE_POOL_SIZE: '20', ...(TRACE ? { LOG_LOOP_STALLS_MS: '8' } : {}) }, nodeFlags: NODE_FLAGS, onLine: (line, child) => watchMemory(servers)(line, child) }),
       ),
     );
     for (const { child, port } of started) servers.push({ child, port, reported: 0 });

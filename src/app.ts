@@ -4,7 +4,8 @@ import { connectDb, disconnectDb } from './db.js';
 import { portIsFree } from './ports.js';
 import type { EventBus } from './events/bus.js';
 import { createHttp, type Yoga } from './http.js';
-import type { Metrics } from './observability.js';
+import { logger } from './logger.js';
+import { watchLoopStalls, type Metrics } from './observability.js';
 import { createRuntime, type RuntimeOptions } from './runtime.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphqlWs } from './ws.js';
@@ -38,6 +39,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
 
   let port = 0;
   let connected = false;
+  let unwatch: (() => void) | undefined;
 
   return {
     yoga,
@@ -60,9 +62,13 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       port = (server.address() as AddressInfo).port;
       runtime.uploads.listening(port);
       runtime.notifier.listening(port);
+      if (config.logLoopStallsMs > 0) {
+        unwatch = watchLoopStalls(config.logLoopStallsMs, (stall) => logger.warn({ stallMs: stall.ms, at: stall.at, monotonicUs: stall.monotonicUs }, 'event loop stall'));
+      }
       return port;
     },
     async stop() {
+      unwatch?.();
       await ws.close();
       // Stop accepting, let requests in flight finish, and close keep-alive connections as soon as
       // their response is out; whatever still runs after 5 s is cut.

@@ -61,6 +61,8 @@ export interface Config {
   };
   /** How often each WebSocket is pinged; a socket that has not answered by the next ping is dropped. */
   wsPingIntervalMs: number;
+  /** Log each event-loop turn later than this (ms); 0: off. A diagnostic for latency (src/observability.ts). */
+  logLoopStallsMs: number;
   /** Events of the user event log older than this (days) are pruned; older cursors get CURSOR_EXPIRED. */
   eventRetentionDays: number;
   /** How often event readers re-check the log without a wake-up (a lost Redis message only delays). */
@@ -408,6 +410,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
+    logLoopStallsMs: intVar(env, 'LOG_LOOP_STALLS_MS', 0, 0, 60_000),
     eventRetentionDays: intVar(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
     eventPollMs: intVar(env, 'EVENT_POLL_MS', 30_000, 50, 600_000),
     webhooks: {

@@ -30,6 +30,32 @@ function eventLoopDelay(): RecordableHistogram {
   return histogram;
 }
 
+/** A turn of the event loop that started `ms` late, ending at `at` (epoch ms) and `monotonicUs` (the clock of V8's CPU profiles). */
+export interface LoopStall {
+  ms: number;
+  at: number;
+  monotonicUs: number;
+}
+
+/**
+ * Reports every turn of the event loop later than `thresholdMs` (a 2 ms timer that finds itself
+ * late), for lining slow requests up with what blocked them (LOG_LOOP_STALLS_MS; bench:fanout's
+ * BENCH_TRACE turns it on). `monotonicUs` is the clock `--cpu-prof` stamps its samples with, so a
+ * stall can be found in a CPU profile. Returns the stop.
+ */
+export function watchLoopStalls(thresholdMs: number, report: (stall: LoopStall) => void): () => void {
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (now - last > thresholdMs) {
+      report({ ms: Math.round((now - last) * 10) / 10, at: Math.round(performance.timeOrigin + now), monotonicUs: Number(process.hrtime.bigint() / 1000n) });
+    }
+    last = now;
+  }, 2);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** One registry per app, so two instances in one process (tests) do not collide. */
 export function createMetrics(bus: EventBus) {
   const registry = new Registry();

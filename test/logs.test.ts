@@ -4,6 +4,7 @@ import { signToken, TEST_SECRET } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
 import { metric, wsClient } from './support/ws.js';
 import { freePort } from '../src/ports.js';
+import { watchLoopStalls, type LoopStall } from '../src/observability.js';
 
 
 let cleanup: (() => Promise<void>) | undefined;
@@ -59,4 +60,55 @@ describe('structured logs of the running server', () => {
     expect(output).not.toContain(client);
     expect(output).not.toContain(salon);
   });
+
+  it('LOG_LOOP_STALLS_MS: the running server logs each event-loop turn later than it, with when it ended', async () => {
+    const database = await createTestDatabase();
+    const port = await freePort();
+    // 1 ms: a server starting up (loading, compiling, connecting) has turns that long of its own.
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', LOG_LOOP_STALLS_MS: '1', PORT: String(port), DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    server.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const started = Date.now();
+    try {
+      await expect.poll(() => output.includes('"msg":"event loop stall"'), { timeout: 30_000 }).toBe(true);
+      const stall = output
+        .split('\n')
+        .filter((line) => line.includes('"msg":"event loop stall"'))
+        .map((line) => JSON.parse(line) as { level: number; stallMs: number; at: number; monotonicUs: number })[0]!;
+      expect(stall.level).toBe(40);
+      expect(stall.stallMs).toBeGreaterThan(1);
+      expect(stall.at).toBeGreaterThanOrEqual(started);
+      expect(stall.monotonicUs).toBeGreaterThan(0);
+    } finally {
+      server.kill('SIGKILL');
+      await database.drop();
+    }
+  });
 });
+
+describe('watchLoopStalls', () => {
+  it('reports a turn blocked past the threshold with its length, and nothing once stopped', async () => {
+    const stalls: LoopStall[] = [];
+    const stop = watchLoopStalls(40, (stall) => stalls.push(stall));
+    const blockedFrom = Date.now();
+    const until = performance.now() + 120;
+    while (performance.now() < until) {
+      // The event loop is blocked, as by a long synchronous task.
+    }
+    await expect.poll(() => stalls.some((stall) => stall.ms >= 120 && stall.at >= blockedFrom + 120)).toBe(true);
+    stop();
+    const reported = stalls.length;
+    const again = performance.now() + 120;
+    while (performance.now() < again) {
+      // Blocked again, with the watch stopped.
+    }
+    // A turn for a stopped watch's timer to have fired, had it still been armed.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(stalls.length).toBe(reported);
+  });
+});
+
