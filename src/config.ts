@@ -61,7 +61,7 @@ export interface Config {
   };
   /** How often each WebSocket is pinged; a socket that has not answered by the next ping is dropped. */
   wsPingIntervalMs: number;
-  /** Log each event-loop turn later than this (ms); 0: off. A diagnostic for latency (src/observability.ts). */
+  /** Log each gap over this (ms) between ticks of a 2 ms timer: the event loop stalled; 0: off. A diagnostic for latency (src/observability.ts). */
   logLoopStallsMs: number;
   /** Events of the user event log older than this (days) are pruned; older cursors get CURSOR_EXPIRED. */
   eventRetentionDays: number;

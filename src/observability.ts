@@ -38,8 +38,8 @@ export interface LoopStall {
 }
 
 /**
- * Reports every turn of the event loop later than `thresholdMs` (a 2 ms timer that finds itself
- * late), for lining slow requests up with what blocked them (LOG_LOOP_STALLS_MS; bench:fanout's
+ * Reports every gap over `thresholdMs` between two ticks of a 2 ms timer (the event loop was busy,
+ * or the process did not run, for that long), for lining slow requests up with what blocked them (LOG_LOOP_STALLS_MS; bench:fanout's
  * BENCH_TRACE turns it on). `monotonicUs` is the clock `--cpu-prof` stamps its samples with, so a
  * stall can be found in a CPU profile. Returns the stop.
  */

@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { initContextCache } from '@pothos/core';
 import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
 import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -199,7 +198,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
           const query = await persisted.resolveSocketDocument(request);
           if (typeof query !== 'string') return [asGraphQLError(query)];
           const end = new AbortController();
-          const initial: SocketOperationContext = { viewer, signal: end.signal, ...initContextCache() };
+          const initial: SocketOperationContext = { viewer, signal: end.signal };
           const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
             ...ctx,
             req: ctx.extra.request,
