@@ -32,7 +32,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
@@ -43,13 +44,16 @@ import {
   describeCommit,
   describeMachine,
   freePort,
+  graphqlPost,
   killProcesses,
   memoryReport,
   percentile,
+  postJson,
   REDIS_URL,
   REPO_ROOT,
   resultsStamp,
   seedSalon,
+  SEND_MESSAGE,
   signToken,
   type Salon,
   sleep,
@@ -228,6 +232,74 @@ async function gauge(servers: Server[], name: string): Promise<number> {
   return total;
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux whatever the kernel's HZ). */
+const USER_HZ = 100;
+
+/** CPU seconds a process has used so far (user + system), from /proc; undefined off Linux or once it has gone. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's CPU so far: busy and total core-seconds (/proc/stat), and how long some task waited for a core (s, /proc/pressure/cpu). */
+function machineCpu(): { busy: number; total: number; waited: number } | undefined {
+  try {
+    const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks.map(Number) as number[];
+    const busy = user! + nice! + system! + irq! + softirq! + steal!;
+    const waited = Number(/^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN) / 1e6;
+    return { busy: busy / USER_HZ, total: (busy + idle! + iowait!) / USER_HZ, waited };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the machine's CPU went during a measured window (s), to tell a slow server from a starved one. */
+interface CpuWindow {
+  seconds: number;
+  servers: number[];
+  clients: number;
+  /** This process: the sender and the coordination. */
+  sender: number;
+  /** Busy share of all cores (%). */
+  machineBusy: number;
+  /** Share of the window in which some runnable task waited for a core (%, PSI "some"). */
+  pressure: number;
+}
+
+/** Starts counting CPU for a window; the returned function ends it (undefined off Linux). */
+function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuWindow | undefined {
+  const read = () => ({
+    at: performance.now(),
+    servers: servers.map((child) => processCpuSeconds(child.pid)),
+    clients: clients.map((child) => processCpuSeconds(child.pid)),
+    sender: process.cpuUsage(),
+    machine: machineCpu(),
+  });
+  const start = read();
+  return () => {
+    const end = read();
+    if (!start.machine || !end.machine) return undefined;
+    const used = (a: (number | undefined)[], b: (number | undefined)[]) => b.map((value, i) => (value ?? NaN) - (a[i] ?? NaN));
+    const sender = process.cpuUsage(start.sender);
+    const seconds = (end.at - start.at) / 1000;
+    return {
+      seconds,
+      servers: used(start.servers, end.servers),
+      clients: used(start.clients, end.clients).reduce((sum, value) => sum + value, 0),
+      sender: (sender.user + sender.system) / 1e6,
+      machineBusy: (100 * (end.machine.busy - start.machine.busy)) / (end.machine.total - start.machine.total),
+      pressure: (100 * (end.machine.waited - start.machine.waited)) / seconds,
+    };
+  };
+}
+
 interface Step {
   sockets: number;
   /** The API servers' event-loop delay over the measured window (ms, the worse instance). */
@@ -236,6 +308,8 @@ interface Step {
   sendMs: number[];
   /** The longest garbage-collection pause of a server in the window (ms), with BENCH_NODE_FLAGS=--trace-gc. */
   gcMaxMs?: number;
+  /** Where the CPU went during the measured window (Linux). */
+  cpu?: CpuWindow;
   /** Latency (ms) of each delivery in this step's measured window, sorted. */
   latencies: number[];
   sent: number;
@@ -370,7 +444,12 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     sendTimes = [];
     const firstMessage = messageNumber;
     const count = Math.round(seconds * RATE);
+    const endCpu = cpuWindow(
+      servers.map((server) => server.child),
+      clients.map((client) => client.child),
+    );
     await send(count, true);
+    const cpu = endCpu();
     // Deliveries still in flight when the last send returned.
     let replies = await collect();
     const latencies = replies.flatMap((r) => r.latencies);
@@ -391,6 +470,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     }
     const delay = target === 'api' ? await loopDelay(servers) : undefined;
     return {
+      cpu,
       loopDelay: delay,
       sendMs: [...sendTimes].sort((a, b) => a - b),
       gcMaxMs: gcPauses.length ? Math.max(...gcPauses) : undefined,
@@ -471,26 +551,27 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
 async function sendOne(target: Target, port: number, fixture: Fixture, index: number, n: number): Promise<void> {
   const content = `${n}:${Date.now()}`;
   if (target === 'floor') {
-    await fetch(`http://127.0.0.1:${port}/send`, {
-      method: 'POST',
-      body: JSON.stringify({ conversationId: fixture.conversations[index], message: { id: randomUUID(), seq: n, content } }),
-    });
+    const body = JSON.stringify({ conversationId: fixture.conversations[index], message: { id: randomUUID(), seq: n, content } });
+    const { status, text } = await postJson(port, '/send', body);
+    if (status >= 300) throw new Error(`HTTP ${status}: ${text.slice(0, 200)}`);
     return;
   }
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.salonTokens[index % SALONS]}` },
-    body: JSON.stringify({
-      query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
-      variables: { input: { conversationId: fixture.conversations[index], content, clientMessageId: randomUUID() } },
-    }),
+  await graphqlPost(port, fixture.salonTokens[index % SALONS]!, SEND_MESSAGE, {
+    input: { conversationId: fixture.conversations[index], content, clientMessageId: randomUUID() },
   });
-  const body = (await response.json()) as { errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
 }
 
 const p = (sorted: number[], q: number) => percentile(sorted, q);
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** A window's CPU as a sentence: seconds of CPU each part used, and how busy and contended the machine was. */
+function describeCpu(cpu: CpuWindow): string {
+  return (
+    `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s, ` +
+    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s; machine ${round(cpu.machineBusy, 0)} % busy ` +
+    `(${cpus().length} cores), some task waiting for a core ${round(cpu.pressure, 0)} % of the time`
+  );
+}
 
 function log(target: Target, step: Step) {
   const l = step.latencies;
@@ -501,6 +582,7 @@ function log(target: Target, step: Step) {
       `; send request p50 ${round(p(step.sendMs, 50))} ms, p99 ${round(p(step.sendMs, 99))}` +
       (step.loopDelay ? `; event loop delay p99 ${step.loopDelay.p99} ms, max ${step.loopDelay.max}` : '') +
       (step.gcMaxMs !== undefined ? `; longest GC pause ${round(step.gcMaxMs)} ms` : '') +
+      (step.cpu ? `; ${describeCpu(step.cpu)}` : '') +
       (step.connect ? `; connect ${step.connect.subscribed} ok, ${step.connect.failed} failed in ${round(step.connect.seconds)} s` : '') +
       (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
   );
@@ -552,9 +634,14 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
     '',
     'Where the latency goes (API): ' +
       api
-        .map((s) => `${s.sockets.toLocaleString('en')} sockets: send request p99 ${round(p(s.sendMs, 99))} ms, event loop delay max ${s.loopDelay?.max ?? '-'} ms`)
-        .join('; ') +
-      '.',
+        .map(
+          (s) =>
+            `${s.sockets.toLocaleString('en')} sockets: send request p99 ${round(p(s.sendMs, 99))} ms, event loop delay max ${s.loopDelay?.max ?? '-'} ms` +
+            (s.cpu ? `; ${describeCpu(s.cpu)}` : ''),
+        )
+        .join('. ') +
+      '.' +
+      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeCpu(floor.at(-1)!.cpu!)}.` : ''),
   );
   if (last.connect) {
     lines.push(

@@ -16,7 +16,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
 import type { FanoutReply } from './fanout-clients.js';
-import { createDatabase, describeCommit, describeMachine, killProcesses, REPO_ROOT, seedSalon, signToken, sleep, startApi } from './support.js';
+import {
+  createDatabase,
+  describeCommit,
+  describeMachine,
+  graphqlPost,
+  killProcesses,
+  REPO_ROOT,
+  seedSalon,
+  SEND_MESSAGE,
+  signToken,
+  sleep,
+  startApi,
+} from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -65,24 +77,16 @@ try {
     });
     if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
   }
-  const send = async (n: number) => {
-    const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${salonToken}` },
-      body: JSON.stringify({
-        query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
-        variables: { input: { conversationId: salon.conversations[n % SOCKETS], content: `-1:${Date.now()}`, clientMessageId: randomUUID() } },
-      }),
+  const send = (n: number) =>
+    graphqlPost(port, salonToken, SEND_MESSAGE, {
+      input: { conversationId: salon.conversations[n % SOCKETS], content: `-1:${Date.now()}`, clientMessageId: randomUUID() },
     });
-    const body = (await response.json()) as { errors?: unknown };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-  };
   for (let n = 0; n < WARMUP; n++) await send(n);
   await sleep(2000);
 
   measured.counting = true;
   const started = performance.now();
-  const pending: Promise<void>[] = [];
+  const pending: Promise<string>[] = [];
   for (let k = 0; k < SECONDS * RATE; k++) {
     const wait = started + (k * 1000) / RATE - performance.now();
     if (wait > 0) await sleep(wait);

@@ -34,7 +34,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,9 +44,11 @@ import {
   createDatabase,
   describeCommit,
   describeMachine,
+  graphqlPost,
   percentile,
   REPO_ROOT,
   resultsStamp,
+  SEND_MESSAGE,
   signToken,
   sleep,
   startApi,
@@ -84,7 +85,6 @@ const ROOT = resolve(values.root);
 const INBOX_CONVERSATIONS = Number(values['inbox-conversations']);
 const INBOX_MESSAGES = Number(values['inbox-messages']);
 const INBOX_REQUESTS = Number(values['inbox-requests']);
-const SEND = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
 // The file holds more than one operation: requests name `Inbox`.
 const INBOX = readFileSync(join(ROOT, 'operations/inbox.graphql'), 'utf8');
 const CPU_PROF = process.env.BENCH_CPU_PROF;
@@ -214,41 +214,8 @@ async function seedInboxMessages(url: string, conversations: number, perConversa
 // ---------------------------------------------------------------------------------------------
 // The API side
 
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-
-/** One GraphQL POST over a kept-alive connection (node:http: cheaper for the bench's own CPU than fetch). */
-function graphql(port: number, bearer: string, query: string, variables: Record<string, unknown>, operationName?: string): Promise<string> {
-  const body = JSON.stringify({ query, variables, operationName });
-  return new Promise((done, fail) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/graphql',
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${bearer}` },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return fail(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-          const parsed = JSON.parse(text) as { errors?: { message: string; extensions?: { code?: string } }[] };
-          if (parsed.errors?.length) return fail(new Error(`GraphQL ${parsed.errors.map((e) => `${e.extensions?.code ?? ''} ${e.message}`).join('; ')}`));
-          done(text);
-        });
-        res.on('error', fail);
-      },
-    );
-    req.on('error', fail);
-    req.end(body);
-  });
-}
-
 async function send(port: number, bearer: string, conversationId: string, content: string): Promise<string> {
-  const text = await graphql(port, bearer, SEND, { input: { conversationId, content } });
+  const text = await graphqlPost(port, bearer, SEND_MESSAGE, { input: { conversationId, content } });
   const id = (JSON.parse(text) as { data?: { sendMessage?: { id?: string } } }).data?.sendMessage?.id;
   if (!id) throw new Error(`no message id in ${text.slice(0, 200)}`);
   return id;
@@ -563,7 +530,7 @@ async function capture(url: string, pair: Pair, inboxSalonId: string): Promise<C
     // Warm: the viewer cache, the prepared statements, the pools.
     for (let i = 0; i < 20; i++) await send(port, token, pair.conversationId, `capture warm-up ${i}`);
     const salonToken = await signToken(inboxSalonId, 'salon');
-    for (let i = 0; i < 5; i++) await graphql(port, salonToken, INBOX, { first: 10 }, 'Inbox');
+    for (let i = 0; i < 5; i++) await graphqlPost(port, salonToken, INBOX, { first: 10 }, 'Inbox');
     await sleep(500);
     const everything = proxy.stop();
     const poolSizes = new Map<string, number>();
@@ -596,7 +563,7 @@ async function capture(url: string, pair: Pair, inboxSalonId: string): Promise<C
       let fewest: Execution[] | undefined;
       for (let attempt = 0; attempt < 3; attempt++) {
         proxy.record();
-        await graphql(port, salonToken, INBOX, { first }, 'Inbox');
+        await graphqlPost(port, salonToken, INBOX, { first }, 'Inbox');
         const executions = proxy.stop().filter((e) => e.application === '' && !e.sql.trimStart().startsWith('/* background:'));
         if (!fewest || executions.length < fewest.length) fewest = executions;
       }
@@ -766,12 +733,12 @@ try {
 
   // The inbox, on the same (idle) API instance.
   const salonToken = await signToken(inboxSalon, 'salon');
-  for (let i = 0; i < 20; i++) await graphql(api.port, salonToken, INBOX, { first: 50 }, 'Inbox');
+  for (let i = 0; i < 20; i++) await graphqlPost(api.port, salonToken, INBOX, { first: 50 }, 'Inbox');
   const inbox: number[] = [];
   t0 = performance.now();
   for (let i = 0; i < INBOX_REQUESTS; i++) {
     const start = performance.now();
-    const text = await graphql(api.port, salonToken, INBOX, { first: 50 }, 'Inbox');
+    const text = await graphqlPost(api.port, salonToken, INBOX, { first: 50 }, 'Inbox');
     inbox.push(performance.now() - start);
     if (i === 0) {
       const edges = (JSON.parse(text) as { data: { conversations: { edges: unknown[] } } }).data.conversations.edges.length;

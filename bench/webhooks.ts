@@ -37,9 +37,11 @@ import {
   createDatabase,
   describeMachine,
   freePort,
+  graphqlPost,
   killProcesses,
   percentile,
   seedSalon,
+  SEND_MESSAGE,
   signToken,
   sleep,
   startApi,
@@ -69,7 +71,6 @@ const MESSAGES = Math.round(SECONDS * RATE);
 /** How long the deliveries of a phase may take after its last send before the missing ones are counted. */
 const DRAIN_MS = 60_000;
 
-const SEND = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
 const CREATE_ENDPOINT =
   'mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id url } secret } }';
 const DELIVERIES = `query($endpointId: ID!, $status: WebhookDeliveryStatus, $after: String) {
@@ -81,18 +82,9 @@ const DELIVERIES = `query($endpointId: ID!, $status: WebhookDeliveryStatus, $aft
 
 let stopping = false;
 
-type GraphQLBody<T> = { data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] };
-
 async function gql<T>(port: number, token: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
-  const body = JSON.parse(text) as GraphQLBody<T>;
-  if (body.errors?.length) throw new Error(`GraphQL ${body.errors.map((e) => `${e.extensions?.code ?? ''} ${e.message}`).join('; ')}`);
+  const text = await graphqlPost(port, token, query, variables);
+  const body = JSON.parse(text) as { data?: T | null };
   if (!body.data) throw new Error(`no data in ${text.slice(0, 200)}`);
   return body.data;
 }
@@ -156,7 +148,7 @@ async function runPhase(
     const record: Sent = { respondedAt: null };
     sent.set(content, record);
     pending.push(
-      gql(ports[n % ports.length]!, clientTokens[worker]!, SEND, { input: { conversationId: fixture.conversations[worker], content } }).then(
+      gql(ports[n % ports.length]!, clientTokens[worker]!, SEND_MESSAGE, { input: { conversationId: fixture.conversations[worker], content } }).then(
         () => void (record.respondedAt = Date.now()),
         (error: unknown) => {
           const message = error instanceof Error ? error.message : String(error);
