@@ -100,4 +100,22 @@ describe('migrations', () => {
     await client.end();
     expect(rows.map((row) => row.name)).toEqual(Object.values(QUEUES).sort());
   });
+
+  it('run from instances starting at once against one database: every one of them starts', async () => {
+    // Each instance migrates as it starts (src/server.ts); two replicas of a deploy start together.
+    // Unserialized, their CREATE OR REPLACE FUNCTION collided: "tuple concurrently updated", or a
+    // duplicate key on a fresh database, and the instance exited.
+    const url = await freshDatabase();
+    const starts = await Promise.allSettled(Array.from({ length: 4 }, () => migrateDatabase(url)));
+    expect(starts.filter((start) => start.status === 'rejected')).toEqual([]);
+    for (let round = 0; round < 5; round++) {
+      const again = await Promise.allSettled(Array.from({ length: 4 }, () => migrateDatabase(url)));
+      expect(again.filter((start) => start.status === 'rejected')).toEqual([]);
+    }
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'webhook_claim'`);
+    await client.end();
+    expect(rows[0].n).toBe(1);
+  });
 });

@@ -195,11 +195,32 @@ export async function ensureDatabase(databaseUrl: string, log?: (message: string
 }
 
 /**
+ * The advisory lock under which a process migrates (any fixed key; Prisma's engine takes 72707369
+ * for its own step). Every instance migrates as it starts, and replicas start together: Prisma
+ * serializes its migrations, but the routines' CREATE OR REPLACE FUNCTION and pg-boss's install
+ * collided when two ran at once ("tuple concurrently updated", a duplicate key, a deadlock) and
+ * the instance exited.
+ */
+const MIGRATE_LOCK = 7_262_025_101;
+
+/**
  * Applies pending migrations of prisma/migrations, like `prisma migrate deploy` (which also
- * creates a missing database first); returns their names.
+ * creates a missing database first); returns their names. One process at a time per database (MIGRATE_LOCK).
  */
 export async function migrateDatabase(databaseUrl: string, log?: (message: string) => void): Promise<string[]> {
   await ensureDatabase(databaseUrl, log);
+  const lock = new pg.Client({ connectionString: databaseUrl });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK]);
+    return await migrateLocked(databaseUrl, log);
+  } finally {
+    // Closing the session releases the lock, whatever happened.
+    await lock.end();
+  }
+}
+
+async function migrateLocked(databaseUrl: string, log?: (message: string) => void): Promise<string[]> {
   const lockPath = join(MIGRATIONS_DIR, LOCKFILE);
   const { appliedMigrationNames } = await withEngine(databaseUrl, readFileSync(SCHEMA_PATH, 'utf8'), (engine) =>
     engine.applyMigrations({
