@@ -247,6 +247,18 @@ function processCpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * How long a process's main thread has waited for a core while runnable (s, /proc/<pid>/schedstat):
+ * for a server, time its event loop had work and no CPU to do it on.
+ */
+function runQueueSeconds(pid: number | undefined): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The machine's CPU so far: busy and total core-seconds (/proc/stat), and how long some task waited for a core (s, /proc/pressure/cpu). */
 function machineCpu(): { busy: number; total: number; waited: number } | undefined {
   try {
@@ -264,6 +276,8 @@ function machineCpu(): { busy: number; total: number; waited: number } | undefin
 interface CpuWindow {
   seconds: number;
   servers: number[];
+  /** How long each server's main thread waited for a core while runnable. */
+  serversWaited: number[];
   clients: number;
   /** This process: the sender and the coordination. */
   sender: number;
@@ -278,6 +292,7 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
   const read = () => ({
     at: performance.now(),
     servers: servers.map((child) => processCpuSeconds(child.pid)),
+    serversWaited: servers.map((child) => runQueueSeconds(child.pid)),
     clients: clients.map((child) => processCpuSeconds(child.pid)),
     sender: process.cpuUsage(),
     machine: machineCpu(),
@@ -292,6 +307,7 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
     return {
       seconds,
       servers: used(start.servers, end.servers),
+      serversWaited: used(start.serversWaited, end.serversWaited),
       clients: used(start.clients, end.clients).reduce((sum, value) => sum + value, 0),
       sender: (sender.user + sender.system) / 1e6,
       machineBusy: (100 * (end.machine.busy - start.machine.busy)) / (end.machine.total - start.machine.total),
@@ -567,7 +583,8 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 /** A window's CPU as a sentence: seconds of CPU each part used, and how busy and contended the machine was. */
 function describeCpu(cpu: CpuWindow): string {
   return (
-    `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s, ` +
+    `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s ` +
+    `(their main threads waited ${cpu.serversWaited.map((value) => round(value)).join(' s and ')} s for a core while runnable), ` +
     `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s; machine ${round(cpu.machineBusy, 0)} % busy ` +
     `(${cpus().length} cores), some task waiting for a core ${round(cpu.pressure, 0)} % of the time`
   );
