@@ -259,13 +259,22 @@ function runQueueSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-/** The machine's CPU so far: busy and total core-seconds (/proc/stat), and how long some task waited for a core (s, /proc/pressure/cpu). */
-function machineCpu(): { busy: number; total: number; waited: number } | undefined {
+/**
+ * The machine's CPU so far: busy and total core-seconds (/proc/stat), and how long some task
+ * waited for a core (s, /proc/pressure/cpu; undefined on a kernel without pressure stall information).
+ */
+function machineCpu(): { busy: number; total: number; waited: number | undefined } | undefined {
+  let waited: number | undefined;
+  try {
+    const total = /^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1];
+    waited = total === undefined ? undefined : Number(total) / 1e6;
+  } catch {
+    waited = undefined;
+  }
   try {
     const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
     const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks.map(Number) as number[];
     const busy = user! + nice! + system! + irq! + softirq! + steal!;
-    const waited = Number(/^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN) / 1e6;
     return { busy: busy / USER_HZ, total: (busy + idle! + iowait!) / USER_HZ, waited };
   } catch {
     return undefined;
@@ -283,8 +292,8 @@ interface CpuWindow {
   sender: number;
   /** Busy share of all cores (%). */
   machineBusy: number;
-  /** Share of the window in which some runnable task waited for a core (%, PSI "some"). */
-  pressure: number;
+  /** Share of the window in which some runnable task waited for a core (%, PSI "some"; undefined without PSI). */
+  pressure: number | undefined;
 }
 
 /** Starts counting CPU for a window; the returned function ends it (undefined off Linux). */
@@ -311,7 +320,8 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
       clients: used(start.clients, end.clients).reduce((sum, value) => sum + value, 0),
       sender: (sender.user + sender.system) / 1e6,
       machineBusy: (100 * (end.machine.busy - start.machine.busy)) / (end.machine.total - start.machine.total),
-      pressure: (100 * (end.machine.waited - start.machine.waited)) / seconds,
+      pressure:
+        end.machine.waited === undefined || start.machine.waited === undefined ? undefined : (100 * (end.machine.waited - start.machine.waited)) / seconds,
     };
   };
 }
@@ -586,7 +596,8 @@ function describeCpu(cpu: CpuWindow): string {
     `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s ` +
     `(their main threads waited ${cpu.serversWaited.map((value) => round(value)).join(' s and ')} s for a core while runnable), ` +
     `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s; machine ${round(cpu.machineBusy, 0)} % busy ` +
-    `(${cpus().length} cores), some task waiting for a core ${round(cpu.pressure, 0)} % of the time`
+    `(${cpus().length} cores)` +
+    (cpu.pressure === undefined ? '' : `, some task waiting for a core ${round(cpu.pressure, 0)} % of the time`)
   );
 }
 

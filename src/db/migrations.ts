@@ -209,14 +209,23 @@ const MIGRATE_LOCK = 7_262_025_101;
  */
 export async function migrateDatabase(databaseUrl: string, log?: (message: string) => void): Promise<string[]> {
   await ensureDatabase(databaseUrl, log);
+  // A session of its own (a direct connection, or a pooler in session mode: in transaction mode
+  // the lock would stay on a server connection after this one closes).
   const lock = new pg.Client({ connectionString: databaseUrl });
+  // Dropped mid-migration (a restart of PostgreSQL), it must not crash the process from an
+  // 'error' event: the migration's own connections fail and say why.
+  lock.on('error', (error) => log?.(`migration lock connection lost: ${error.message}`));
   await lock.connect();
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK]);
+    const { rows } = await lock.query<{ free: boolean }>('SELECT pg_try_advisory_lock($1) AS free', [MIGRATE_LOCK]);
+    if (!rows[0]?.free) {
+      log?.('another process is migrating this database: waiting for it');
+      await lock.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK]);
+    }
     return await migrateLocked(databaseUrl, log);
   } finally {
     // Closing the session releases the lock, whatever happened.
-    await lock.end();
+    await lock.end().catch(() => undefined);
   }
 }
 
