@@ -27,7 +27,8 @@
  * be looked at twice, never forgotten.
  *
  * Quiet hours delay: the row's "notifyNotBefore" is set to their end, and the sweep passes it by
- * until then.
+ * until then. The hold too is written only on the version read: a change of the settings since
+ * (which touches the user's pending rows) sends the row back to the next sweep.
  */
 import type { Config } from '../config.js';
 import { db } from '../db.js';
@@ -216,10 +217,12 @@ export function createNotifier(config: Config, presence: Presence, metrics: Metr
       ? { start: row.quietHoursStart, end: row.quietHoursEnd, timeZone: row.timeZone ?? config.timeZone }
       : null);
     if (until) {
-      await db.messageNotification.updateMany({
-        where: { userId: row.userId, conversationId: row.conversationId, notifiedThroughSeq: row.prev },
-        data: { notifyNotBefore: until },
-      });
+      // Only the version read: quiet hours removed since (updateNotificationSettings touches the
+      // pending rows) must not be held to, by a sweep of another instance that read the row first.
+      await db.$executeRaw`/* background: notification hold */
+        UPDATE "MessageNotification" SET "notifyNotBefore" = ${until}
+         WHERE "userId" = ${row.userId}::uuid AND "conversationId" = ${row.conversationId}::uuid
+           AND "notifiedThroughSeq" = ${row.prev} AND xmin::text = ${row.version}`;
       logger.debug({ userId: row.userId, conversationId: row.conversationId, until }, 'notification held until the end of quiet hours');
       return;
     }

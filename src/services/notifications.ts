@@ -69,7 +69,12 @@ export async function updateNotificationSettings(viewer: Viewer, input: UpdateNo
       throw badInput('quietHoursEnd must differ from quietHoursStart', 'quietHoursEnd');
     }
     await tx.notificationSettings.update({ where: { userId: viewer.id }, data: next });
-    await tx.messageNotification.updateMany({ where: { userId: viewer.id, notifyNotBefore: { not: null } }, data: { notifyNotBefore: null } });
+    // Every pending row, not only the held ones: a new version, so that a sweep which read one
+    // under the old settings cannot hold it after this commit (src/notifications/index.ts).
+    await tx.messageNotification.updateMany({
+      where: { userId: viewer.id, OR: [{ notifyNotBefore: { not: null } }, { pendingSince: { not: null } }] },
+      data: { notifyNotBefore: null },
+    });
     return next;
   });
 }
