@@ -49,6 +49,7 @@ import {
   memoryReport,
   percentile,
   postJson,
+  processCpuSeconds,
   REDIS_URL,
   REPO_ROOT,
   resultsStamp,
@@ -59,6 +60,7 @@ import {
   sleep,
   startApi,
   startProcess,
+  USER_HZ,
   waitForHttp,
 } from './support.js';
 import { cumulative, svgPlot } from './svg.js';
@@ -230,21 +232,6 @@ async function gauge(servers: Server[], name: string): Promise<number> {
     total += Number(match?.[1] ?? 0);
   }
   return total;
-}
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux whatever the kernel's HZ). */
-const USER_HZ = 100;
-
-/** CPU seconds a process has used so far (user + system), from /proc; undefined off Linux or once it has gone. */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

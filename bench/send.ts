@@ -46,6 +46,7 @@ import {
   describeMachine,
   graphqlPost,
   percentile,
+  processCpuSeconds,
   REPO_ROOT,
   resultsStamp,
   SEND_MESSAGE,
@@ -249,17 +250,7 @@ async function stopInstance(child: ChildProcess): Promise<void> {
 // CPU: where the time goes, per send
 
 /** CPU time (user + system) of a process, in ms, from /proc (0 once it has exited). */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command (which may hold spaces): state is the first, utime the 12th, stime the 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
-  } catch {
-    return 0;
-  }
-}
-const CLOCK_TICKS = 100;
+const cpuMs = (pid: number): number => (processCpuSeconds(pid) ?? 0) * 1000;
 
 /** The PostgreSQL backends serving `database` (their command line names it). */
 function backendsOf(database: string): number[] {

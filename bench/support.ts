@@ -69,6 +69,21 @@ export async function graphqlPost(port: number, bearer: string, query: string, v
   return text;
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux whatever the kernel's HZ). */
+export const USER_HZ = 100;
+
+/** CPU seconds a process has used so far (user + system), from /proc; undefined off Linux or once it has gone. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The value below which p % of a sorted sample lies (nearest rank); NaN for an empty sample. */
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
