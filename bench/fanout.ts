@@ -1,6 +1,6 @@
 /**
  * `npm run bench:fanout -- [--sockets 1000,2000,5000,10000] [--rate 100] [--seconds 60] [--step-seconds 15]
- *   [--burst-seconds 10] [--client-processes 2] [--no-floor]`
+ *   [--burst-seconds 10] [--client-processes 2] [--no-floor] [--no-durable-floor]`
  *
  * Two API instances (separate processes, `node dist/server.js` as deployed) share one
  * PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
@@ -14,7 +14,9 @@
  * burst within --burst-seconds; then every socket is cut at once (no close frame, as a network
  * drop) and the clients reconnect with graphql-ws's own backoff, resuming from their last cursor;
  * then the rate is held for --seconds. The same steps then run against the floor
- * (bench/floor-server.ts: a bare `ws` relay over the same Redis, no GraphQL, auth or database).
+ * (bench/floor-server.ts: a bare `ws` relay over the same Redis, no GraphQL, auth or database),
+ * and against the durable floor: the same relay storing each message with one INSERT in the same
+ * PostgreSQL before it publishes it, the least a server that loses nothing does per message.
  *
  * Latency is from the sender starting the request to the subscriber receiving the message.
  * Memory per idle subscribed socket, read after each count's latency window with its sockets still
@@ -36,6 +38,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrations.js';
 import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
 import {
@@ -76,6 +79,7 @@ const { values } = parseArgs({
     salons: { type: 'string', default: '100' },
     warmup: { type: 'string', default: '500' },
     'no-floor': { type: 'boolean', default: false },
+    'no-durable-floor': { type: 'boolean', default: false },
     out: { type: 'string', default: join(REPO_ROOT, 'bench/results') },
   },
 });
@@ -104,7 +108,18 @@ const NODE_FLAGS = [
   '--expose-gc',
 ];
 
-type Target = 'api' | 'floor';
+/** `durable`: the floor relay storing each message in PostgreSQL before publishing it. */
+type Target = 'api' | 'floor' | 'durable';
+
+/** The durable floor's table, in the bench's database (bench/floor-server.ts writes one row per message). */
+const FLOOR_MESSAGES_TABLE = `
+  CREATE TABLE floor_message (
+    id uuid PRIMARY KEY,
+    conversation_id uuid NOT NULL,
+    seq integer NOT NULL,
+    content text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+  )`;
 
 /** A client process and a way to ask it something and wait for its answer. */
 interface ClientProcess {
@@ -360,7 +375,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   } else {
     const ports = [await freePort(), await freePort()];
     for (const port of ports) {
-      const child = startProcess('bench/floor-server.ts', { env: { PORT: String(port), REDIS_URL }, nodeFlags: NODE_FLAGS, onLine: (line, c) => watchMemory(servers)(line, c) });
+      const env = { PORT: String(port), REDIS_URL, ...(target === 'durable' ? { FLOOR_DATABASE_URL: fixture.url } : {}) };
+      const child = startProcess('bench/floor-server.ts', { env, nodeFlags: NODE_FLAGS, onLine: (line, c) => watchMemory(servers)(line, c) });
       servers.push({ child, port, reported: 0 });
     }
     await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/`)));
@@ -384,7 +400,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     const shares = clients.map((_, p) => batch.filter((_, i) => i % CLIENT_PROCESSES === p));
     const started = performance.now();
     const replies = await Promise.all(
-      clients.map((client, p) => client.ask({ type: 'connect', target, ports, subscribers: shares[p]!, perSecond: perSecond / CLIENT_PROCESSES })),
+      clients.map((client, p) => client.ask({ type: 'connect', target: target === 'api' ? 'api' : 'floor', ports, subscribers: shares[p]!, perSecond: perSecond / CLIENT_PROCESSES })),
     );
     await waitLive(to, 120);
     connected = to;
@@ -522,8 +538,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     // The largest count: from zero in one burst, then a reconnect storm, then the long run.
     await closeAll();
     const connect = await connectUpTo(LARGEST, LARGEST / BURST_SECONDS);
-    if (target === 'floor') {
-      // A bare relay's sockets do not reconnect by themselves: the floor has no storm.
+    if (target !== 'api') {
+      // A bare relay's sockets do not reconnect by themselves: the floors have no storm.
       const step = await measure(LARGEST, SECONDS);
       steps.push({ ...step, ...perSocket(baseline, await stableMemory(servers), LARGEST), connect });
       log(target, steps.at(-1)!);
@@ -563,7 +579,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
 
 async function sendOne(target: Target, port: number, fixture: Fixture, index: number, n: number): Promise<void> {
   const content = `${n}:${Date.now()}`;
-  if (target === 'floor') {
+  if (target !== 'api') {
     const body = JSON.stringify({ conversationId: fixture.conversations[index], message: { id: randomUUID(), seq: n, content } });
     const { status, text } = await postJson(port, '/send', body);
     if (status >= 300) throw new Error(`HTTP ${status}: ${text.slice(0, 200)}`);
@@ -618,23 +634,30 @@ const median = (values: number[]) => {
   return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
 };
 
-function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; caption: string }) {
+function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp: { markdown: string; caption: string }) {
   const lines: string[] = [];
   lines.push(stamp.markdown);
   lines.push(
     `Two API instances and the floor's two relays, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
     `${SALONS} salons send ${RATE} messages/s in all over HTTP, each to its clients (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
+    'Durable floor: the same relay, storing each message with one INSERT in the same PostgreSQL (autocommit) before it publishes it.',
     '',
   );
-  lines.push('| sockets | ours p50 | ours p95 | ours p99 | floor p50 | floor p99 | p99 ours/floor | delivered (ours) | duplicates | RSS (MB, both servers) | heap KB/socket |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(
+    '| sockets | ours p50 | ours p95 | ours p99 | floor p50 | floor p99 | p99 ours/floor | durable floor p50 | durable floor p99 | p99 ours/durable floor | delivered (ours) | duplicates | RSS (MB, both servers) | heap KB/socket |',
+  );
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  /** A reference's p50 and p99 cells and our p99 as a multiple of its. */
+  const against = (step: Step, reference: Step | undefined) => {
+    if (!reference) return '- | - | -';
+    const ratio = round(p(step.latencies, 99) / Math.max(1, p(reference.latencies, 99)), 2);
+    return `${p(reference.latencies, 50)} ms | ${p(reference.latencies, 99)} ms | ${ratio}×`;
+  };
   api.forEach((step, i) => {
-    const f = floor?.[i];
-    const ratio = f ? round(p(step.latencies, 99) / Math.max(1, p(f.latencies, 99)), 2) : NaN;
     lines.push(
       `| ${step.sockets.toLocaleString('en')} | ${p(step.latencies, 50)} ms | ${p(step.latencies, 95)} ms | ${p(step.latencies, 99)} ms | ` +
-        `${f ? `${p(f.latencies, 50)} ms` : '-'} | ${f ? `${p(f.latencies, 99)} ms` : '-'} | ${Number.isNaN(ratio) ? '-' : `${ratio}×`} | ` +
+        `${against(step, floor?.[i])} | ${against(step, durable?.[i])} | ` +
         `${step.delivered}/${step.sent} | ${step.duplicates} | ${Math.round(step.memory.rss / 1048576)} | ${round(step.heapPerSocketKb)} |`,
     );
   });
@@ -656,7 +679,8 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
         )
         .join('. ') +
       '.' +
-      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeCpu(floor.at(-1)!.cpu!)}.` : ''),
+      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeCpu(floor.at(-1)!.cpu!)}.` : '') +
+      (durable?.at(-1)?.cpu ? ` Durable floor, ${LARGEST.toLocaleString('en')} sockets: ${describeCpu(durable.at(-1)!.cpu!)}.` : ''),
   );
   if (last.connect) {
     lines.push(
@@ -689,6 +713,9 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
                 { name: 'floor p50', color: '#7f8c8d', dashed: true, points: floor.map((s) => ({ x: s.sockets, y: p(s.latencies, 50) })) },
               ]
             : []),
+          ...(durable
+            ? [{ name: 'durable floor p99', color: '#27ae60', dashed: true, points: durable.map((s) => ({ x: s.sockets, y: p(s.latencies, 99) })) }]
+            : []),
         ],
       },
       {
@@ -699,6 +726,7 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
         series: [
           { name: 'ours', color: '#c0392b', points: cumulative(last.latencies) },
           ...(floor ? [{ name: 'floor', color: '#2c3e50', dashed: true, points: cumulative(floor.at(-1)!.latencies) }] : []),
+          ...(durable ? [{ name: 'durable floor', color: '#27ae60', dashed: true, points: cumulative(durable.at(-1)!.latencies) }] : []),
         ],
       },
     ],
@@ -707,7 +735,13 @@ function report(api: Step[], floor: Step[] | null, stamp: { markdown: string; ca
   return { markdown: lines.join('\n') + '\n', svg };
 }
 
-const database = await createDatabase((url) => migrateDatabase(url));
+const database = await createDatabase(async (url) => {
+  await migrateDatabase(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(FLOOR_MESSAGES_TABLE);
+  await client.end();
+});
 const perSalon = Math.ceil(LARGEST / SALONS);
 const salons: Salon[] = [];
 for (let i = 0; i < SALONS; i++) salons.push(await seedSalon(database.url, perSalon, `bench-salon-${i}@example.test`));
@@ -727,7 +761,8 @@ try {
   console.log(`fanout: ${COUNTS.join(', ')} sockets (clients of ${SALONS} salons) on 2 instances, ${RATE} msg/s; ${stamp.caption}`);
   const api = await runTarget('api', fixture);
   const floor = values['no-floor'] ? null : await runTarget('floor', fixture);
-  const { markdown, svg } = report(api, floor, stamp);
+  const durable = values['no-floor'] || values['no-durable-floor'] ? null : await runTarget('durable', fixture);
+  const { markdown, svg } = report(api, floor, durable, stamp);
   mkdirSync(values.out, { recursive: true });
   writeFileSync(join(values.out, 'fanout.md'), markdown);
   writeFileSync(join(values.out, 'fanout.svg'), svg);

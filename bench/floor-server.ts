@@ -1,10 +1,15 @@
 /**
- * The floor for bench/fanout.ts: a bare `ws` server that relays the same payloads through the
+ * The floors for bench/fanout.ts: a bare `ws` server that relays the same payloads through the
  * same Redis with no GraphQL, no auth, no database. Sockets say which conversation they follow
  * in the URL (?c=<id>); POST /send publishes { conversationId, message }.
+ *
+ * With FLOOR_DATABASE_URL, the durable floor: the same relay, but each message is first stored
+ * by one INSERT in PostgreSQL (autocommit, the server's own commit settings) and published once
+ * it has committed. The least a server that loses no message does before it delivers one.
  */
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const port = Number(process.env.PORT ?? 0);
@@ -12,6 +17,19 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const publisher = new Redis(redisUrl);
 const subscriber = new Redis(redisUrl);
 const followers = new Map<string, Set<WebSocket>>();
+const databaseUrl = process.env.FLOOR_DATABASE_URL;
+// The API's pool size in bench/fanout.ts (DATABASE_POOL_SIZE).
+const pool = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 20 }) : null;
+
+/** The durable floor's one statement per message (FLOOR_MESSAGES_TABLE in bench/fanout.ts creates its table). */
+function store(conversationId: string, message: { id: string; seq: number; content: string }): Promise<unknown> {
+  if (!pool) return Promise.resolve();
+  return pool.query({
+    name: 'floor-store',
+    text: 'INSERT INTO floor_message (id, conversation_id, seq, content) VALUES ($1, $2, $3, $4)',
+    values: [message.id, conversationId, message.seq, message.content],
+  });
+}
 
 subscriber.on('message', (channel: string, payload: string) => {
   for (const socket of followers.get(channel) ?? []) socket.send(payload);
@@ -22,10 +40,13 @@ const server = createServer((request, response) => {
   let body = '';
   request.on('data', (chunk: Buffer) => (body += chunk.toString()));
   request.on('end', () => {
-    const { conversationId, message } = JSON.parse(body) as { conversationId: string; message: unknown };
-    void publisher.publish(`floor:${conversationId}`, JSON.stringify({ data: { messageAdded: message } })).then(() => {
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
+    const { conversationId, message } = JSON.parse(body) as { conversationId: string; message: { id: string; seq: number; content: string } };
+    store(conversationId, message)
+      .then(() => publisher.publish(`floor:${conversationId}`, JSON.stringify({ data: { messageAdded: message } })))
+      .then(
+        () => response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
+        (error: unknown) => response.writeHead(500).end(String(error)),
+      );
   });
 });
 
