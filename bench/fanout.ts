@@ -54,6 +54,7 @@ import {
   postJson,
   processCpuSeconds,
   REDIS_URL,
+  resentRequests,
   REPO_ROOT,
   resultsStamp,
   seedSalon,
@@ -341,6 +342,10 @@ interface Step {
   /** Latency (ms) of each delivery in this step's measured window, sorted. */
   latencies: number[];
   sent: number;
+  /** Sends that failed (no answer, or an error): their messages count as not delivered. */
+  failedSends: number;
+  /** Sends postJson sent again after their kept-alive connection was reset under them (delivered once). */
+  resent: number;
   delivered: number;
   duplicates: number;
   /** The servers' RSS and heap (bytes, both summed) after a full GC, the step's sockets still connected and idle. */
@@ -427,6 +432,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   };
 
   let messageNumber = 0;
+  let failedSends = 0;
   /** How long each measured send request took (ms): the part of a latency spent before the delivery starts. */
   let sendTimes: number[] = [];
   /** Measured message n → the port it was sent to and how long its request took (ms), for BENCH_TRACE. */
@@ -453,7 +459,10 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
             sendTimes.push(sendMs);
             if (TRACE) sentTo.set(n, { at: Date.now() - sendMs, port, sendMs });
           })
-          .catch((error: unknown) => console.error(`  ${target} send failed:`, (error as Error).message)),
+          .catch((error: unknown) => {
+            if (measured) failedSends++;
+            console.error(`  ${target} send failed:`, (error as Error).message);
+          }),
       );
     }
     await Promise.all(pending);
@@ -471,6 +480,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     if (target === 'api') await loopDelay(servers);
     gcPauses.length = 0;
     sendTimes = [];
+    failedSends = 0;
+    const resentBefore = resentRequests();
     const firstMessage = messageNumber;
     const count = Math.round(seconds * RATE);
     const endCpu = cpuWindow(
@@ -506,6 +517,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       sockets,
       latencies: latencies.sort((a, b) => a - b),
       sent: count,
+      failedSends,
+      resent: resentRequests() - resentBefore,
       delivered: distinct.size,
       duplicates: deliveries.length - distinct.size,
     };
@@ -608,7 +621,7 @@ function log(target: Target, step: Step) {
   const l = step.latencies;
   console.log(
     `${target} ${step.sockets} sockets: p50 ${p(l, 50)} ms, p95 ${p(l, 95)}, p99 ${p(l, 99)}, max ${l.at(-1)}; ` +
-      `delivered ${step.delivered}/${step.sent} (${step.duplicates} duplicates); ` +
+      `delivered ${step.delivered}/${step.sent} (${step.duplicates} duplicates; ${step.failedSends} sends failed, ${step.resent} resent); ` +
       `RSS ${round(step.memory.rss / 1048576)} MB, heap ${round(step.heapPerSocketKb)} KB/socket` +
       `; send request p50 ${round(p(step.sendMs, 50))} ms, p99 ${round(p(step.sendMs, 99))}` +
       (step.loopDelay ? `; event loop delay p99 ${step.loopDelay.p99} ms, max ${step.loopDelay.max}` : '') +
@@ -662,7 +675,14 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
     );
   });
   const last = api.at(-1)!;
+  const sum = (steps: Step[] | null, key: 'failedSends' | 'resent') => steps?.reduce((n, step) => n + step[key], 0) ?? 0;
   lines.push('');
+  lines.push(
+    `Sends that failed (no answer; their messages count as not delivered): ours ${sum(api, 'failedSends')}, floor ${sum(floor, 'failedSends')}, ` +
+      `durable floor ${sum(durable, 'failedSends')}. Sent again on another connection after a kept-alive one was reset as they left ` +
+      `(\`postJson\` in bench/support.ts): ours ${sum(api, 'resent')}, floor ${sum(floor, 'resent')}, durable floor ${sum(durable, 'resent')}.`,
+    '',
+  );
   lines.push(
     `Memory per idle subscribed socket (API), above the servers at working size with no socket, after a full GC (median of ` +
       `${MEMORY_SAMPLES} samples): **${round(median(api.map((s) => s.heapPerSocketKb)))} KB of JS heap** (median over the counts) and ` +

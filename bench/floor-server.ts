@@ -26,7 +26,7 @@ function store(conversationId: string, message: { id: string; seq: number; conte
   if (!pool) return Promise.resolve();
   return pool.query({
     name: 'floor-store',
-    text: 'INSERT INTO floor_message (id, conversation_id, seq, content) VALUES ($1, $2, $3, $4)',
+    text: 'INSERT INTO floor_message (id, conversation_id, seq, content) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING',
     values: [message.id, conversationId, message.seq, message.content],
   });
 }
