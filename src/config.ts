@@ -61,6 +61,14 @@ export interface Config {
   };
   /** How often each WebSocket is pinged; a socket that has not answered by the next ping is dropped. */
   wsPingIntervalMs: number;
+  /**
+   * How long an idle kept-alive HTTP connection stays open for the next request (ms). Longer than
+   * the idle timeout of the load balancers and proxies in front (60 s for AWS's, nginx's upstream
+   * keep-alive), so that they retire a pooled connection before the server does: when the server
+   * closes first, a request sent on it as it closes fails (a 502 from the balancer, ECONNRESET in
+   * a client). Node's default is 5 s.
+   */
+  httpKeepAliveTimeoutMs: number;
   /** Log each gap over this (ms) between ticks of a 2 ms timer: the event loop stalled; 0: off. A diagnostic for latency (src/observability.ts). */
   logLoopStallsMs: number;
   /** Events of the user event log older than this (days) are pruned; older cursors get CURSOR_EXPIRED. */
@@ -410,6 +418,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       requestBytes: intVar(env, 'MAX_REQUEST_BYTES', 262_144, 1024, 67_108_864),
     },
     wsPingIntervalMs: intVar(env, 'WS_PING_INTERVAL_MS', 12_000, 50, 600_000),
+    httpKeepAliveTimeoutMs: intVar(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 65_000, 1000, 3_600_000),
     logLoopStallsMs: intVar(env, 'LOG_LOOP_STALLS_MS', 0, 0, 60_000),
     eventRetentionDays: intVar(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
     eventPollMs: intVar(env, 'EVENT_POLL_MS', 30_000, 50, 600_000),

@@ -75,7 +75,11 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
   // Files go around the GraphQL body limit: the upload routes stream them, bounded by their own size.
   const handler = unsubscribeRoutes(runtime.notifier.unsubscribe, uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes)));
   // The web app's development sign-in; absent in production and with a real JWT_SECRET.
-  return { yoga, server: createServer(devSignInRoutes(config, isAllowedOrigin, handler)) };
+  const server = createServer(devSignInRoutes(config, isAllowedOrigin, handler));
+  // Only the wait between requests: a request's own time is bounded by Node's headers and request
+  // timeouts, and a shutdown closes idle connections at once (src/app.ts).
+  server.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
+  return { yoga, server };
 }
 
 /** Bodies up to this size reach whatwg-node as a Buffer, larger ones as a stream (see boundedBodies). */
