@@ -20,8 +20,6 @@
  * Whether it is skipped depends on timing (a wake-up carries it as committed), so the check
  * allows both for those events, and only for those.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import fc from 'fast-check';
 import { print } from 'graphql';
 import type { Client } from 'graphql-ws';
@@ -43,51 +41,22 @@ import {
 } from '../operations/generated/graphql.js';
 import { encodeCursor } from '../src/events/cursor.js';
 import { readEvents, type LoggedEvent } from '../src/events/log.js';
-import { freePort } from '../src/ports.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
-import { requireRedis } from './support/redis.js';
+import { privateRedis } from './support/redis.js';
 import { connectTab, subscribe, type Subscription, type TrackedWebSocket } from './support/ws.js';
 
 // ---------------------------------------------------------------------------------------------
 // A private redis-server this file can kill and restart on the same port.
 
-const redisPort = await freePort();
-const redisUrl = `redis://127.0.0.1:${redisPort}`;
-let redis: ChildProcess | undefined;
-
-/** Starts redis-server and resolves once it accepts connections. A missing binary fails the file (CI too). */
-async function startRedis(): Promise<void> {
-  const child = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  redis = child;
-  await new Promise<void>((resolve, reject) => {
-    // Read to the end, so that redis-server never blocks on a full pipe.
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('Ready to accept connections')) resolve();
-    });
-    child.once('error', (error) => reject(new Error(`redis-server is required for this test and could not start: ${error.message}`)));
-    child.once('exit', (code, signal) => reject(new Error(`redis-server exited (${code ?? signal}) before accepting connections`)));
-  });
-  await requireRedis(redisUrl);
-}
-
-/** SIGKILL: Redis goes away as a crashed or partitioned server does, without a goodbye. */
-async function killRedis(): Promise<void> {
-  const child = redis;
-  redis = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-const redisIsUp = () => redis !== undefined;
+const redis = await privateRedis();
+const redisUrl = redis.url;
+const startRedis = redis.start;
+const killRedis = redis.kill;
+const redisIsUp = redis.isUp;
 
 // Registered before the app's hooks, so Redis starts before the instances and stops after them
-// (vitest runs afterAll hooks in reverse): instances stopping without Redis would leave their
-// queued UNSUBSCRIBEs to fail as unhandled rejections.
+// (vitest runs afterAll hooks in reverse).
 beforeAll(startRedis);
 afterAll(killRedis);
 // A short poll period: after an outage, readers find what they missed within EVENT_POLL_MS.

@@ -125,6 +125,7 @@ export function createRedisBus(redisUrl: string): EventBus {
   // SUBSCRIBE and every queued UNSUBSCRIBE (redis/ioredis#2037): a subscription opened while Redis
   // reconnects died, and the rejections went unhandled. Found by test/event-model.test.ts.
   const subscriber = new Redis(redisUrl, { retryStrategy, maxRetriesPerRequest: null, enableReadyCheck: false, connectionName: 'salon-sub' });
+  handleDroppedSubscriberCommands(subscriber);
   for (const [name, connection] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
     connection.on('error', (error: Error) => logger.warn({ connection: name, err: error.message }, 'redis connection error'));
     connection.on('ready', () => logger.info({ connection: name }, 'redis connection ready'));
@@ -148,6 +149,27 @@ export function createRedisBus(redisUrl: string): EventBus {
     });
   });
   return busOverRedis(new RedisPubSub({ publisher, subscriber, reviver: reviveDates }), publisher, subscriber, reconnectListeners);
+}
+
+/**
+ * Two libraries send subscriber commands and drop their promises: graphql-redis-subscriptions its
+ * UNSUBSCRIBE and PUNSUBSCRIBE when a topic's last subscription ends, ioredis its SUBSCRIBE of
+ * every channel again after a reconnect. One still waiting when the connection closes — Redis
+ * away or silent, then the server shutting down — rejects with "Connection is closed.", and
+ * unhandled, that rejection ends the process. Each now has a handler that logs it; a caller that
+ * awaits the command (our subscribe) still gets the rejection.
+ */
+function handleDroppedSubscriberCommands(subscriber: Redis): void {
+  type Command = (...channels: string[]) => Promise<unknown>;
+  for (const command of ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'] as const) {
+    const send = (subscriber[command] as Command).bind(subscriber);
+    const handled: Command = (...channels) => {
+      const pending = send(...channels);
+      pending.catch((error: unknown) => logger.debug({ command, channels, err: (error as Error).message }, 'redis subscriber command not acknowledged'));
+      return pending;
+    };
+    Object.defineProperty(subscriber, command, { value: handled });
+  }
 }
 
 /** The bus over a Redis engine (plain or cluster): it owns both connections and lends the publisher for plain commands. */

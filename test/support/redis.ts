@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
+import { freePort } from '../../src/ports.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -15,4 +18,47 @@ export async function requireRedis(url = REDIS_URL): Promise<string> {
   } finally {
     client.disconnect();
   }
+}
+
+/** A redis-server of a test file's own, on a port of its own, that the file can kill and start again. */
+export interface PrivateRedis {
+  url: string;
+  /** Starts redis-server and resolves once it accepts connections. A missing binary fails the file (CI too). */
+  start(): Promise<void>;
+  /** SIGKILL: Redis goes away as a crashed or partitioned server does, without a goodbye. */
+  kill(): Promise<void>;
+  isUp(): boolean;
+}
+
+export async function privateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let redis: ChildProcess | undefined;
+  return {
+    url,
+    async start() {
+      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      redis = child;
+      await new Promise<void>((resolve, reject) => {
+        // Read to the end, so that redis-server never blocks on a full pipe.
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if (line.includes('Ready to accept connections')) resolve();
+        });
+        child.once('error', (error) => reject(new Error(`redis-server is required for this test and could not start: ${error.message}`)));
+        child.once('exit', (code, signal) => reject(new Error(`redis-server exited (${code ?? signal}) before accepting connections`)));
+      });
+      await requireRedis(url);
+    },
+    async kill() {
+      const child = redis;
+      redis = undefined;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    isUp: () => redis !== undefined,
+  };
 }
