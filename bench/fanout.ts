@@ -651,7 +651,7 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
   const lines: string[] = [];
   lines.push(stamp.markdown);
   lines.push(
-    `Two API instances and the floor's two relays, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
+    `Two API instances, then the floor's two relays${durable ? " and the durable floor's two" : ''}, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
     `${SALONS} salons send ${RATE} messages/s in all over HTTP, each to its clients (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
     'Durable floor: the same relay, storing each message with one INSERT in the same PostgreSQL (autocommit) before it publishes it.',

@@ -21,14 +21,20 @@ const databaseUrl = process.env.FLOOR_DATABASE_URL;
 // The API's pool size in bench/fanout.ts (DATABASE_POOL_SIZE).
 const pool = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 20 }) : null;
 
-/** The durable floor's one statement per message (FLOOR_MESSAGES_TABLE in bench/fanout.ts creates its table). */
-function store(conversationId: string, message: { id: string; seq: number; content: string }): Promise<unknown> {
-  if (!pool) return Promise.resolve();
-  return pool.query({
+/**
+ * The durable floor's one statement per message (FLOOR_MESSAGES_TABLE in bench/fanout.ts creates
+ * its table); resolves to whether the message is new. A message id already stored is a request
+ * sent twice (postJson in bench/support.ts), not a second message: it is neither stored nor
+ * published again.
+ */
+async function store(conversationId: string, message: { id: string; seq: number; content: string }): Promise<boolean> {
+  if (!pool) return true;
+  const { rowCount } = await pool.query({
     name: 'floor-store',
     text: 'INSERT INTO floor_message (id, conversation_id, seq, content) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING',
     values: [message.id, conversationId, message.seq, message.content],
   });
+  return rowCount === 1;
 }
 
 subscriber.on('message', (channel: string, payload: string) => {
@@ -42,7 +48,7 @@ const server = createServer((request, response) => {
   request.on('end', () => {
     const { conversationId, message } = JSON.parse(body) as { conversationId: string; message: { id: string; seq: number; content: string } };
     store(conversationId, message)
-      .then(() => publisher.publish(`floor:${conversationId}`, JSON.stringify({ data: { messageAdded: message } })))
+      .then((stored) => (stored ? publisher.publish(`floor:${conversationId}`, JSON.stringify({ data: { messageAdded: message } })) : 0))
       .then(
         () => response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
         (error: unknown) => response.writeHead(500).end(String(error)),

@@ -43,13 +43,20 @@ export const resentRequests = () => resent;
  * bare local server, fetch took about four times the CPU per request.
  *
  * A request that went out on a reused connection and met a reset or a hang-up before any answer
- * is sent again: the server most likely closed that connection as idle (Node's
- * `keepAliveTimeout`) as the request left, the race Node's documentation of
- * `request.reusedSocket` describes, with this remedy. bench:fanout lost two sends of 20,000 to it
- * in one run (counted as undelivered messages). Its sends carry a `clientMessageId`, so one that
- * did reach the server is not stored twice.
+ * is sent again (up to three attempts: each may draw another stale connection): the server most
+ * likely closed that connection as idle (Node's `keepAliveTimeout`) as the request left, without
+ * reading it — the race Node's documentation of `request.reusedSocket` describes, with this
+ * remedy. bench:fanout lost two of its 11,000 sends to our servers to it in one run (counted as
+ * undelivered messages). Should the request have been read after all (the server failing in the
+ * middle of it), it arrives twice: bench:fanout's API sends carry a `clientMessageId`, and the
+ * durable floor ignores a message id it has stored; the bare floor and bench:send's sends would
+ * deliver or store it twice. A write to a closed connection (EPIPE) is not sent again.
  */
-export function postJson(port: number, path: string, body: string, headers: Record<string, string> = {}, attempt = 1): Promise<{ status: number; text: string }> {
+export function postJson(port: number, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return postAttempt(port, path, body, headers, 1);
+}
+
+function postAttempt(port: number, path: string, body: string, headers: Record<string, string>, attempt: number): Promise<{ status: number; text: string }> {
   return new Promise((done, fail) => {
     const req = request(
       {
@@ -68,10 +75,10 @@ export function postJson(port: number, path: string, body: string, headers: Reco
       },
     );
     req.on('error', (error: NodeJS.ErrnoException) => {
-      // A hang-up is an ECONNRESET too. Three attempts: each may draw another stale connection.
+      // A hang-up ("socket hang up") is an ECONNRESET too.
       if (req.reusedSocket && error.code === 'ECONNRESET' && attempt < 3) {
         resent++;
-        postJson(port, path, body, headers, attempt + 1).then(done, fail);
+        postAttempt(port, path, body, headers, attempt + 1).then(done, fail);
       } else fail(error);
     });
     req.end(body);

@@ -55,8 +55,8 @@ const startRedis = redis.start;
 const killRedis = redis.kill;
 const redisIsUp = redis.isUp;
 
-// Registered before the app's hooks, so Redis starts before the instances and stops after them
-// (vitest runs afterAll hooks in reverse).
+// Registered before the app's hooks, so Redis starts before the instances, which connect to it
+// as they start, and stops after them (vitest runs afterAll hooks in reverse).
 beforeAll(startRedis);
 afterAll(killRedis);
 // A short poll period: after an outage, readers find what they missed within EVENT_POLL_MS.

@@ -33,8 +33,8 @@ describe('the Redis bus closing while Redis does not answer', () => {
     const silent = createServer((socket) => connections.push(socket.resume()));
     await new Promise<void>((resolve) => silent.listen(Number(new URL(redis.url).port), '127.0.0.1', resolve));
     try {
-      // Both connections back, to a Redis that reads and never answers: the subscriber has sent
-      // its SUBSCRIBEs again (ioredis) and waits for them.
+      // Both connections back, to a Redis that reads and never answers: the subscriber's
+      // SUBSCRIBEs of its channels again (ioredis) wait for an answer, sent or queued.
       await expect.poll(() => connections.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
       // The topics' last subscriptions end: an UNSUBSCRIBE each, also waiting.
       await first.return?.();

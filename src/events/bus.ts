@@ -160,15 +160,22 @@ export function createRedisBus(redisUrl: string): EventBus {
  * awaits the command (our subscribe) still gets the rejection.
  */
 function handleDroppedSubscriberCommands(subscriber: Redis): void {
-  type Command = (...channels: string[]) => Promise<unknown>;
+  // Whatever the callers pass goes through as it is: ioredis one array of channels,
+  // graphql-redis-subscriptions the channels and sometimes a callback.
+  type Command = (...args: unknown[]) => Promise<unknown>;
   for (const command of ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'] as const) {
     const send = (subscriber[command] as Command).bind(subscriber);
-    const handled: Command = (...channels) => {
-      const pending = send(...channels);
-      pending.catch((error: unknown) => logger.debug({ command, channels, err: (error as Error).message }, 'redis subscriber command not acknowledged'));
+    const handled: Command = (...args) => {
+      const pending = send(...args);
+      // Not the channels: after a reconnect they are every user followed on this instance.
+      pending.catch((error: unknown) =>
+        logger.debug({ command, err: error instanceof Error ? error.message : String(error) }, 'redis subscriber command not acknowledged'),
+      );
       return pending;
     };
-    Object.defineProperty(subscriber, command, { value: handled });
+    // An own property of the connection, found before the prototype's by both libraries; left
+    // writable, as the method was.
+    Object.defineProperty(subscriber, command, { value: handled, writable: true, configurable: true });
   }
 }
 
