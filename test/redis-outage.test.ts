@@ -1,36 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
-import { requireRedis } from './support/redis.js';
-import { sleep, subscribe, wsClient } from './support/ws.js';
-import { freePort } from '../src/ports.js';
+import { privateRedis } from './support/redis.js';
+import { subscribe, wsClient } from './support/ws.js';
 
-
-const port = await freePort();
-const url = `redis://127.0.0.1:${port}`;
-let redis: ChildProcess | undefined;
-
-async function startRedis() {
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    try {
-      return await requireRedis(url);
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error('redis-server did not start (is it installed?)');
-}
-
-async function stopRedis() {
-  const process = redis;
-  redis = undefined;
-  if (!process || process.exitCode !== null) return;
-  const exited = new Promise((resolve) => process.once('exit', resolve));
-  process.kill('SIGKILL');
-  await exited;
-}
+// A redis-server of this file's own, killed and started again on the same port mid-test.
+const redis = await privateRedis();
+const url = redis.url;
+const startRedis = redis.start;
+const stopRedis = redis.kill;
 
 beforeAll(startRedis);
 const t = useTestApp({ REDIS_URL: url }, { instances: 2 });
