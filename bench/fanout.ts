@@ -109,6 +109,9 @@ const NODE_FLAGS = [
   '--expose-gc',
 ];
 
+/** PostgreSQL connections of each API instance, and of each durable floor relay. */
+const POOL_SIZE = 20;
+
 /** `durable`: the floor relay storing each message in PostgreSQL before publishing it. */
 type Target = 'api' | 'floor' | 'durable';
 
@@ -373,14 +376,14 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   if (target === 'api') {
     const started = await Promise.all(
       [0, 1].map(() =>
-        startApi({ databaseUrl: fixture.url, env: { DATABASE_POOL_SIZE: '20', ...(TRACE ? { LOG_LOOP_STALLS_MS: '8' } : {}) }, nodeFlags: NODE_FLAGS, onLine: (line, child) => watchMemory(servers)(line, child) }),
+        startApi({ databaseUrl: fixture.url, env: { DATABASE_POOL_SIZE: String(POOL_SIZE), ...(TRACE ? { LOG_LOOP_STALLS_MS: '8' } : {}) }, nodeFlags: NODE_FLAGS, onLine: (line, child) => watchMemory(servers)(line, child) }),
       ),
     );
     for (const { child, port } of started) servers.push({ child, port, reported: 0 });
   } else {
     const ports = [await freePort(), await freePort()];
     for (const port of ports) {
-      const env = { PORT: String(port), REDIS_URL, ...(target === 'durable' ? { FLOOR_DATABASE_URL: fixture.url } : {}) };
+      const env = { PORT: String(port), REDIS_URL, ...(target === 'durable' ? { FLOOR_DATABASE_URL: fixture.url, DATABASE_POOL_SIZE: String(POOL_SIZE) } : {}) };
       const child = startProcess('bench/floor-server.ts', { env, nodeFlags: NODE_FLAGS, onLine: (line, c) => watchMemory(servers)(line, c) });
       servers.push({ child, port, reported: 0 });
     }
@@ -654,7 +657,7 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
     `Two API instances, then the floor's two relays${durable ? " and the durable floor's two" : ''}, in turn, on the same machine; ${CLIENT_PROCESSES} client processes hold the sockets;`,
     `${SALONS} salons send ${RATE} messages/s in all over HTTP, each to its clients (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
-    'Durable floor: the same relay, storing each message with one INSERT in the same PostgreSQL (autocommit) before it publishes it.',
+    ...(durable ? ['Durable floor: the same relay, storing each message with one INSERT in the same PostgreSQL (autocommit) before it publishes it.'] : []),
     '',
   );
   lines.push(

@@ -18,8 +18,8 @@ const publisher = new Redis(redisUrl);
 const subscriber = new Redis(redisUrl);
 const followers = new Map<string, Set<WebSocket>>();
 const databaseUrl = process.env.FLOOR_DATABASE_URL;
-// The API's pool size in bench/fanout.ts (DATABASE_POOL_SIZE).
-const pool = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 20 }) : null;
+// The API instances' pool size, which bench/fanout.ts passes to both.
+const pool = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: Number(process.env.DATABASE_POOL_SIZE ?? 20) }) : null;
 
 /**
  * The durable floor's one statement per message (FLOOR_MESSAGES_TABLE in bench/fanout.ts creates

@@ -63,8 +63,8 @@ export interface Config {
   wsPingIntervalMs: number;
   /**
    * How long an idle kept-alive HTTP connection stays open for the next request (ms). Longer than
-   * the idle timeout of the load balancers and proxies in front (60 s for AWS's, nginx's upstream
-   * keep-alive), so that they retire a pooled connection before the server does: when the server
+   * the idle timeout of the load balancers and proxies in front (60 s for an AWS Application Load
+   * Balancer by default, and for nginx's upstream keep-alive), so that they retire a pooled connection before the server does: when the server
    * closes first, a request sent on it as it closes fails (a 502 from the balancer, ECONNRESET in
    * a client). Node's default is 5 s.
    */
