@@ -78,7 +78,8 @@ const { values } = parseArgs({
     'burst-seconds': { type: 'string', default: '10' },
     'client-processes': { type: 'string', default: '2' },
     salons: { type: 'string', default: '100' },
-    warmup: { type: 'string', default: '500' },
+    warmup: { type: 'string', default: '5000' },
+    'v8-pool-size': { type: 'string', default: '1' },
     'no-floor': { type: 'boolean', default: false },
     'no-durable-floor': { type: 'boolean', default: false },
     out: { type: 'string', default: join(REPO_ROOT, 'bench/results') },
@@ -97,13 +98,30 @@ const CLIENT_PROCESSES = Math.max(1, Number(values['client-processes']));
  * salon's sends queue on its event-stream row (`npm run bench:send` measures one busy salon).
  */
 const SALONS = Math.max(1, Number(values.salons));
-/** Messages sent first and not measured: JIT, pools and caches warm up in freshly started servers. */
+/**
+ * Messages sent first and not measured: JIT, pools and caches warm up in freshly started servers.
+ * The API's JIT takes thousands of sends to settle: V8 was still finishing an optimized compile
+ * about every second 50 s (5,000 sends) in, those compiles were a quarter of the server's CPU
+ * after 1,300 sends, and a send cost 1.6 ms of CPU after 6,000 sends against 2.5 ms after 300
+ * (one instance at 100 sends/s, 2026-12-05). After 500, as this bench first did, the 1,000-socket
+ * step measured a server still compiling.
+ */
 const WARMUP = Number(values.warmup);
 /** Sockets of the warm-up round (they receive the warm-up messages). */
 const WARMUP_SOCKETS = 100;
 /** Connections per second when topping up between counts (the burst has its own pace). */
 const TOP_UP_PER_SECOND = 1000;
+/**
+ * V8's background threads per server process (garbage collection, optimizing compiles). Node's
+ * default is 4 whatever the machine: here two servers' eight, their two main threads, PostgreSQL,
+ * Redis and the bench's own processes share two cores, and a major collection's parallel marking
+ * in one server took the cores from the other's main thread (its sends and deliveries waited
+ * behind 10–20 ms stalls). 1 is the setting the README gives for several instances on a small
+ * machine; 0 is Node's own estimate from the cores. Every server of the run gets it, floors too.
+ */
+const V8_POOL_SIZE = Number(values['v8-pool-size']);
 const NODE_FLAGS = [
+  `--v8-pool-size=${V8_POOL_SIZE}`,
   ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
   ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   '--expose-gc',
@@ -658,6 +676,7 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
     `${SALONS} salons send ${RATE} messages/s in all over HTTP, each to its clients (${STEP_SECONDS} s per step, ${SECONDS} s at ${LARGEST}); latency from the sender starting`,
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
     ...(durable ? ['Durable floor: the same relay, storing each message with one INSERT in the same PostgreSQL (autocommit) before it publishes it.'] : []),
+    `Each server process runs with \`--v8-pool-size=${V8_POOL_SIZE}\`${V8_POOL_SIZE === 1 ? ' (one V8 background thread; see the README on several instances per machine)' : ''}, after ${WARMUP.toLocaleString('en')} warm-up messages.`,
     '',
   );
   lines.push(
