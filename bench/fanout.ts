@@ -1,9 +1,11 @@
 /**
  * `npm run bench:fanout -- [--sockets 1000,2000,5000,10000] [--rate 100] [--seconds 60] [--step-seconds 15]
- *   [--burst-seconds 10] [--client-processes 2] [--no-floor] [--no-durable-floor]`
+ *   [--burst-seconds 10] [--client-processes 2] [--salons 100] [--warmup 5000] [--v8-pool-size 1]
+ *   [--no-floor] [--no-durable-floor]`
  *
- * Two API instances (separate processes, `node dist/server.js` as deployed) share one
- * PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
+ * Two API instances (separate processes, `node dist/server.js` as deployed, each with one V8
+ * background thread as the README advises for several instances on one machine: V8_POOL_SIZE)
+ * share one PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
  * document, each a client user of its own conversation with a salon (--salons, 100) — run in processes of their
  * own (bench/fanout-clients.ts), half on each instance. The salons send through `sendMessage` over
  * HTTP at a steady rate in all, each to its own clients, alternating instances, so half the deliveries cross from one instance to
