@@ -3,8 +3,8 @@
  *   [--burst-seconds 10] [--client-processes 2] [--salons 100] [--warmup 5000] [--v8-pool-size 1]
  *   [--no-floor] [--no-durable-floor]`
  *
- * Two API instances (separate processes, `node dist/server.js` as deployed, each with one V8
- * background thread as the README advises for several instances on one machine: V8_POOL_SIZE)
+ * Two API instances (separate processes, `node dist/server.js` as deployed, with V8 background
+ * threads as the README advises for several instances on one machine: --v8-pool-size, default 1)
  * share one PostgreSQL and one Redis. Subscribers — real graphql-ws clients following the shipped `OnEvents`
  * document, each a client user of its own conversation with a salon (--salons, 100) — run in processes of their
  * own (bench/fanout-clients.ts), half on each instance. The salons send through `sendMessage` over
