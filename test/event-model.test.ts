@@ -49,11 +49,7 @@ import { connectTab, subscribe, type Subscription, type TrackedWebSocket } from 
 // ---------------------------------------------------------------------------------------------
 // A private redis-server this file can kill and restart on the same port.
 
-const redis = await privateRedis();
-const redisUrl = redis.url;
-const startRedis = redis.start;
-const killRedis = redis.kill;
-const redisIsUp = redis.isUp;
+const { url: redisUrl, start: startRedis, kill: killRedis, isUp: redisIsUp } = await privateRedis();
 
 // Registered before the app's hooks, so Redis starts before the instances, which connect to it
 // as they start, and stops after them (vitest runs afterAll hooks in reverse).

@@ -5,8 +5,8 @@ import { useTestApp } from './support/app.js';
 /**
  * Kept-alive HTTP connections (HTTP_KEEP_ALIVE_TIMEOUT_MS). A load balancer or a partner's HTTP
  * client pools connections and sends the next request on one that has been idle; if the server
- * closes it first, a request sent as it closes fails (bench:fanout's sender lost two sends of
- * 20,000 so against Node's default of 5 s). Raw sockets, so that nothing between the test and the
+ * closes it first, a request sent as it closes fails (bench:fanout's sender lost two of its 11,000
+ * sends to our servers so against Node's default of 5 s). Raw sockets, so that nothing between the test and the
  * server opens, reuses or closes connections on its own.
  */
 

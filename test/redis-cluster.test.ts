@@ -5,12 +5,11 @@
  * limits and persisted queries are plain keys; presence's, which its scripts and pipelines touch
  * together, share one hash tag.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { print } from 'graphql';
 import type { Client } from 'graphql-ws';
@@ -30,6 +29,7 @@ import { topics } from '../src/events/topics.js';
 import { freePort } from '../src/ports.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, postJson } from './support/fixtures.js';
+import { killRedisServer, spawnRedisServer } from './support/redis.js';
 import { liveTopics, subscribe, untilLive, wsClient } from './support/ws.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -67,26 +67,14 @@ const nodes: Node[] = [0, 1, 2].map((i) => ({
 
 /** Starts one node and resolves once it accepts connections. A missing binary fails the file (CI too). */
 async function startNode(node: Node): Promise<void> {
-  const child = spawn('redis-server', node.args, { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
-  node.process = child;
-  await new Promise<void>((resolve, reject) => {
-    // Read to the end, so that redis-server never blocks on a full pipe.
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('Ready to accept connections')) resolve();
-    });
-    child.once('error', (error) => reject(new Error(`redis-server is required for this test and could not start: ${error.message}`)));
-    child.once('exit', (code, signal) => reject(new Error(`redis-server exited (${code ?? signal}) before accepting connections`)));
-  });
+  node.process = await spawnRedisServer(node.args, dir);
 }
 
 /** SIGKILL: the shard goes away as a crashed server does. */
 async function killNode(node: Node): Promise<void> {
   const child = node.process;
   node.process = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
+  await killRedisServer(child);
 }
 
 const clusterInfo = async (node: Node) => String(await node.client!.call('CLUSTER', 'INFO'));

@@ -5,10 +5,7 @@ import { privateRedis } from './support/redis.js';
 import { subscribe, wsClient } from './support/ws.js';
 
 // A redis-server of this file's own, killed and started again on the same port mid-test.
-const redis = await privateRedis();
-const url = redis.url;
-const startRedis = redis.start;
-const stopRedis = redis.kill;
+const { url, start: startRedis, kill: stopRedis } = await privateRedis();
 
 beforeAll(startRedis);
 const t = useTestApp({ REDIS_URL: url }, { instances: 2 });

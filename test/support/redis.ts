@@ -20,6 +20,28 @@ export async function requireRedis(url = REDIS_URL): Promise<string> {
   }
 }
 
+/** Starts redis-server with `args` and resolves once it accepts connections. A missing binary fails the file (CI too). */
+export async function spawnRedisServer(args: string[], cwd?: string): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    // Read to the end, so that redis-server never blocks on a full pipe.
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.includes('Ready to accept connections')) resolve();
+    });
+    child.once('error', (error) => reject(new Error(`redis-server is required for this test and could not start: ${error.message}`)));
+    child.once('exit', (code, signal) => reject(new Error(`redis-server exited (${code ?? signal}) before accepting connections`)));
+  });
+  return child;
+}
+
+/** SIGKILL: Redis goes away as a crashed or partitioned server does, without a goodbye. Resolves once it has exited. */
+export async function killRedisServer(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 /** A redis-server of a test file's own, on a port of its own, that the file can kill and start again. */
 export interface PrivateRedis {
   url: string;
@@ -37,27 +59,13 @@ export async function privateRedis(): Promise<PrivateRedis> {
   return {
     url,
     async start() {
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      redis = child;
-      await new Promise<void>((resolve, reject) => {
-        // Read to the end, so that redis-server never blocks on a full pipe.
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if (line.includes('Ready to accept connections')) resolve();
-        });
-        child.once('error', (error) => reject(new Error(`redis-server is required for this test and could not start: ${error.message}`)));
-        child.once('exit', (code, signal) => reject(new Error(`redis-server exited (${code ?? signal}) before accepting connections`)));
-      });
+      redis = await spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
       await requireRedis(url);
     },
     async kill() {
       const child = redis;
       redis = undefined;
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
+      await killRedisServer(child);
     },
     isUp: () => redis !== undefined,
   };
