@@ -22,6 +22,34 @@ const noteUnhandled = (reason: unknown) => unhandled.push(reason);
 beforeAll(() => process.on('unhandledRejection', noteUnhandled));
 afterAll(() => process.off('unhandledRejection', noteUnhandled));
 
+describe('publishing several wake-ups at once (publishAll: one pipeline)', () => {
+  it('delivers each payload to its own topic only, dates as Dates, and settles each entry', async () => {
+    const bus = createRedisBus(redis.url);
+    try {
+      const [salon, client, bystander] = [randomUUID(), randomUUID(), randomUUID()];
+      const topicsOf = [topics.presence(salon), topics.presence(client), topics.presence(bystander)];
+      const [toSalon, toClient, toBystander] = await Promise.all(topicsOf.map((topic) => bus.subscribe(topic)));
+      const lastSeenAt = new Date('2026-12-05T10:00:00.000Z');
+      const settled = await bus.publishAll([
+        [topicsOf[0]!, { userId: client, online: true, lastSeenAt }],
+        [topicsOf[1]!, { userId: salon, online: false, lastSeenAt: null }],
+      ]);
+      expect(settled).toEqual([
+        { status: 'fulfilled', value: undefined },
+        { status: 'fulfilled', value: undefined },
+      ]);
+      expect((await toSalon!.next()).value).toEqual({ userId: client, online: true, lastSeenAt });
+      expect((await toClient!.next()).value).toEqual({ userId: salon, online: false, lastSeenAt: null });
+      // Nothing went to the third topic: a publish on it now is the first thing it receives.
+      await bus.publish(topicsOf[2]!, { userId: salon, online: true, lastSeenAt: null });
+      expect((await toBystander!.next()).value).toEqual({ userId: salon, online: true, lastSeenAt: null });
+      await Promise.all([toSalon, toClient, toBystander].map((iterator) => iterator!.return?.()));
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 describe('the Redis bus closing while Redis does not answer', () => {
   it('ends its subscriptions and closes without an unhandled rejection', async () => {
     const bus = createRedisBus(redis.url);
@@ -47,6 +75,20 @@ describe('the Redis bus closing while Redis does not answer', () => {
     } finally {
       for (const socket of connections) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
+
+// Last: the test above has killed this file's Redis, so nothing listens on its port.
+describe('publishAll while Redis is away', () => {
+  it('fails every entry, without throwing, while Redis is away', async () => {
+    const bus = createRedisBus(redis.url);
+    try {
+      const entries = [randomUUID(), randomUUID()].map((userId) => [topics.presence(userId), { userId, online: true, lastSeenAt: null }] as const);
+      // The publisher fails fast while disconnected (no offline queue): each entry is rejected.
+      await expect.poll(async () => (await bus.publishAll(entries)).map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    } finally {
+      await bus.close();
     }
   });
 });

@@ -40,10 +40,12 @@ const contactIds = Prisma.sql`ARRAY(
 /** Users stamped and announced offline per statement when many leave at once. */
 const OFFLINE_BATCH = 500;
 
-const tellContacts = (bus: EventBus, userId: string, online: boolean, user: Announced) => {
+async function tellContacts(bus: EventBus, userId: string, online: boolean, user: Announced): Promise<void> {
   logger.info({ userId, online }, online ? 'user online' : 'user fully offline');
-  return Promise.all(user.contacts.map((contact) => bus.publish(topics.presence(contact), { userId, online, lastSeenAt: user.lastSeenAt })));
-};
+  const published = await bus.publishAll(user.contacts.map((contact) => [topics.presence(contact), { userId, online, lastSeenAt: user.lastSeenAt }] as const));
+  const failed = published.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 /**
  * Tells every contact that the user is online. One statement reads the user and their contacts:

@@ -8,9 +8,11 @@
  */
 import type { Appointment, Conversation, Message, MessageAttachment, User } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
-import type { EventBus } from './bus.js';
+import type { EventBus, Publication } from './bus.js';
 import type { LoggedEvent } from './log.js';
-import { topics, type EventsWakeUp } from './topics.js';
+import { topics } from './topics.js';
+
+type UserEventsTopic = ReturnType<typeof topics.userEvents>;
 
 export type MessageWithAttachments = Message & {
   attachments: MessageAttachment[];
@@ -85,9 +87,11 @@ export async function announce(bus: EventBus, { events, logged }: Announced): Pr
   );
   const byUser = new Map<string, LoggedEvent[]>();
   for (const row of logged) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);
-  await Promise.all(
-    [...byUser].map(async ([userId, rows]) => {
-      const wakeUp: EventsWakeUp = {
+  const users = [...byUser];
+  const published = await bus.publishAll(
+    users.map(([userId, rows]): Publication<UserEventsTopic> => [
+      topics.userEvents(userId),
+      {
         events: rows.map((row) => ({
           position: row.position.toString(),
           type: row.payload.type,
@@ -97,12 +101,12 @@ export async function announce(bus: EventBus, { events, logged }: Announced): Pr
         })),
         messages,
         conversations,
-      };
-      try {
-        await bus.publish(topics.userEvents(userId), wakeUp);
-      } catch (error) {
-        logger.warn({ err: error, userId, position: rows.at(-1)?.position.toString() }, 'event wake-up not published; readers catch up from the log');
-      }
-    }),
+      },
+    ]),
   );
+  published.forEach((result, i) => {
+    if (result.status === 'fulfilled') return;
+    const [userId, rows] = users[i]!;
+    logger.warn({ err: result.reason, userId, position: rows.at(-1)?.position.toString() }, 'event wake-up not published; readers catch up from the log');
+  });
 }

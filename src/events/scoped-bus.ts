@@ -22,6 +22,7 @@ export function scopeBus(bus: EventBus, scope: BusScope): EventBus {
   return {
     redis: bus.redis,
     publish: (topic, payload) => bus.publish(topic, payload),
+    publishAll: (entries) => bus.publishAll(entries),
     liveSubscriptions: () => bus.liveSubscriptions(),
     onReconnect: (listener) => bus.onReconnect(listener),
     async subscribe<T extends Topic>(topic: T) {
