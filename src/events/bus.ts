@@ -170,12 +170,14 @@ export function createRedisBus(redisUrl: string): EventBus {
  * `npm run bench:promotion -- --no-subscribers`), as auto-pipelining's did.
  */
 function corked<T>(redis: Redis, issue: () => T): T {
-  const socket = redis.stream;
-  socket.cork();
+  // Undefined until ioredis has made its first connection (its typings say otherwise); a
+  // command issued then fails fast or waits for it anyway.
+  const socket = redis.stream as Redis['stream'] | undefined;
+  socket?.cork();
   try {
     return issue();
   } finally {
-    socket.uncork();
+    socket?.uncork();
   }
 }
 
