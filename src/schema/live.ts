@@ -29,7 +29,7 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
  * and shapes the events its field delivers. Being a view of the log, it is as gapless as
  * `Subscription.events`.
  */
-export function fromLog<T>(ctx: ViewerContext, from: bigint | null, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncGenerator<T> {
+export function fromLog<T>(ctx: ViewerContext, from: bigint | null, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncIterableIterator<T> {
   return picked(followLog(ctx.bus, ctx.viewer.id, from, ctx.config.eventPollMs), pick);
 }
 

@@ -3,6 +3,7 @@ import { logger } from '../logger.js';
 import type { EventBus } from '../events/bus.js';
 import { cursorExpired, encodeCursor, positionFromCursor } from '../events/cursor.js';
 import { readEvents, streamState, toLoggedEvent, type LoggedEvent } from '../events/log.js';
+import { letGo, releasing } from '../events/release.js';
 import type { MessageWithAttachments } from '../events/publish.js';
 import { topics, type EventsWakeUp } from '../events/topics.js';
 import type { Conversation } from '../generated/prisma/client.js';
@@ -337,6 +338,7 @@ function readerInbox(bus: EventBus, wake: AsyncIterator<EventsWakeUp>, pollMs: n
       (next) => {
         if (next.done) return push({ kind: 'end' });
         push({ kind: 'wake-up', wakeUp: next.value });
+        letGo(next);
         pump();
       },
       // The operation's bus ended it (the token expired): the reader rethrows it.
@@ -424,6 +426,8 @@ export async function* followLog(
         if (item.kind === 'error') throw item.error;
         if (item.kind === 'check') break;
         batch = continuing(fromWakeUp(userId, item.wakeUp), last);
+        // The wait that `item` resolved is old (see events/release.ts): it must not keep the wake-up.
+        (item as { wakeUp?: EventsWakeUp }).wakeUp = undefined;
         item = undefined;
         if (batch.length > 0) {
           last = batch.at(-1)!.position;
@@ -448,7 +452,7 @@ export async function viewerEvents(
   viewerId: string,
   after: string | null | undefined,
   pollMs: number,
-): Promise<AsyncGenerator<ViewerEventShape>> {
+): Promise<AsyncIterableIterator<ViewerEventShape>> {
   // Checked before the stream starts, so a bad or expired cursor is the subscription's result
   // (an error, then complete), as for every other subscription argument.
   const from = after != null ? (await positionFromCursor(viewerId, after)).position : null;
@@ -461,7 +465,11 @@ export async function viewerEvents(
  * the wait for the next batch: a suspended generator keeps its frame, and an idle subscription
  * would hold its last batch until its next event.
  */
-export async function* picked<T>(log: AsyncGenerator<FollowedEvent[]>, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncGenerator<T> {
+export function picked<T>(log: AsyncGenerator<FollowedEvent[]>, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncIterableIterator<T> {
+  return releasing(pickedItems(log, pick));
+}
+
+async function* pickedItems<T>(log: AsyncGenerator<FollowedEvent[]>, pick: (batch: FollowedEvent[]) => T[] | Promise<T[]>): AsyncGenerator<T> {
   let batch: IteratorResult<FollowedEvent[]> | undefined;
   let items: T[] | undefined;
   try {
@@ -470,6 +478,7 @@ export async function* picked<T>(log: AsyncGenerator<FollowedEvent[]>, pick: (ba
       batch = await log.next();
       if (batch.done) return;
       items = await pick(batch.value);
+      letGo(batch);
       batch = undefined;
       for (let i = 0; i < items.length; i++) yield items[i]!;
     }

@@ -1,0 +1,48 @@
+/**
+ * Letting go of a subscription's items once they are delivered.
+ *
+ * A subscription asks for its next item as soon as it has delivered the last, then waits, often
+ * for seconds: the promise of that wait is in the old generation by the time an item resolves it.
+ * A resolved promise keeps its result, so every layer an item passes through (the Redis message,
+ * the log reader's batch, the picked item, the execution result) stays reachable from an old
+ * promise until the next major collection, and each scavenge it survives copies it until it is
+ * promoted: most of what a delivery promoted (bench:promotion). Once a consumer asks for the next
+ * item it is done with the last, so these cut what the old promises hold then.
+ */
+
+/** Drops the value of an iterator result its consumer is done with. */
+export function letGo(result: IteratorResult<unknown>): void {
+  if (!result.done) (result as { value: unknown }).value = undefined;
+}
+
+/**
+ * `iterator`, letting go of each result's value when the next one is asked for. For a consumer
+ * that asks for the next item only once it is done with the last (graphql-js' and graphql-tools'
+ * subscription mapping, graphql-ws' `for await`).
+ */
+export function releasing<T>(iterator: AsyncIterator<T>): AsyncIterableIterator<T> {
+  let last: IteratorResult<T> | undefined;
+  const keep = (result: IteratorResult<T>) => (last = result);
+  const wrapped: AsyncIterableIterator<T> = {
+    next: () => {
+      if (last) letGo(last);
+      last = undefined;
+      return iterator.next().then(keep);
+    },
+    return: (value?: unknown) => iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+    throw: (error?: unknown) => iterator.throw?.(error) ?? Promise.reject(error),
+    [Symbol.asyncIterator]: () => wrapped,
+  };
+  return wrapped;
+}
+
+/**
+ * After graphql-ws has written an execution result to its socket: empties its `data`, which every
+ * layer above the executor shares (each may hold its own copy of the result object, not of
+ * `data`), so that the result tree dies young whatever holds the result.
+ */
+export function releaseSent(result: unknown): void {
+  const data = (result as { data?: unknown } | null)?.data;
+  if (data === null || typeof data !== 'object') return;
+  for (const key of Object.keys(data)) delete (data as Record<string, unknown>)[key];
+}
