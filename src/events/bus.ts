@@ -13,9 +13,9 @@ export interface EventBus {
   publish<T extends Topic>(topic: T, payload: TopicMap[T]): Promise<void>;
   /**
    * Publishes each payload on its topic at once, each settling on its own (one failing does not
-   * stop the others). Over one Redis they go out as one pipeline: a send's wake-ups (one per
-   * participant) or a presence change (one per contact) cost one write and one wake-up of Redis,
-   * not one per topic.
+   * stop the others). Over one Redis they leave in one write (see `corked`): a send's wake-ups
+   * (one per participant) or a presence change (one per contact) cost one write and one wake-up
+   * of Redis, not one per topic.
    */
   publishAll<T extends Topic>(entries: readonly Publication<T>[]): Promise<PromiseSettledResult<void>[]>;
   /**
