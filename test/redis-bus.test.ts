@@ -22,7 +22,7 @@ const noteUnhandled = (reason: unknown) => unhandled.push(reason);
 beforeAll(() => process.on('unhandledRejection', noteUnhandled));
 afterAll(() => process.off('unhandledRejection', noteUnhandled));
 
-describe('publishing several wake-ups at once (publishAll: one pipeline)', () => {
+describe('publishing several wake-ups at once (publishAll: one write)', () => {
   it('delivers each payload to its own topic only, dates as Dates, and settles each entry', async () => {
     const bus = createRedisBus(redis.url);
     try {
