@@ -11,7 +11,7 @@ import { recordOperation } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { originPolicy } from './security.js';
 import { serveGraphqlWs, takeDocument } from './ws-transport.js';
-import { releaseSent } from './events/release.js';
+import { releaseSent, releasing } from './events/release.js';
 
 /** Close codes of graphql-ws's vocabulary: 4401 unauthorized (bad, missing or expired credentials). */
 export const CLOSE_UNAUTHORIZED = CloseCode.Unauthorized;
@@ -304,16 +304,13 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
 /** The operation's iterator, whose `return()` ends the operation's topics before waiting on it. */
 function endingWith<T>(iterable: AsyncIterable<T>, end: AbortController): AsyncGenerator<T> {
   const iterator = iterable[Symbol.asyncIterator]();
-  let sent: IteratorResult<T> | undefined;
-  const keep = (result: IteratorResult<T>) => (sent = result);
+  // graphql-ws asks for the next result once it has written the last to the socket: the last
+  // is let go of then (events/release.ts).
+  const sending = releasing(iterator, (sent) => {
+    if (!sent.done) releaseSent(sent.value);
+  });
   const wrapped: AsyncGenerator<T> = {
-    // graphql-ws asks for the next result once it has written the last to the socket: the last
-    // is let go of then (events/release.ts).
-    next: () => {
-      if (sent && !sent.done) releaseSent(sent.value);
-      sent = undefined;
-      return iterator.next().then(keep);
-    },
+    next: () => sending.next(),
     async return(value?: unknown) {
       end.abort();
       return (await iterator.return?.(value)) ?? { done: true, value: undefined };

@@ -16,16 +16,16 @@ export function letGo(result: IteratorResult<unknown>): void {
 }
 
 /**
- * `iterator`, letting go of each result's value when the next one is asked for. For a consumer
- * that asks for the next item only once it is done with the last (graphql-js' and graphql-tools'
- * subscription mapping, graphql-ws' `for await`).
+ * `iterator`, letting go of each result (`release`, by default its value) when the next one is
+ * asked for. For a consumer that asks for the next item only once it is done with the last
+ * (graphql-js' and graphql-tools' subscription mapping, graphql-ws' `for await`).
  */
-export function releasing<T>(iterator: AsyncIterator<T>): AsyncIterableIterator<T> {
+export function releasing<T>(iterator: AsyncIterator<T>, release: (result: IteratorResult<T>) => void = letGo): AsyncIterableIterator<T> {
   let last: IteratorResult<T> | undefined;
   const keep = (result: IteratorResult<T>) => (last = result);
   const wrapped: AsyncIterableIterator<T> = {
     next: () => {
-      if (last) letGo(last);
+      if (last) release(last);
       last = undefined;
       return iterator.next().then(keep);
     },
