@@ -19,7 +19,10 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
     const { id, conversationId, seq, authorId, kind } = event.message;
     logger.info({ messageId: id, conversationId, seq, authorId, kind }, 'message created');
   }
-  await announce(ctx.bus, done);
+  // Not waited for: its commands are written before this answer is, and waiting held every
+  // mutation's answer for a Redis round trip that changes nothing for its caller (a failed
+  // wake-up is logged, and readers find the event in the log at their next check).
+  announce(ctx.bus, done).catch((error: unknown) => logger.error({ err: error }, 'announce failed'));
   ctx.webhooks.wake(done.logged.map((row) => row.userId));
   return done.result;
 }
