@@ -14,7 +14,6 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return previous`;
 // Ends the state only if nobody refreshed it since this deadline was set, on any instance.
 const EXPIRE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0`;
-const STOP = `return redis.call('DEL', KEYS[1])`;
 
 /**
  * Typing states expire by themselves: each start or refresh sets a deadline; when it passes with
@@ -46,7 +45,7 @@ export function createTyping(bus: EventBus, redis: RedisClient | undefined, ttlM
     },
     async stop(k: string): Promise<boolean> {
       if (!redis) return local.delete(k);
-      return (await redis.eval(STOP, 1, k)) === 1;
+      return (await redis.del(k)) === 1;
     },
   };
 
