@@ -63,8 +63,9 @@ export interface JobQueue {
   /** Adds jobs on their own (after a commit); a singletonKey already waiting in a 'short' queue is skipped. */
   insert(jobs: PgBoss.JobInsert[]): Promise<void>;
   /**
-   * Runs `handler` for jobs of `name`, `concurrency` at a time on this instance. A handler that
-   * throws fails the job, which pg-boss retries per the queue's retry settings.
+   * Runs `handler` for jobs of `name`, `concurrency` at a time on this instance (its workers start
+   * spread over the first poll interval). A handler that throws fails the job, which pg-boss
+   * retries per the queue's retry settings.
    */
   work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>): Promise<void>;
   /** Wakes this instance's idle workers of `name` now, instead of at their next poll. */
@@ -96,6 +97,9 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
   await boss.start();
   for (const [name, options] of Object.entries(queues)) await ensureQueue(boss, name, options);
   const workers = new Map<string, string[]>();
+  /** Workers still to start (see `work`), cleared by `stop`. */
+  const starting = new Set<NodeJS.Timeout>();
+  let stopping = false;
 
   return {
     async insertIn(tx, jobs) {
@@ -106,9 +110,10 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
     },
     async work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>) {
       const ids: string[] = [];
+      workers.set(name, ids);
       // One pg-boss worker per slot, one job each: a slow job (a partner that hangs) holds its
       // slot only, never a batch of others.
-      for (let i = 0; i < concurrency; i++) {
+      const start = async () => {
         let id = '';
         id = await boss.work<T>(name, { batchSize: 1 }, async ([job]) => {
           if (!job) return;
@@ -121,8 +126,22 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
           }
         });
         ids.push(id);
+      };
+      await start();
+      // The others a slot of the poll interval apart. Started together, they stay in step (each
+      // waits the interval less its fetch), and every poll was `concurrency` fetches at once: an
+      // idle instance's sixteen webhook workers made a burst of sixteen statements every two
+      // seconds, which the sends and deliveries that came meanwhile waited behind.
+      for (let i = 1; i < concurrency; i++) {
+        const timer = setTimeout(
+          () => {
+            starting.delete(timer);
+            if (!stopping) start().catch((error: unknown) => logger.warn({ err: error, queue: name }, 'job worker did not start'));
+          },
+          Math.round((i * settings.pollMs) / concurrency),
+        );
+        starting.add(timer);
       }
-      workers.set(name, ids);
     },
     async schedule(name, cron) {
       await boss.schedule(name, cron, {});
@@ -131,6 +150,9 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
       for (const id of workers.get(name) ?? []) boss.notifyWorker(id);
     },
     async stop() {
+      stopping = true;
+      for (const timer of starting) clearTimeout(timer);
+      starting.clear();
       // Graceful: running jobs finish (a delivery is bounded by its timeout) before the pool
       // closes; whatever still runs after `stopTimeoutMs` is failed, hence retried.
       try {
