@@ -1,4 +1,5 @@
 import { contextCacheSymbol, createContextCache, initContextCache } from '@pothos/core';
+import { RequestCache } from '@pothos/plugin-scope-auth';
 import type { GraphQLSchema } from 'graphql';
 import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
@@ -10,9 +11,10 @@ import { freshCachesPerEvent, useFreshRequestCaches } from '../src/request-cache
  */
 function probeServer(plugins: Plugin[], prepare: (schema: GraphQLSchema) => GraphQLSchema = (schema) => schema) {
   const perRequest = createContextCache((context: object) => ({ context }));
-  const seen: { context: Record<symbol, unknown>; key: unknown; first: unknown; second: unknown }[] = [];
+  const seen: { context: Record<symbol, unknown>; key: unknown; first: unknown; second: unknown; authCache: RequestCache<AuthTypes> }[] = [];
   const probe = (_root: unknown, _args: unknown, context: Record<symbol, unknown>) => {
-    seen.push({ context, key: context[contextCacheSymbol], first: perRequest(context), second: perRequest(context) });
+    const authCache = RequestCache.fromContext(context, authBuilder);
+    seen.push({ context, key: context[contextCacheSymbol], first: perRequest(context), second: perRequest(context), authCache });
     return 'ok';
   };
   const schema = createSchema<Record<symbol, unknown>>({
@@ -70,6 +72,10 @@ function probeServer(plugins: Plugin[], prepare: (schema: GraphQLSchema) => Grap
   return { query, subscribe, perRequest };
 }
 
+/** What scope-auth's per-request cache reads of its builder (the API's resolvers under `withAuth` fill that cache). */
+type AuthTypes = PothosSchemaTypes.ExtendDefaultTypes<{ AuthScopes: { viewer: boolean } }>;
+const authBuilder = { options: { scopeAuth: { authScopes: () => ({ viewer: true }) } } } as unknown as PothosSchemaTypes.SchemaBuilder<AuthTypes>;
+
 describe('Pothos request caches end with their request', () => {
   it('a request keeps one cache while it runs, and its context has a fresh key once its result is out', async () => {
     const { query, perRequest } = probeServer([useFreshRequestCaches()]);
@@ -80,6 +86,16 @@ describe('Pothos request caches end with their request', () => {
     expect(perRequest(done.context)).not.toBe(done.first);
     const next = await query();
     expect(next.key).not.toBe(done.key);
+  });
+
+  it("scope-auth's entry is deleted once the result is out, not only left under the old key", async () => {
+    const { query } = probeServer([useFreshRequestCaches()]);
+    const done = await query();
+    // Under the key the request ran with, the cache has no entry any more: a new one is made.
+    // An entry left there kept the request's whole graph through scavenges (`{ me { id } }` promoted
+    // 14.7 KB to the old generation, 7.6 KB once deleted).
+    done.context[contextCacheSymbol] = done.key;
+    expect(RequestCache.fromContext(done.context, authBuilder)).not.toBe(done.authCache);
   });
 
   it("each subscription event runs under a key of its own, renewed once the event is out", async () => {
