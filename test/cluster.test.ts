@@ -108,19 +108,23 @@ describe('two instances sharing Redis', () => {
     // What a crashed instance leaves behind: its users' entries and a heartbeat that stopped.
     const redis = new Redis(REDIS_URL);
     const dead = `crashed-${other.id}`;
+    // Its last heartbeat recent at first: every instance (those of other test files too, on the
+    // same Redis) counts its users online until the heartbeat is stale. Listed before its users
+    // are, so that no instance starting meanwhile adopts it as an unlisted one (stale at once).
+    await redis.zadd(presenceKeys.instances, Date.now(), dead);
     await redis.hset(presenceKeys.user(other.id), dead, '1');
     await redis.sadd(presenceKeys.instanceUsers(dead), other.id);
-    // Its last heartbeat recent at first: every instance (those of other test files too, on the
-    // same Redis) counts its users online until the heartbeat is stale.
-    await redis.zadd(presenceKeys.instances, Date.now(), dead);
     const online = await t.gql<{ conversations: { edges: { node: { client: { id: string; online: boolean } } }[] } }>(
       '{ conversations(first: 100) { edges { node { client { id online } } } } }',
       {},
       salon.token,
     );
     expect(online.data?.conversations.edges.find((e) => e.node.client.id === other.id)?.node.client.online).toBe(true);
-    // Then it stops: a minute without a beat.
-    await redis.zadd(presenceKeys.instances, Date.now() - 60_000, dead);
+    // Then it stops: 5 s without a beat, stale for this file's instances (instanceTtlMs 1,500) and
+    // not for the other test files' (30 s by default). Whichever instance reaps a dead one announces
+    // its users to their contacts in its own database: another file's instance, winning the reap,
+    // announced `other` to nobody here, and this test failed (once, in a CI run).
+    await redis.zadd(presenceKeys.instances, Date.now() - 5_000, dead);
     // Whether the stream's initial state saw the leftover entries depends on timing; the release is what counts.
     await expect.poll(() => watch.events.map((event) => event.presence)).toContainEqual({ user: { id: other.id }, online: false });
     // The reaper announces each user, then forgets the instance: the last step may still be running.
