@@ -28,7 +28,7 @@ export const freshRequestCaches = (context: unknown) => {
   Object.assign(context as object, initContextCache());
 };
 
-/** Renews the cache key of an operation's context when its result, or each event's, is complete. */
+/** Renews the cache key of an operation's context (and deletes scope-auth's entry) when its result, or each event's, is complete. */
 export function useFreshRequestCaches(): Plugin {
   return {
     onExecute: () => ({
