@@ -1,5 +1,7 @@
 import { print } from 'graphql';
 import type { Client } from 'graphql-ws';
+import type { Redis } from 'ioredis';
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -16,6 +18,7 @@ import {
 import { onQuery } from '../src/db.js';
 import { encodeCursor } from '../src/events/cursor.js';
 import { pruneEvents } from '../src/events/log.js';
+import { topics } from '../src/events/topics.js';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
 import { REDIS_URL } from './support/redis.js';
@@ -319,6 +322,43 @@ describe('typing', () => {
       [salon.id, true],
     ]);
     typing.dispose();
+  });
+});
+
+/** Each write a socket makes (one `write` or `writev` call each), as text, until `stop`. Observed, not replaced. */
+function recordWrites(socket: Socket): { writes: string[]; stop(): void } {
+  const writes: string[] = [];
+  const { _write: write, _writev: writev } = socket;
+  socket._write = function (chunk: unknown, encoding: BufferEncoding, callback: (error?: Error | null) => void) {
+    writes.push(String(chunk));
+    write.call(this, chunk, encoding, callback);
+  };
+  socket._writev = function (chunks: { chunk: unknown; encoding: BufferEncoding }[], callback: (error?: Error | null) => void) {
+    writes.push(chunks.map((entry) => String(entry.chunk)).join(''));
+    writev!.call(this, chunks, callback);
+  };
+  return {
+    writes,
+    // The prototype's methods again.
+    stop: () => void (delete (socket as Partial<Socket>)._write, delete (socket as Partial<Socket>)._writev),
+  };
+}
+
+describe('what a send writes to Redis', () => {
+  it("its wake-ups and the end of its author's typing state leave in one write", async () => {
+    const { salon, client, conversationId } = await pair();
+    const recorder = recordWrites((t.app.bus.redis as Redis).stream);
+    try {
+      await send(t, salon, conversationId, 'One write');
+      const ended = `typing:${conversationId}:${salon.id}`;
+      await expect.poll(() => recorder.writes.some((write) => write.includes(ended))).toBe(true);
+      const write = recorder.writes.find((text) => text.includes(ended))!;
+      // A wake-up for each participant, in the same write.
+      expect(write).toContain(topics.userEvents(salon.id));
+      expect(write).toContain(topics.userEvents(client.id));
+    } finally {
+      recorder.stop();
+    }
   });
 });
 

@@ -19,6 +19,13 @@ export interface EventBus {
    */
   publishAll<T extends Topic>(entries: readonly Publication<T>[]): Promise<PromiseSettledResult<void>[]>;
   /**
+   * Runs `issue`, which issues its publishes and `redis` commands synchronously (their promises
+   * not awaited inside): over one Redis they leave in one write with the publishes `publishAll`
+   * makes inside, as a send's wake-ups and the end of its author's typing state do. In process and
+   * over a cluster (several connections), it only runs `issue`.
+   */
+  together<T>(issue: () => T): T;
+  /**
    * Resolves once the subscription is live (for Redis: SUBSCRIBE acknowledged), so a caller
    * can subscribe first and read the database second without missing what falls in between.
    */
@@ -58,6 +65,7 @@ export function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reco
     },
     publish: (topic, payload) => engine.publish(topic, payload),
     publishAll: (entries) => Promise.allSettled(entries.map(([topic, payload]) => engine.publish(topic, payload))),
+    together: (issue) => issue(),
     async subscribe<T extends Topic>(topic: T) {
       const queue: TopicMap[T][] = [];
       let waiting: ((result: IteratorResult<TopicMap[T]>) => void) | undefined;
@@ -160,7 +168,12 @@ export function createRedisBus(redisUrl: string): EventBus {
     });
   });
   const bus = busOverRedis(new RedisPubSub({ publisher, subscriber, reviver: reviveDates }), publisher, subscriber, reconnectListeners);
-  return { ...bus, publishAll: (entries) => corked(publisher, () => bus.publishAll(entries)) };
+  return {
+    ...bus,
+    publishAll: (entries) => corked(publisher, () => bus.publishAll(entries)),
+    // Corks nest: the publishes of a publishAll inside leave with the rest, at the outer uncork.
+    together: (issue) => corked(publisher, issue),
+  };
 }
 
 /**

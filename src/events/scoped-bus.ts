@@ -23,6 +23,7 @@ export function scopeBus(bus: EventBus, scope: BusScope): EventBus {
     redis: bus.redis,
     publish: (topic, payload) => bus.publish(topic, payload),
     publishAll: (entries) => bus.publishAll(entries),
+    together: (issue) => bus.together(issue),
     liveSubscriptions: () => bus.liveSubscriptions(),
     onReconnect: (listener) => bus.onReconnect(listener),
     async subscribe<T extends Topic>(topic: T) {

@@ -9,9 +9,10 @@ import type { Outcome } from '../services/tx.js';
 
 /**
  * Runs a service call and, once it has committed, announces it (events/publish.ts): the one
- * way resolvers publish. Also counts and logs each message sent.
+ * way resolvers publish. Also counts and logs each message sent. `alongside` runs right after the
+ * announcement, for an effect of the commit that goes to Redis too (not awaited there).
  */
-export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): Promise<T> {
+export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>, alongside?: (result: T) => void): Promise<T> {
   const done = await outcome;
   for (const event of done.events) {
     if (event.kind !== 'messageAdded') continue;
@@ -22,7 +23,11 @@ export async function committed<T>(ctx: Context, outcome: Promise<Outcome<T>>): 
   // Not waited for: its commands are written before this answer is, and waiting held every
   // mutation's answer for a Redis round trip that changes nothing for its caller (a failed
   // wake-up is logged, and readers find the event in the log at their next check).
-  announce(ctx.bus, done).catch((error: unknown) => logger.error({ err: error }, 'announce failed'));
+  // `alongside` issues its Redis commands in the same write as the wake-ups (EventBus.together).
+  ctx.bus.together(() => {
+    announce(ctx.bus, done).catch((error: unknown) => logger.error({ err: error }, 'announce failed'));
+    alongside?.(done.result);
+  });
   ctx.webhooks.wake(done.logged.map((row) => row.userId));
   return done.result;
 }

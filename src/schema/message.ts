@@ -154,13 +154,14 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const { viewer } = ctx;
       await ctx.limiter.hit('send', viewer.id, ctx.config.limits.sendsPerMin);
-      const message = await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength));
-      // Sending ends the author's typing state, as in every chat app; the message is already stored.
+      // Sending ends the author's typing state, as in every chat app, once the message is stored.
       // Not waited for: its Redis command is queued before this answer is written (so it stays
       // ordered before the author's next typing request on this instance), and waiting added a
-      // Redis round trip to every send's latency.
-      void ctx.typing.set(message.conversationId, viewer.id, false).catch((error: unknown) => {
-        logger.warn({ err: error, conversationId: message.conversationId }, 'typing state not ended after a send');
+      // Redis round trip to every send's latency. Issued alongside the wake-ups, it leaves with them.
+      const message = await committed(ctx, sendMessage(viewer, input, ctx.config.limits.contentMaxLength), (sent) => {
+        void ctx.typing.set(sent.conversationId, viewer.id, false).catch((error: unknown) => {
+          logger.warn({ err: error, conversationId: sent.conversationId }, 'typing state not ended after a send');
+        });
       });
       return withSelection(query, message, (args) => db.message.findUniqueOrThrow(args));
     },
