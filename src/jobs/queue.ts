@@ -47,6 +47,22 @@ async function ensureQueue(boss: PgBoss, name: string, options: Omit<PgBoss.Queu
   }
 }
 
+/**
+ * The workers of one queue on this instance. Polling each at `pollMs` cost a fetch statement per
+ * worker per interval: an idle instance's sixteen webhook workers made eight a second, most of
+ * an idle instance's PostgreSQL time. So every `pollMs` one idle worker, in turn, looks for due
+ * jobs; a worker that takes a job has another idle one look for the next at once (a burst
+ * engages every worker one fetch after another), and each worker's own pg-boss poll, every
+ * `pollMs` × concurrency, is only a safety net.
+ */
+interface WorkerPool {
+  ids: string[];
+  /** Workers running a job: notifying them would only make them fetch again once done, as they do anyway. */
+  busy: Set<string>;
+  /** Whose turn it is to be woken. */
+  next: number;
+}
+
 export interface QueueSettings {
   databaseUrl: string;
   /** How often an idle worker looks for due jobs. */
@@ -63,13 +79,13 @@ export interface JobQueue {
   /** Adds jobs on their own (after a commit); a singletonKey already waiting in a 'short' queue is skipped. */
   insert(jobs: PgBoss.JobInsert[]): Promise<void>;
   /**
-   * Runs `handler` for jobs of `name`, `concurrency` at a time on this instance (its workers start
-   * spread over the first poll interval). A handler that throws fails the job, which pg-boss
-   * retries per the queue's retry settings.
+   * Runs `handler` for jobs of `name`, `concurrency` at a time on this instance. An idle queue is
+   * looked at about once per `pollMs` whatever its concurrency (see WorkerPool). A handler that
+   * throws fails the job, which pg-boss retries per the queue's retry settings.
    */
   work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>): Promise<void>;
-  /** Wakes this instance's idle workers of `name` now, instead of at their next poll. */
-  wake(name: string): void;
+  /** Has up to `jobs` (default: all) of this instance's idle workers of `name` fetch now, instead of at their next poll. */
+  wake(name: string, jobs?: number): void;
   /** Runs a job of `name` on the cron schedule (UTC), once per tick across all instances. */
   schedule(name: string, cron: string): Promise<void>;
   stop(): Promise<void>;
@@ -96,7 +112,18 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
   boss.on('error', (error: Error) => logger.warn({ err: error }, 'job queue error'));
   await boss.start();
   for (const [name, options] of Object.entries(queues)) await ensureQueue(boss, name, options);
-  const workers = new Map<string, string[]>();
+  const pools = new Map<string, WorkerPool>();
+  /** Each queue's timer that has an idle worker look for due jobs every `pollMs`, cleared by `stop`. */
+  const lookouts = new Set<NodeJS.Timeout>();
+  /** Has up to `count` idle workers of `pool` fetch now, taking turns. */
+  const wakeIdle = (pool: WorkerPool, count: number) => {
+    for (let tried = 0; tried < pool.ids.length && count > 0; tried++) {
+      const id = pool.ids[pool.next++ % pool.ids.length]!;
+      if (pool.busy.has(id)) continue;
+      boss.notifyWorker(id);
+      count--;
+    }
+  };
   /** Workers still to start (see `work`), cleared by `stop`. */
   const starting = new Set<NodeJS.Timeout>();
   let stopping = false;
@@ -109,50 +136,62 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
       if (jobs.length > 0) await boss.insert(jobs);
     },
     async work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>) {
-      const ids: string[] = [];
-      workers.set(name, ids);
+      const pool: WorkerPool = { ids: [], busy: new Set(), next: 0 };
+      pools.set(name, pool);
+      // Each worker's own poll is only a safety net when there are several: together they poll
+      // about once per `pollMs` (see WorkerPool).
+      const intervalMs = Math.max(settings.pollMs, settings.pollMs * concurrency);
       // One pg-boss worker per slot, one job each: a slow job (a partner that hangs) holds its
       // slot only, never a batch of others.
       const start = async () => {
         let id = '';
-        id = await boss.work<T>(name, { batchSize: 1 }, async ([job]) => {
+        id = await boss.work<T>(name, { batchSize: 1, pollingIntervalSeconds: intervalMs / 1000 }, async ([job]) => {
           if (!job) return;
+          pool.busy.add(id);
+          // More may be due: an idle worker looks for the next one now.
+          wakeIdle(pool, 1);
           try {
             await handler(job);
           } finally {
+            pool.busy.delete(id);
             // pg-boss 10 waits a whole poll interval after each job unless notified: a worker that
             // just had work fetches again at once, and waits only when the queue is empty.
             boss.notifyWorker(id);
           }
         });
-        ids.push(id);
+        pool.ids.push(id);
       };
       await start();
-      // The others a slot of the poll interval apart. Started together, they stay in step (each
-      // waits the interval less its fetch), and every poll was `concurrency` fetches at once: an
-      // idle instance's sixteen webhook workers made a burst of sixteen statements every two
-      // seconds, which the sends and deliveries that came meanwhile waited behind.
+      // The others a slot of their poll interval apart, so that their safety polls do not come together.
       for (let i = 1; i < concurrency; i++) {
         const timer = setTimeout(
           () => {
             starting.delete(timer);
             if (!stopping) start().catch((error: unknown) => logger.warn({ err: error, queue: name }, 'job worker did not start'));
           },
-          Math.round((i * settings.pollMs) / concurrency),
+          Math.round((i * intervalMs) / concurrency),
         );
         starting.add(timer);
+      }
+      if (concurrency > 1) {
+        const lookout = setInterval(() => wakeIdle(pool, 1), settings.pollMs);
+        lookout.unref();
+        lookouts.add(lookout);
       }
     },
     async schedule(name, cron) {
       await boss.schedule(name, cron, {});
     },
-    wake(name) {
-      for (const id of workers.get(name) ?? []) boss.notifyWorker(id);
+    wake(name, jobs = Infinity) {
+      const pool = pools.get(name);
+      if (pool) wakeIdle(pool, jobs);
     },
     async stop() {
       stopping = true;
       for (const timer of starting) clearTimeout(timer);
       starting.clear();
+      for (const timer of lookouts) clearInterval(timer);
+      lookouts.clear();
       // Graceful: running jobs finish (a delivery is bounded by its timeout) before the pool
       // closes; whatever still runs after `stopTimeoutMs` is failed, hence retried.
       try {

@@ -170,6 +170,6 @@ export async function retryDelivery(viewer: Viewer, id: string, webhooks: Webhoo
     await queue.insertIn(tx, [{ name: DELIVERY_QUEUE, data: { deliveryId: row.id, attempt: row.attemptCount + 1 } satisfies DeliveryJob }]);
     return row;
   });
-  queue.wake(DELIVERY_QUEUE);
+  queue.wake(DELIVERY_QUEUE, 1);
   return updated;
 }

@@ -209,7 +209,7 @@ async function record(deps: DeliveryDeps, claimed: Claimed, attempt: number, att
     },
     'webhook attempt',
   );
-  if (nextAttemptAt && retryInS === 0) queue.wake(DELIVERY_QUEUE);
+  if (nextAttemptAt && retryInS === 0) queue.wake(DELIVERY_QUEUE, 1);
   if (disable) await disableEndpoint(deps, claimed.endpointId, claimed.ownerId);
 }
 

@@ -56,7 +56,8 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
       do {
         state.again = false;
         try {
-          if ((await fanOut(queue, ownerId)) > 0) queue.wake(DELIVERY_QUEUE);
+          const jobs = await fanOut(queue, ownerId);
+          if (jobs > 0) queue.wake(DELIVERY_QUEUE, jobs);
         } catch (error) {
           // The sweep picks it up again.
           logger.warn({ err: error, ownerId }, 'webhook fan-out failed');
