@@ -52,8 +52,10 @@ async function ensureQueue(boss: PgBoss, name: string, options: Omit<PgBoss.Queu
  * worker per interval: an idle instance's sixteen webhook workers made eight a second, most of
  * an idle instance's PostgreSQL time. So every `pollMs` one idle worker, in turn, looks for due
  * jobs; a worker that takes a job has another idle one look for the next at once (a burst
- * engages every worker one fetch after another), and each worker's own pg-boss poll, every
- * `pollMs` × concurrency, is only a safety net.
+ * engages every worker one fetch after another); a job inserted here to start within `pollMs`
+ * gets a look when due (`wakeWhenDue`); and each worker's own pg-boss poll, every
+ * `pollMs` × (concurrency + 1), is only a safety net. A job inserted by another instance, or due
+ * later, is found within `pollMs` (before, with sixteen workers, within about a sixteenth of it).
  */
 interface WorkerPool {
   ids: string[];
@@ -65,7 +67,7 @@ interface WorkerPool {
 
 export interface QueueSettings {
   databaseUrl: string;
-  /** How often an idle worker looks for due jobs. */
+  /** How often an instance looks for due jobs of each queue (one idle worker, in turn). */
   pollMs: number;
   /** How often expired (crashed) jobs are looked for; pg-boss coordinates it across instances. */
   maintenanceS?: number;
@@ -115,6 +117,29 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
   const pools = new Map<string, WorkerPool>();
   /** Each queue's timer that has an idle worker look for due jobs every `pollMs`, cleared by `stop`. */
   const lookouts = new Set<NodeJS.Timeout>();
+  /** Timers of `wakeWhenDue`, cleared by `stop`. */
+  const dueSoon = new Set<NodeJS.Timeout>();
+  /**
+   * A job inserted here to start before the next look (a webhook attempt deferred by 50–200 ms, a
+   * retry in a fraction of a second) has an idle worker fetch it when it is due. In a transaction,
+   * the wake may come before the commit: the job then waits for the next look, as one inserted by
+   * another instance does.
+   */
+  const wakeWhenDue = (jobs: PgBoss.JobInsert[]) => {
+    for (const job of jobs) {
+      const pool = pools.get(job.name);
+      if (!pool || !(job.startAfter instanceof Date)) continue;
+      const inMs = job.startAfter.getTime() - Date.now();
+      if (inMs <= 0 || inMs >= settings.pollMs) continue;
+      // A few ms late rather than early: due is `startAfter < now()` on PostgreSQL's clock.
+      const timer = setTimeout(() => {
+        dueSoon.delete(timer);
+        wakeIdle(pool, 1);
+      }, inMs + 5);
+      timer.unref();
+      dueSoon.add(timer);
+    }
+  };
   /** Has up to `count` idle workers of `pool` fetch now, taking turns. */
   const wakeIdle = (pool: WorkerPool, count: number) => {
     for (let tried = 0; tried < pool.ids.length && count > 0; tried++) {
@@ -124,23 +149,23 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
       count--;
     }
   };
-  /** Workers still to start (see `work`), cleared by `stop`. */
-  const starting = new Set<NodeJS.Timeout>();
   let stopping = false;
 
   return {
     async insertIn(tx, jobs) {
       if (jobs.length > 0) await boss.insert(jobs, { db: executorOf(tx) });
+      wakeWhenDue(jobs);
     },
     async insert(jobs) {
       if (jobs.length > 0) await boss.insert(jobs);
+      wakeWhenDue(jobs);
     },
     async work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>) {
       const pool: WorkerPool = { ids: [], busy: new Set(), next: 0 };
       pools.set(name, pool);
-      // Each worker's own poll is only a safety net when there are several: together they poll
-      // about once per `pollMs` (see WorkerPool).
-      const intervalMs = Math.max(settings.pollMs, settings.pollMs * concurrency);
+      // Each worker's own poll is only a safety net when there are several (see WorkerPool), a
+      // little longer than a round of the lookout's turns so that the lookout's notify comes first.
+      const intervalMs = concurrency > 1 ? settings.pollMs * (concurrency + 1) : settings.pollMs;
       // One pg-boss worker per slot, one job each: a slow job (a partner that hangs) holds its
       // slot only, never a batch of others.
       const start = async () => {
@@ -161,18 +186,10 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
         });
         pool.ids.push(id);
       };
-      await start();
-      // The others a slot of their poll interval apart, so that their safety polls do not come together.
-      for (let i = 1; i < concurrency; i++) {
-        const timer = setTimeout(
-          () => {
-            starting.delete(timer);
-            if (!stopping) start().catch((error: unknown) => logger.warn({ err: error, queue: name }, 'job worker did not start'));
-          },
-          Math.round((i * intervalMs) / concurrency),
-        );
-        starting.add(timer);
-      }
+      // All at once: the lookout's turns (one notify each, which restarts that worker's wait)
+      // soon spread their safety polls.
+      for (let i = 0; i < concurrency && !stopping; i++) await start();
+      if (stopping) return;
       if (concurrency > 1) {
         const lookout = setInterval(() => wakeIdle(pool, 1), settings.pollMs);
         lookout.unref();
@@ -188,10 +205,10 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
     },
     async stop() {
       stopping = true;
-      for (const timer of starting) clearTimeout(timer);
-      starting.clear();
       for (const timer of lookouts) clearInterval(timer);
       lookouts.clear();
+      for (const timer of dueSoon) clearTimeout(timer);
+      dueSoon.clear();
       // Graceful: running jobs finish (a delivery is bounded by its timeout) before the pool
       // closes; whatever still runs after `stopTimeoutMs` is failed, hence retried.
       try {
