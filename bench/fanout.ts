@@ -32,7 +32,8 @@
  * server's stdout with an epoch-ms prefix (server-<port>.log, with an "event loop stall" line for
  * each turn over 8 ms: LOG_LOOP_STALLS_MS; add --trace-gc through BENCH_NODE_FLAGS) and one row per
  * measured message (<target>-<sockets>.tsv), to line slow deliveries up with what the servers were
- * doing.
+ * doing; and each client process's output the same way (clients-<pid>.log; its node flags:
+ * BENCH_CLIENT_NODE_FLAGS, --trace-gc say).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -152,10 +153,20 @@ interface ClientProcess {
 }
 
 function startClientProcess(): ClientProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
+  const clientFlags = (process.env.BENCH_CLIENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...clientFlags, '--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', TRACE ? 'pipe' : 'inherit', 'inherit', 'ipc'],
   });
+  if (TRACE && child.stdout) {
+    const file = join(TRACE, `clients-${child.pid}.log`);
+    let rest = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop() ?? '';
+      if (lines.length > 0) appendFileSync(file, lines.map((line) => `${Date.now()} ${line}\n`).join(''));
+    });
+  }
   // One question at a time per process: replies come back in order.
   let chain = Promise.resolve() as Promise<unknown>;
   return {
