@@ -86,8 +86,8 @@ export interface JobQueue {
    * throws fails the job, which pg-boss retries per the queue's retry settings.
    */
   work<T extends object>(name: string, concurrency: number, handler: (job: PgBoss.Job<T>) => Promise<void>): Promise<void>;
-  /** Has up to `jobs` (default: all) of this instance's idle workers of `name` fetch now, instead of at their next poll. */
-  wake(name: string, jobs?: number): void;
+  /** Has up to `jobs` of this instance's idle workers of `name` fetch now (one per job just added), instead of at the next look. */
+  wake(name: string, jobs: number): void;
   /** Runs a job of `name` on the cron schedule (UTC), once per tick across all instances. */
   schedule(name: string, cron: string): Promise<void>;
   stop(): Promise<void>;
@@ -199,7 +199,7 @@ export async function startJobQueue(settings: QueueSettings, queues: Record<stri
     async schedule(name, cron) {
       await boss.schedule(name, cron, {});
     },
-    wake(name, jobs = Infinity) {
+    wake(name, jobs) {
       const pool = pools.get(name);
       if (pool) wakeIdle(pool, jobs);
     },
