@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { useTestApp, type TestUser } from './support/app.js';
 import { codes, openConversation, send } from './support/fixtures.js';
@@ -138,6 +139,43 @@ describe('under concurrency', () => {
     expect(results.flatMap(codes).sort()).toEqual(['CONFLICT', 'CONFLICT', 'CONFLICT', 'CONFLICT']);
     const rows = await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM "Conversation" WHERE "appointmentId" = $1', [appointment!.id]);
     expect(rows[0]?.n).toBe(1);
+  });
+
+  it('a booking commits with its conversation: while the conversation step waits, no reader sees the appointment', async () => {
+    const salon = await t.user('SALON');
+    const client = await t.user('CLIENT');
+    // The conversation's insert waits for a lock the test holds, so the step is caught midway every
+    // time. A webhook delivery or a subscriber reading in that moment must not find the appointment
+    // without the conversation it is about to get (appointment.created with conversationId null).
+    await t.sql(`CREATE FUNCTION hold_conversation() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$`);
+    await t.sql('CREATE TRIGGER hold BEFORE INSERT ON "Conversation" FOR EACH ROW EXECUTE FUNCTION hold_conversation()');
+    const locker = new pg.Client({ connectionString: t.databaseUrl });
+    await locker.connect();
+    try {
+      await locker.query('SELECT pg_advisory_lock(4242)');
+      const pending = t.gql<{ createAppointment: { id: string; conversation: { id: string } | null } }>(
+        `mutation($input: CreateAppointmentInput!) { createAppointment(input: $input) { id conversation { id } } }`,
+        { input: { clientUserId: client.id, startsAt: '2027-03-03T10:00:00Z', service: 'Brushing' } },
+        salon.token,
+      );
+      const waiting = async () =>
+        (await t.sql<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"))[0]!.n;
+      await expect.poll(waiting).toBe(1);
+      expect(await t.sql('SELECT id FROM "Appointment" WHERE "salonId" = $1', [salon.id])).toEqual([]);
+      const listed = await t.gql<{ appointments: { edges: unknown[] } }>('{ appointments(first: 5) { edges { node { id } } } }', {}, client.token);
+      expect(listed.data?.appointments.edges).toEqual([]);
+      await locker.query('SELECT pg_advisory_unlock(4242)');
+      const response = await pending;
+      expect(response.errors).toBeUndefined();
+      const rows = await t.sql<{ conversationId: string }>('SELECT c.id AS "conversationId" FROM "Appointment" a JOIN "Conversation" c ON c."appointmentId" = a.id WHERE a.id = $1', [
+        response.data!.createAppointment.id,
+      ]);
+      expect(rows).toEqual([{ conversationId: response.data!.createAppointment.conversation?.id }]);
+    } finally {
+      await locker.end();
+      await t.sql('DROP TRIGGER hold ON "Conversation"');
+      await t.sql('DROP FUNCTION hold_conversation()');
+    }
   });
 
   it('the appointment is kept when its conversation step fails', async () => {

@@ -10,7 +10,7 @@ import { logger } from '../logger.js';
 import { participantIds } from './access.js';
 import { openedEvents } from './conversations.js';
 import { appendMessage, messageAddedEvents, readAtOnce } from './messages.js';
-import { change, isUniqueViolation, thenAlso, unchanged, type Outcome } from './tx.js';
+import { change, unchanged, type Outcome } from './tx.js';
 import { MAX_SERVICE_LENGTH, requireId, requireText } from './validation.js';
 
 /** Salons are in France; the confirmation reads in their local time. */
@@ -119,40 +119,42 @@ export interface CreateAppointmentInput {
 }
 
 /**
- * The appointment's conversation with its French SYSTEM confirmation. Runs after the
- * appointment has committed: a failure here is logged and the appointment stays.
+ * The appointment's conversation with its French SYSTEM confirmation, in the booking's
+ * transaction behind a savepoint: the appointment, its conversation and their events commit
+ * together, so no reader (a webhook delivery, a subscriber) sees the appointment without the
+ * conversation it got; if this step fails it alone is rolled back, logged, and the appointment stays.
  */
 async function openAppointmentConversation(
+  tx: Tx,
   appointment: Appointment,
   clientFirstName: string,
   timeZone: string,
-): Promise<Outcome<unknown>> {
+): Promise<readonly AppEvent[]> {
+  await tx.$executeRawUnsafe('SAVEPOINT appointment_conversation');
   try {
-    return await change(async (tx) => {
-      const conversation = await tx.conversation.create({
-        data: {
-          salonId: appointment.salonId,
-          clientUserId: appointment.clientUserId,
-          appointmentId: appointment.id,
-          subject: appointmentSubject(appointment.service, appointment.startsAt, timeZone),
-          notifications: { create: [{ userId: appointment.salonId }, { userId: appointment.clientUserId }] },
-        },
-      });
-      const appended = await appendMessage(tx, {
-        conversationId: conversation.id,
-        authorId: null,
-        kind: 'SYSTEM',
-        content: confirmationText(clientFirstName, appointment.service, appointment.startsAt, timeZone),
-        attachments: [],
-        clientMessageId: null,
-      });
-      return { result: appended.conversation, events: openedEvents(conversation, appended) };
+    const conversation = await tx.conversation.create({
+      data: {
+        salonId: appointment.salonId,
+        clientUserId: appointment.clientUserId,
+        appointmentId: appointment.id,
+        subject: appointmentSubject(appointment.service, appointment.startsAt, timeZone),
+        notifications: { create: [{ userId: appointment.salonId }, { userId: appointment.clientUserId }] },
+      },
     });
+    const appended = await appendMessage(tx, {
+      conversationId: conversation.id,
+      authorId: null,
+      kind: 'SYSTEM',
+      content: confirmationText(clientFirstName, appointment.service, appointment.startsAt, timeZone),
+      attachments: [],
+      clientMessageId: null,
+    });
+    await tx.$executeRawUnsafe('RELEASE SAVEPOINT appointment_conversation');
+    return openedEvents(conversation, appended);
   } catch (error) {
-    if (!isUniqueViolation(error)) {
-      logger.error({ err: error, appointmentId: appointment.id }, 'appointment conversation step failed');
-    }
-    return unchanged(null);
+    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT appointment_conversation');
+    logger.error({ err: error, appointmentId: appointment.id }, 'appointment conversation step failed');
+    return [];
   }
 }
 
@@ -184,17 +186,19 @@ export async function createAppointment(
   if (!salon || salon.role !== 'SALON') throw badInput('salonId does not name a salon', 'salonId');
   if (!client || client.role !== 'CLIENT') throw badInput('clientUserId does not name a client', 'clientUserId');
 
-  const created = await change(async (tx) => {
+  return change(async (tx) => {
     const appointment = await tx.appointment.create({
       data: { salonId, clientUserId, startsAt: input.startsAt, service },
     });
     await scheduleReminder(tx, reminders, appointment);
     return {
       result: appointment,
-      events: [{ kind: 'appointmentCreated', appointment, participantIds: participantIds(appointment) }] as const,
+      events: [
+        { kind: 'appointmentCreated', appointment, participantIds: participantIds(appointment) },
+        ...(await openAppointmentConversation(tx, appointment, client.firstName, timeZone)),
+      ],
     };
   });
-  return thenAlso(created, await openAppointmentConversation(created.result, client.firstName, timeZone));
 }
 
 /** The appointment if the viewer is its salon or its client; NOT_FOUND otherwise, never a hint it exists. */

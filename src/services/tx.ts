@@ -71,8 +71,3 @@ export function loggedBy<T>(result: T, events: readonly AppEvent[], logged: read
 export function unchanged<T>(result: T): Outcome<T> {
   return seal({ result, events: [], logged: [] });
 }
-
-/** `first`, with the events of a change made after it committed. */
-export function thenAlso<T>(first: Outcome<T>, later: Outcome<unknown>): Outcome<T> {
-  return seal({ result: first.result, events: [...first.events, ...later.events], logged: [...first.logged, ...later.logged] });
-}
