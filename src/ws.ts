@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
 import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -74,7 +74,7 @@ function forSocket(error: GraphQLError): GraphQLFormattedError {
 }
 
 /** A socket opened by the API's own pages (GraphiQL): its Origin is the host it connects to. */
-const fromOwnPage = (request: IncomingMessage) => request.headers.origin === `http://${request.headers.host}`;
+const fromOwnPage = ({ origin, host }: { origin?: string | undefined; host?: string | undefined }) => origin === `http://${host}`;
 
 /** When an operation arrived and whose it is, for its log line (keyed by graphql-ws's payload object). */
 interface Arrival {
@@ -96,7 +96,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
     maxPayload: config.limits.requestBytes,
     // Cross-site WebSocket hijacking: a browser page from an unlisted origin cannot open a socket.
     verifyClient: ({ origin, req }, done) =>
-      fromOwnPage(req) || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
+      fromOwnPage(req.headers) || isAllowedOrigin(origin) ? done(true) : done(false, 403, 'Origin not allowed'),
   });
   const sockets = new Map<WebSocket, SocketState>();
   /**
@@ -163,7 +163,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
         if (!viewer) {
           // GraphiQL cannot send connectionParams: its sockets, from the API's own origin only,
           // carry the Headers tab in each operation's extensions and are checked per operation.
-          const ownPage = config.graphiql && fromOwnPage(ctx.extra.request);
+          const ownPage = config.graphiql && fromOwnPage(ctx.extra);
           const sentCredentials = params.authorization !== undefined || params.Authorization !== undefined || params.token !== undefined;
           if (ownPage && !sentCredentials) {
             sockets.set(socket, { viewer: null, counted: false, operations: new Map() });
@@ -202,7 +202,6 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
           const initial: SocketOperationContext = { viewer, signal: end.signal };
           const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
             ...ctx,
-            req: ctx.extra.request,
             socket,
             // With its document until the operation has started (persisted operations register it then).
             params: request,
