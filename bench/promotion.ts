@@ -1,5 +1,5 @@
 /**
- * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--no-subscribers] [--no-redis]`
+ * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--no-subscribers] [--no-redis] [--query '{ me { id } }']`
  *
  * What fills one API instance's old generation: the built server (`node dist/server.js`, with
  * `--trace-gc-nvp`) with `--sockets` subscribed `OnEvents` sockets (held by a client process of
@@ -7,8 +7,9 @@
  * the next socket's conversation. Prints the bytes its scavenges promoted to the old generation
  * and copied within the young one, per second and per message, and the collections in the measured.
  * With `--no-subscribers` no socket connects: what the send path alone leaves. With `--no-redis`
- * the server runs without Redis (the in-process bus and presence). Extra node flags for the
- * server: BENCH_NODE_FLAGS.
+ * the server runs without Redis (the in-process bus and presence). With `--query`, the salon posts
+ * that document (no variables) instead of `sendMessage`: what a read promotes. Extra node flags for
+ * the server: BENCH_NODE_FLAGS.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '30' },
     'no-subscribers': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
+    query: { type: 'string' },
   },
 });
 const SOCKETS = Number(values.sockets);
@@ -78,9 +80,11 @@ try {
     if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
   }
   const send = (n: number) =>
-    graphqlPost(port, salonToken, SEND_MESSAGE, {
-      input: { conversationId: salon.conversations[n % SOCKETS], content: `-1:${Date.now()}`, clientMessageId: randomUUID() },
-    });
+    values.query
+      ? graphqlPost(port, salonToken, values.query, {})
+      : graphqlPost(port, salonToken, SEND_MESSAGE, {
+          input: { conversationId: salon.conversations[n % SOCKETS], content: `-1:${Date.now()}`, clientMessageId: randomUUID() },
+        });
   for (let n = 0; n < WARMUP; n++) await send(n);
   await sleep(2000);
 
@@ -99,8 +103,8 @@ try {
   const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
   console.log(`promotion: ${describeMachine()}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`);
   console.log(
-    `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${values['no-redis'] ? 'no Redis, ' : ''}${RATE} sends/s for ${SECONDS} s: ` +
-      `promoted ${mb(measured.promoted / SECONDS)} MB/s (${(measured.promoted / messages / 1024).toFixed(1)} KB per message), ` +
+    `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${values['no-redis'] ? 'no Redis, ' : ''}${RATE} ${values.query ? `'${values.query}'` : 'sends'}/s for ${SECONDS} s: ` +
+      `promoted ${mb(measured.promoted / SECONDS)} MB/s (${(measured.promoted / messages / 1024).toFixed(1)} KB per ${values.query ? 'request' : 'message'}), ` +
       `copied ${mb(measured.copied / SECONDS)} MB/s; ${measured.scavenges} scavenges, ${measured.major} major collections`,
   );
 } finally {
