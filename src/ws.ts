@@ -302,24 +302,43 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
 
 /** The operation's iterator, whose `return()` ends the operation's topics before waiting on it. */
 function endingWith<T>(iterable: AsyncIterable<T>, end: AbortController): AsyncGenerator<T> {
-  const iterator = iterable[Symbol.asyncIterator]();
-  // graphql-ws asks for the next result once it has written the last to the socket: the last
-  // is let go of then (events/release.ts).
-  const sending = releasing(iterator, (sent) => {
-    if (!sent.done) releaseSent(sent.value);
-  });
-  const wrapped: AsyncGenerator<T> = {
-    next: () => sending.next(),
-    async return(value?: unknown) {
-      end.abort();
-      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
-    },
-    async throw(error: unknown) {
-      end.abort();
-      if (iterator.throw) return iterator.throw(error);
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => wrapped,
-  } as AsyncGenerator<T>;
-  return wrapped;
+  return new EndingWith(iterable, end) as unknown as AsyncGenerator<T>;
+}
+
+/** After graphql-ws has written a result to the socket (events/release.ts). */
+const releaseWritten = (sent: IteratorResult<unknown>) => {
+  if (!sent.done) releaseSent(sent.value);
+};
+
+/** A class for the reason of events/release.ts' `Releasing`: one per live subscription. */
+class EndingWith<T> implements AsyncIterableIterator<T> {
+  private readonly iterator: AsyncIterator<T>;
+  private readonly end: AbortController;
+  /** graphql-ws asks for the next result once it has written the last: the last is let go of then. */
+  private readonly sending: AsyncIterableIterator<T>;
+
+  constructor(iterable: AsyncIterable<T>, end: AbortController) {
+    this.iterator = iterable[Symbol.asyncIterator]();
+    this.end = end;
+    this.sending = releasing(this.iterator, releaseWritten);
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    return this.sending.next();
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<T>> {
+    this.end.abort();
+    return (await this.iterator.return?.(value)) ?? { done: true, value: undefined };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<T>> {
+    this.end.abort();
+    if (this.iterator.throw) return this.iterator.throw(error);
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
 }

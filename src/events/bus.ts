@@ -67,53 +67,69 @@ export function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reco
     publishAll: (entries) => Promise.allSettled(entries.map(([topic, payload]) => engine.publish(topic, payload))),
     together: (issue) => issue(),
     async subscribe<T extends Topic>(topic: T) {
-      const queue: TopicMap[T][] = [];
-      let waiting: ((result: IteratorResult<TopicMap[T]>) => void) | undefined;
-      let finished = false;
-      const id = await engine.subscribe(
-        topic,
-        (payload: TopicMap[T]) => {
-          if (finished) return;
-          const waiter = waiting;
-          waiting = undefined;
-          if (waiter) waiter({ value: payload, done: false });
-          else queue.push(payload);
-        },
-        {},
-      );
+      const iterator = new TopicIterator<TopicMap[T]>();
+      const id = await engine.subscribe(topic, iterator.deliver, {});
       live++;
       // Released by return() whether or not next() was ever called: a subscription ended while its
       // owner was still reading the database (a replay) must not keep its channel.
-      const finish = () => {
-        if (finished) return;
-        finished = true;
+      iterator.release = () => {
         engine.unsubscribe(id);
         live--;
-        queue.length = 0;
-        waiting?.({ value: undefined, done: true });
-        waiting = undefined;
-      };
-      const iterator: AsyncIterableIterator<TopicMap[T]> = {
-        next() {
-          const next = queue.shift();
-          if (next !== undefined) return Promise.resolve({ value: next, done: false });
-          if (finished) return Promise.resolve({ value: undefined, done: true });
-          return new Promise((resolve) => (waiting = resolve));
-        },
-        async return() {
-          finish();
-          return { value: undefined, done: true };
-        },
-        async throw(error: unknown) {
-          finish();
-          throw error;
-        },
-        [Symbol.asyncIterator]: () => iterator,
       };
       return iterator;
     },
     close: onClose,
   };
+}
+
+/**
+ * One topic subscription's payloads, in order. A class for the reason of events/release.ts'
+ * `Releasing`: one per live subscription.
+ */
+class TopicIterator<P> implements AsyncIterableIterator<P> {
+  private readonly queue: P[] = [];
+  private waiting: ((result: IteratorResult<P>) => void) | undefined;
+  private finished = false;
+  /** Lets the topic go; set once the engine has subscribed. */
+  release: (() => void) | undefined;
+  /** The engine's listener. */
+  readonly deliver = (payload: P): void => {
+    if (this.finished) return;
+    const waiter = this.waiting;
+    this.waiting = undefined;
+    if (waiter) waiter({ value: payload, done: false });
+    else this.queue.push(payload);
+  };
+
+  next(): Promise<IteratorResult<P>> {
+    const next = this.queue.shift();
+    if (next !== undefined) return Promise.resolve({ value: next, done: false });
+    if (this.finished) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  async return(): Promise<IteratorResult<P>> {
+    this.finish();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<P>> {
+    this.finish();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<P> {
+    return this;
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.release?.();
+    this.queue.length = 0;
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = undefined;
+  }
 }
 
 export function createInProcessBus(): EventBus {

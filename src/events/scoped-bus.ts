@@ -1,5 +1,5 @@
-import type { EventBus } from './bus.js';
-import type { Topic } from './topics.js';
+import type { EventBus, Publication } from './bus.js';
+import type { Topic, TopicMap } from './topics.js';
 
 /** What ends the subscriptions of one operation, whatever transport carries it. */
 export interface BusScope {
@@ -19,82 +19,130 @@ export interface BusScope {
  * release their topic.
  */
 export function scopeBus(bus: EventBus, scope: BusScope): EventBus {
-  return {
-    redis: bus.redis,
-    publish: (topic, payload) => bus.publish(topic, payload),
-    publishAll: (entries) => bus.publishAll(entries),
-    together: (issue) => bus.together(issue),
-    liveSubscriptions: () => bus.liveSubscriptions(),
-    onReconnect: (listener) => bus.onReconnect(listener),
-    async subscribe<T extends Topic>(topic: T) {
-      return until(await bus.subscribe(topic), scope);
-    },
-    // The bus belongs to the app; an operation's view of it cannot close it.
-    close: async () => {},
-  };
+  return new ScopedBus(bus, scope);
 }
 
-function until<T>(source: AsyncIterableIterator<T>, scope: BusScope): AsyncIterableIterator<T> {
-  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
-  let finished = false;
-  /** An expiry error not yet delivered because no `next()` was waiting. */
-  let failure: Error | undefined;
-  let waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: Error) => void } | undefined;
-  let cancelExpiry: (() => void) | undefined;
-  const onAbort = () => finish();
-  const finish = (error?: Error) => {
-    if (finished) return;
-    finished = true;
-    scope.signal.removeEventListener('abort', onAbort);
-    cancelExpiry?.();
-    const waiter = waiting;
-    waiting = undefined;
-    if (error && waiter) waiter.reject(error);
-    else if (error) failure = error;
-    else waiter?.resolve(done);
-    void source.return?.();
-  };
+/**
+ * Classes, not objects of closures: each operation's context holds a scoped bus, and each of its
+ * topic subscriptions an `Until`, for as long as it lives (see events/release.ts' `Releasing`).
+ */
+class ScopedBus implements EventBus {
+  private readonly bus: EventBus;
+  private readonly scope: BusScope;
 
-  if (scope.signal.aborted) finish();
-  else {
-    scope.signal.addEventListener('abort', onAbort, { once: true });
-    if (scope.onExpiry) cancelExpiry = scope.onExpiry(() => finish(scope.expiredError?.()));
+  constructor(bus: EventBus, scope: BusScope) {
+    this.bus = bus;
+    this.scope = scope;
   }
 
-  return {
-    next() {
-      if (finished) {
-        const error = failure;
-        failure = undefined;
-        return error ? Promise.reject(error) : Promise.resolve(done);
-      }
-      return new Promise<IteratorResult<T>>((resolve, reject) => {
-        const waiter = { resolve, reject };
-        waiting = waiter;
-        source.next().then(
-          (result) => {
-            if (waiting === waiter) waiting = undefined;
-            if (result.done) finish();
-            resolve(result);
-          },
-          (error: Error) => {
-            if (waiting === waiter) waiting = undefined;
-            finish();
-            reject(error);
-          },
-        );
-      });
-    },
-    async return() {
-      finish();
-      return done;
-    },
-    async throw(error: unknown) {
-      finish();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  get redis() {
+    return this.bus.redis;
+  }
+
+  publish<T extends Topic>(topic: T, payload: TopicMap[T]): Promise<void> {
+    return this.bus.publish(topic, payload);
+  }
+
+  publishAll<T extends Topic>(entries: readonly Publication<T>[]): Promise<PromiseSettledResult<void>[]> {
+    return this.bus.publishAll(entries);
+  }
+
+  together<R>(issue: () => R): R {
+    return this.bus.together(issue);
+  }
+
+  liveSubscriptions(): number {
+    return this.bus.liveSubscriptions();
+  }
+
+  onReconnect(listener: () => void): () => void {
+    return this.bus.onReconnect(listener);
+  }
+
+  async subscribe<T extends Topic>(topic: T): Promise<AsyncIterableIterator<TopicMap[T]>> {
+    return new Until(await this.bus.subscribe(topic), this.scope);
+  }
+
+  // The bus belongs to the app; an operation's view of it cannot close it.
+  async close(): Promise<void> {}
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+interface Waiter<T> {
+  resolve: (result: IteratorResult<T>) => void;
+  reject: (error: Error) => void;
+}
+
+/** `source`, ended as soon as the scope is (its signal aborted, its credentials expired). */
+class Until<T> implements AsyncIterableIterator<T> {
+  private readonly source: AsyncIterableIterator<T>;
+  private readonly scope: BusScope;
+  private finished = false;
+  /** An expiry error not yet delivered because no `next()` was waiting. */
+  private failure: Error | undefined;
+  private waiting: Waiter<T> | undefined;
+  private cancelExpiry: (() => void) | undefined;
+  private readonly onAbort = () => this.finish();
+
+  constructor(source: AsyncIterableIterator<T>, scope: BusScope) {
+    this.source = source;
+    this.scope = scope;
+    if (scope.signal.aborted) this.finish();
+    else {
+      scope.signal.addEventListener('abort', this.onAbort, { once: true });
+      if (scope.onExpiry) this.cancelExpiry = scope.onExpiry(() => this.finish(scope.expiredError?.()));
+    }
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.finished) {
+      const error = this.failure;
+      this.failure = undefined;
+      return error ? Promise.reject(error) : Promise.resolve(DONE);
+    }
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.waiting = waiter;
+      this.source.next().then(
+        (result) => {
+          if (this.waiting === waiter) this.waiting = undefined;
+          if (result.done) this.finish();
+          resolve(result);
+        },
+        (error: Error) => {
+          if (this.waiting === waiter) this.waiting = undefined;
+          this.finish();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.finish();
+    return DONE;
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<T>> {
+    this.finish();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  private finish(error?: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.scope.signal.removeEventListener('abort', this.onAbort);
+    this.cancelExpiry?.();
+    const waiter = this.waiting;
+    this.waiting = undefined;
+    if (error && waiter) waiter.reject(error);
+    else if (error) this.failure = error;
+    else waiter?.resolve(DONE);
+    void this.source.return?.();
+  }
 }

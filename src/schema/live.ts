@@ -46,18 +46,32 @@ function onlyVanished(result: ExecutionResult): boolean {
   return result.errors !== undefined && result.errors.length > 0 && result.errors.every((error) => classifyError(error).code === 'NOT_FOUND');
 }
 
-function withoutVanished(source: AsyncIterableIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult> {
-  const iterator: AsyncIterableIterator<ExecutionResult> = {
-    // Chained, not an async loop: a pending async function is a frame kept for as long as the
-    // subscription waits for its next event, one more object graph for each delivery to promote.
-    next: (): Promise<IteratorResult<ExecutionResult>> =>
-      source.next().then((item) => (item.done || !onlyVanished(item.value) ? item : iterator.next())),
-    // Straight to the source, even while a next() is pending: ending a subscription must not wait for its next event.
-    return: (value?: unknown) => source.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
-    throw: (error?: unknown) => source.throw?.(error) ?? Promise.reject(error),
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+/** A class for the reason of events/release.ts' `Releasing`: one per live subscription. */
+class WithoutVanished implements AsyncIterableIterator<ExecutionResult> {
+  private readonly source: AsyncIterableIterator<ExecutionResult>;
+
+  constructor(source: AsyncIterableIterator<ExecutionResult>) {
+    this.source = source;
+  }
+
+  // Chained, not an async loop: a pending async function is a frame kept for as long as the
+  // subscription waits for its next event, one more object graph for each delivery to promote.
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.next().then((item) => (item.done || !onlyVanished(item.value) ? item : this.next()));
+  }
+
+  // Straight to the source, even while a next() is pending: ending a subscription must not wait for its next event.
+  return(value?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.return?.(value) ?? Promise.resolve({ done: true, value: undefined });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.throw?.(error) ?? Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<ExecutionResult> {
+    return this;
+  }
 }
 
 /**
@@ -71,7 +85,7 @@ export function useSkipVanishedEvents(): Plugin<Context> {
   return {
     onSubscribe: () => ({
       onSubscribeResult({ result, setResult }) {
-        if (isAsyncIterable(result)) setResult(withoutVanished(result));
+        if (isAsyncIterable(result)) setResult(new WithoutVanished(result));
       },
     }),
   };
