@@ -25,37 +25,48 @@ export function releasing<T>(iterator: AsyncIterator<T>, release: (result: Itera
 }
 
 /**
- * A class, not an object of closures: every live subscription holds several such layers for its
- * life, and methods on a prototype cost a socket nothing (an object literal's cost each layer four
- * closures, their context and, for `[Symbol.asyncIterator]`, a name string).
+ * An iterator layer over `source` whose `next()` subclasses define; `return()` and `throw()` go
+ * straight to the source, even while a `next()` is pending (ending a subscription must not wait
+ * for its next event). A class, not an object of closures: every live subscription holds several
+ * such layers for its life, and methods on a prototype cost a socket nothing (an object literal's
+ * cost each layer four closures, their context and, for `[Symbol.asyncIterator]`, a name string).
  */
-class Releasing<T> implements AsyncIterableIterator<T> {
-  private readonly iterator: AsyncIterator<T>;
+export abstract class IteratorLayer<T> implements AsyncIterableIterator<T> {
+  protected readonly source: AsyncIterator<T>;
+
+  constructor(source: AsyncIterator<T>) {
+    this.source = source;
+  }
+
+  abstract next(): Promise<IteratorResult<T>>;
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    return this.source.return?.(value) ?? Promise.resolve({ done: true, value: undefined });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    return this.source.throw?.(error) ?? Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
+
+class Releasing<T> extends IteratorLayer<T> {
   private readonly release: (result: IteratorResult<T>) => void;
   private last: IteratorResult<T> | undefined;
   private readonly keep = (result: IteratorResult<T>) => (this.last = result);
 
-  constructor(iterator: AsyncIterator<T>, release: (result: IteratorResult<T>) => void) {
-    this.iterator = iterator;
+  constructor(source: AsyncIterator<T>, release: (result: IteratorResult<T>) => void) {
+    super(source);
     this.release = release;
   }
 
   next(): Promise<IteratorResult<T>> {
     if (this.last) this.release(this.last);
     this.last = undefined;
-    return this.iterator.next().then(this.keep);
-  }
-
-  return(value?: unknown): Promise<IteratorResult<T>> {
-    return this.iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined });
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    return this.iterator.throw?.(error) ?? Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
+    return this.source.next().then(this.keep);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import { classifyError } from '../errors.js';
 import type { Context, ViewerContext } from '../context.js';
 import { announce } from '../events/publish.js';
+import { IteratorLayer } from '../events/release.js';
 import { logger } from '../logger.js';
 import { followLog, picked, type FollowedEvent } from '../services/event-stream.js';
 import type { Outcome } from '../services/tx.js';
@@ -46,31 +47,12 @@ function onlyVanished(result: ExecutionResult): boolean {
   return result.errors !== undefined && result.errors.length > 0 && result.errors.every((error) => classifyError(error).code === 'NOT_FOUND');
 }
 
-/** A class for the reason of events/release.ts' `Releasing`: one per live subscription. */
-class WithoutVanished implements AsyncIterableIterator<ExecutionResult> {
-  private readonly source: AsyncIterableIterator<ExecutionResult>;
-
-  constructor(source: AsyncIterableIterator<ExecutionResult>) {
-    this.source = source;
-  }
-
+/** One per live subscription (see events/release.ts' `IteratorLayer`). */
+class WithoutVanished extends IteratorLayer<ExecutionResult> {
   // Chained, not an async loop: a pending async function is a frame kept for as long as the
   // subscription waits for its next event, one more object graph for each delivery to promote.
   next(): Promise<IteratorResult<ExecutionResult>> {
     return this.source.next().then((item) => (item.done || !onlyVanished(item.value) ? item : this.next()));
-  }
-
-  // Straight to the source, even while a next() is pending: ending a subscription must not wait for its next event.
-  return(value?: unknown): Promise<IteratorResult<ExecutionResult>> {
-    return this.source.return?.(value) ?? Promise.resolve({ done: true, value: undefined });
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
-    return this.source.throw?.(error) ?? Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<ExecutionResult> {
-    return this;
   }
 }
 
