@@ -11,7 +11,7 @@ import { recordOperation } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { originPolicy } from './security.js';
 import { serveGraphqlWs, takeDocument } from './ws-transport.js';
-import { releaseSent, releasing } from './events/release.js';
+import { Releasing, releaseSent } from './events/release.js';
 
 /** Close codes of graphql-ws's vocabulary: 4401 unauthorized (bad, missing or expired credentials). */
 export const CLOSE_UNAUTHORIZED = CloseCode.Unauthorized;
@@ -310,35 +310,25 @@ const releaseWritten = (sent: IteratorResult<unknown>) => {
   if (!sent.done) releaseSent(sent.value);
 };
 
-/** A class for the reason of events/release.ts' `Releasing`: one per live subscription. */
-class EndingWith<T> implements AsyncIterableIterator<T> {
-  private readonly iterator: AsyncIterator<T>;
+/**
+ * graphql-ws asks for the next result once it has written the last: the last is let go of then
+ * (events/release.ts). One per live subscription.
+ */
+class EndingWith<T> extends Releasing<T> {
   private readonly end: AbortController;
-  /** graphql-ws asks for the next result once it has written the last: the last is let go of then. */
-  private readonly sending: AsyncIterableIterator<T>;
 
   constructor(iterable: AsyncIterable<T>, end: AbortController) {
-    this.iterator = iterable[Symbol.asyncIterator]();
+    super(iterable[Symbol.asyncIterator](), releaseWritten);
     this.end = end;
-    this.sending = releasing(this.iterator, releaseWritten);
   }
 
-  next(): Promise<IteratorResult<T>> {
-    return this.sending.next();
-  }
-
-  async return(value?: unknown): Promise<IteratorResult<T>> {
+  override async return(value?: unknown): Promise<IteratorResult<T>> {
     this.end.abort();
-    return (await this.iterator.return?.(value)) ?? { done: true, value: undefined };
+    return (await super.return(value)) ?? { done: true, value: undefined };
   }
 
-  async throw(error: unknown): Promise<IteratorResult<T>> {
+  override async throw(error: unknown): Promise<IteratorResult<T>> {
     this.end.abort();
-    if (this.iterator.throw) return this.iterator.throw(error);
-    throw error;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
+    return super.throw(error);
   }
 }

@@ -83,8 +83,8 @@ export function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reco
 }
 
 /**
- * One topic subscription's payloads, in order. A class for the reason of events/release.ts'
- * `Releasing`: one per live subscription.
+ * One topic subscription's payloads, in order. A class for the reason events/release.ts'
+ * `IteratorLayer` gives: one per live subscription.
  */
 class TopicIterator<P> implements AsyncIterableIterator<P> {
   private readonly queue: P[] = [];

@@ -53,7 +53,8 @@ export abstract class IteratorLayer<T> implements AsyncIterableIterator<T> {
   }
 }
 
-class Releasing<T> extends IteratorLayer<T> {
+/** See `releasing`; a class of its own for layers that also let go of what they pass on. */
+export class Releasing<T> extends IteratorLayer<T> {
   private readonly release: (result: IteratorResult<T>) => void;
   private last: IteratorResult<T> | undefined;
   private readonly keep = (result: IteratorResult<T>) => (this.last = result);

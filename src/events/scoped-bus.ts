@@ -24,7 +24,7 @@ export function scopeBus(bus: EventBus, scope: BusScope): EventBus {
 
 /**
  * Classes, not objects of closures: each operation's context holds a scoped bus, and each of its
- * topic subscriptions an `Until`, for as long as it lives (see events/release.ts' `Releasing`).
+ * topic subscriptions an `Until`, for as long as it lives (see events/release.ts' `IteratorLayer`).
  */
 class ScopedBus implements EventBus {
   private readonly bus: EventBus;
