@@ -128,6 +128,9 @@ const NODE_FLAGS = [
   ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
   ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   '--expose-gc',
+  // One line per collection (a few a second): the report says which windows a major collection
+  // fell in, and which messages it delayed (see MajorCollection).
+  '--trace-gc',
 ];
 
 /** PostgreSQL connections of each API instance, and of each durable floor relay. */
@@ -241,7 +244,13 @@ const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) =
   // "… Mark-Compact 160.5 (193.0) -> 111.1 (192.5) MB, 9.60 / 0.02 ms  (+ 53.3 ms in 241 steps …":
   // the pause is the figure after the sizes' comma.
   const gc = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*, ([0-9.]+) \/ [0-9.]+ ms/.exec(line);
-  if (gc) return void gcPauses.push(Number(gc[2]));
+  if (gc) {
+    gcPauses.push(Number(gc[2]));
+    const major = majorCollection(line, Date.now());
+    const server = servers.find((s) => s.child === child);
+    if (major && server) majorCollections.push({ ...major, port: server.port });
+    return;
+  }
   if (line.includes('"level":50') || line.includes('"level":60')) {
     const { msg, err } = JSON.parse(line) as { msg?: string; err?: { message?: string } };
     const key = `${msg ?? ''}: ${err?.message ?? ''}`.slice(0, 300);
@@ -272,6 +281,47 @@ async function loopDelay(servers: Server[]): Promise<{ p99: number; max: number 
 
 /** Pauses (ms) of the servers' collections, from --trace-gc lines ("… 12.3 / 0.0 ms …"). */
 const gcPauses: number[] = [];
+
+/**
+ * A major collection of a server, from its --trace-gc line: when its marking started and ended
+ * (epoch ms, as the line arrived) and what it took from the main thread. V8 marks a large heap
+ * incrementally, in steps on the main thread between tasks, and concurrently on its background
+ * thread, then finishes in one pause; a message that a server handles meanwhile can wait behind
+ * a step or the pause.
+ */
+interface MajorCollection {
+  port: number;
+  start: number;
+  end: number;
+  /** The steps' total and the final pause (ms of the main thread). */
+  mainThreadMs: number;
+  biggestStepMs: number;
+  pauseMs: number;
+}
+
+/** Major collections of the servers, as their lines arrive; those of a window are picked by time. */
+const majorCollections: MajorCollection[] = [];
+
+/**
+ * "… Mark-Compact 198.7 (309.6) -> 86.9 (208.6) MB, 19.58 / 0.01 ms  (+ 24.5 ms in 109 steps since
+ * start of marking, biggest step 12.2 ms, walltime since start of marking 110 ms) (average mu = …)
+ * finalize incremental marking via task; GC in old space requested". Not the bench's own full
+ * collections before a memory reading (`gc()`: "testing").
+ */
+function majorCollection(line: string, arrived: number): Omit<MajorCollection, 'port'> | undefined {
+  const head = /Mark-Compact [^,]*, ([0-9.]+) \/ [0-9.]+ ms/.exec(line);
+  if (!head || line.includes('testing')) return undefined;
+  const pauseMs = Number(head[1]);
+  const steps = /\(\+ ([0-9.]+) ms in \d+ steps since start of marking, biggest step ([0-9.]+) ms, walltime since start of marking ([0-9.]+) ms\)/.exec(line);
+  const stepsMs = Number(steps?.[1] ?? 0);
+  return {
+    start: arrived - Number(steps?.[3] ?? 0) - pauseMs,
+    end: arrived,
+    mainThreadMs: stepsMs + pauseMs,
+    biggestStepMs: Number(steps?.[2] ?? 0),
+    pauseMs,
+  };
+}
 
 /** Sum of a gauge over the API servers' /metrics. */
 async function gauge(servers: Server[], name: string): Promise<number> {
@@ -369,8 +419,10 @@ interface Step {
   loopDelay?: { p99: number; max: number };
   /** Each measured send request's duration (ms), sorted. */
   sendMs: number[];
-  /** The longest garbage-collection pause of a server in the window (ms), with BENCH_NODE_FLAGS=--trace-gc. */
+  /** The longest garbage-collection pause of a server in the window (ms). */
   gcMaxMs?: number;
+  /** The servers' major collections in the window, and the latencies (ms, sorted) of the messages in flight while one marked, and of the others. */
+  gc?: { perServer: number[]; mainThreadMs: number; biggestStepMs: number; longestPauseMs: number; during: number[]; outside: number[] };
   /** Where the CPU went during the measured window (Linux). */
   cpu?: CpuWindow;
   /** Latency (ms) of each delivery in this step's measured window, sorted. */
@@ -471,6 +523,8 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
   let sendTimes: number[] = [];
   /** Measured message n → the port it was sent to and how long its request took (ms), for BENCH_TRACE. */
   const sentTo = new Map<number, { at: number; port: number; sendMs: number }>();
+  /** Measured message n → when its request started (epoch ms): which messages a major collection delayed. */
+  const sentAt = new Map<number, number>();
   /** Sends `count` messages at RATE to the subscribers connected now; measured ones carry n ≥ 0. */
   const send = async (count: number, measured: boolean) => {
     const started = performance.now();
@@ -485,6 +539,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       const index = k % connected;
       const port = ports[(k >> 1) & 1]!;
       const requested = performance.now();
+      if (measured) sentAt.set(n, Date.now());
       pending.push(
         sendOne(target, port, fixture, index, n)
           .then(() => {
@@ -513,6 +568,9 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     // A scrape resets the servers' event-loop delay window: the one after the load reads the load's.
     if (target === 'api') await loopDelay(servers);
     gcPauses.length = 0;
+    majorCollections.length = 0;
+    sentAt.clear();
+    const windowStart = Date.now();
     sendTimes = [];
     failedSends = 0;
     const resentBefore = resentRequests();
@@ -535,6 +593,17 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       deliveries.push(...replies.flatMap((r) => r.deliveries));
     }
     const distinct = new Set(deliveries.filter((n) => n >= firstMessage));
+    const windowEnd = Date.now();
+    const ports = new Set(servers.map((server) => server.port));
+    const collections = majorCollections.filter((c) => ports.has(c.port) && c.end >= windowStart && c.start <= windowEnd);
+    const during: number[] = [];
+    const outside: number[] = [];
+    deliveries.forEach((n, i) => {
+      const at = sentAt.get(n);
+      if (at === undefined) return;
+      const latency = latencies[i]!;
+      (collections.some((c) => at <= c.end && at + latency >= c.start) ? during : outside).push(latency);
+    });
     if (TRACE) {
       const rows = deliveries.map((n, i) => {
         const sent = sentTo.get(n);
@@ -548,6 +617,14 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       loopDelay: delay,
       sendMs: [...sendTimes].sort((a, b) => a - b),
       gcMaxMs: gcPauses.length ? Math.max(...gcPauses) : undefined,
+      gc: {
+        perServer: servers.map((server) => collections.filter((c) => c.port === server.port).length),
+        mainThreadMs: collections.reduce((sum, c) => sum + c.mainThreadMs, 0),
+        biggestStepMs: Math.max(0, ...collections.map((c) => c.biggestStepMs)),
+        longestPauseMs: Math.max(0, ...collections.map((c) => c.pauseMs)),
+        during: during.sort((a, b) => a - b),
+        outside: outside.sort((a, b) => a - b),
+      },
       sockets,
       latencies: latencies.sort((a, b) => a - b),
       sent: count,
@@ -651,6 +728,23 @@ function describeCpu(cpu: CpuWindow): string {
   );
 }
 
+/**
+ * A window's major collections as a sentence: how many each server ran, what they took from the
+ * main threads, and the latency of the messages in flight while one marked against the others'.
+ */
+function describeGc(step: Step): string {
+  const gc = step.gc;
+  if (!gc) return '';
+  const total = gc.perServer.reduce((a, b) => a + b, 0);
+  if (total === 0) return 'no major collection in the window';
+  return (
+    `major collections in the window: ${gc.perServer.join(' and ')} (main threads ${round(gc.mainThreadMs, 0)} ms in marking steps and pauses, ` +
+    `biggest step ${round(gc.biggestStepMs)} ms, longest pause ${round(gc.longestPauseMs)} ms); ` +
+    `${gc.during.length.toLocaleString('en')} messages in flight while one marked (p99 ${gc.during.length ? p(gc.during, 99) : '-'} ms), ` +
+    `the other ${gc.outside.length.toLocaleString('en')} p99 ${gc.outside.length ? p(gc.outside, 99) : '-'} ms`
+  );
+}
+
 function log(target: Target, step: Step) {
   const l = step.latencies;
   console.log(
@@ -660,6 +754,7 @@ function log(target: Target, step: Step) {
       `; send request p50 ${round(p(step.sendMs, 50))} ms, p99 ${round(p(step.sendMs, 99))}` +
       (step.loopDelay ? `; event loop delay p99 ${step.loopDelay.p99} ms, max ${step.loopDelay.max}` : '') +
       (step.gcMaxMs !== undefined ? `; longest GC pause ${round(step.gcMaxMs)} ms` : '') +
+      (step.gc ? `; ${describeGc(step)}` : '') +
       (step.cpu ? `; ${describeCpu(step.cpu)}` : '') +
       (step.connect ? `; connect ${step.connect.subscribed} ok, ${step.connect.failed} failed in ${round(step.connect.seconds)} s` : '') +
       (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
@@ -730,12 +825,13 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
         .map(
           (s) =>
             `${s.sockets.toLocaleString('en')} sockets: send request p99 ${round(p(s.sendMs, 99))} ms, event loop delay max ${s.loopDelay?.max ?? '-'} ms` +
+            (s.gc ? `; ${describeGc(s)}` : '') +
             (s.cpu ? `; ${describeCpu(s.cpu)}` : ''),
         )
         .join('. ') +
       '.' +
-      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeCpu(floor.at(-1)!.cpu!)}.` : '') +
-      (durable?.at(-1)?.cpu ? ` Durable floor, ${LARGEST.toLocaleString('en')} sockets: ${describeCpu(durable.at(-1)!.cpu!)}.` : ''),
+      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeGc(floor.at(-1)!)}; ${describeCpu(floor.at(-1)!.cpu!)}.` : '') +
+      (durable?.at(-1)?.cpu ? ` Durable floor, ${LARGEST.toLocaleString('en')} sockets: ${describeGc(durable.at(-1)!)}; ${describeCpu(durable.at(-1)!.cpu!)}.` : ''),
   );
   if (last.connect) {
     lines.push(
