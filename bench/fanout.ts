@@ -30,7 +30,7 @@
  * Writes bench/results/fanout.md and bench/results/fanout.svg, stamped with the machine and the
  * commit. BENCH_CPU_PROF=<dir> writes CPU profiles of the servers. BENCH_TRACE=<dir> writes each
  * server's stdout with an epoch-ms prefix (server-<port>.log, with an "event loop stall" line for
- * each turn over 8 ms: LOG_LOOP_STALLS_MS; add --trace-gc through BENCH_NODE_FLAGS) and one row per
+ * each turn over 8 ms: LOG_LOOP_STALLS_MS, and a --trace-gc line for each collection) and one row per
  * measured message (<target>-<sockets>.tsv), to line slow deliveries up with what the servers were
  * doing; and each client process's output the same way (clients-<pid>.log; its node flags:
  * BENCH_CLIENT_NODE_FLAGS, --trace-gc say).
