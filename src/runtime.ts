@@ -10,7 +10,7 @@ import { createClusterBus } from './events/cluster-bus.js';
 import { createLocalPresence, createRedisPresence, type PresenceOptions } from './events/presence.js';
 import { scopeBus, type BusScope } from './events/scoped-bus.js';
 import { createTyping } from './events/typing.js';
-import { createLoaders } from './loaders.js';
+import { Loaders } from './loaders.js';
 import { createMetrics } from './observability.js';
 import { createPersistedOperations } from './persisted.js';
 import { createRateLimiter } from './services/rate-limit.js';
@@ -66,7 +66,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     webhooks,
     notifier,
     uploads,
-    loaders: createLoaders(presence, viewer?.id ?? null),
+    loaders: new Loaders(presence, viewer?.id ?? null),
     // Its own key for Pothos' per-request caches, renewed when it is done (src/request-caches.ts).
     ...initContextCache(),
   });
