@@ -253,7 +253,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
         if (!operation || !(Symbol.asyncIterator in result)) return undefined;
         // Started: the subscription's context need not keep the document's text for its life.
         (args.contextValue as { params?: SubscribePayload }).params = payload;
-        return endingWith(result, operation.end);
+        return new EndingWith(result, operation.end);
       },
       // A single result (a query or mutation) ends its operation: its line. A subscription's
       // events count the errors they carry.
@@ -302,17 +302,13 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
   };
 }
 
-/** The operation's iterator, whose `return()` ends the operation's topics before waiting on it. */
-function endingWith<T>(iterable: AsyncIterable<T>, end: AbortController): AsyncGenerator<T> {
-  return new EndingWith(iterable, end) as unknown as AsyncGenerator<T>;
-}
-
 /** After graphql-ws has written a result to the socket (events/release.ts). */
 const releaseWritten = (sent: IteratorResult<unknown>) => {
   if (!sent.done) releaseSent(sent.value);
 };
 
 /**
+ * The operation's iterator, whose `return()` ends the operation's topics before waiting on it.
  * graphql-ws asks for the next result once it has written the last: the last is let go of then
  * (events/release.ts). One per live subscription.
  */
