@@ -32,8 +32,8 @@
  * server's stdout with an epoch-ms prefix (server-<port>.log, with an "event loop stall" line for
  * each turn over 8 ms: LOG_LOOP_STALLS_MS, and a --trace-gc line for each collection) and one row per
  * measured message (<target>-<sockets>.tsv), to line slow deliveries up with what the servers were
- * doing; and each client process's output the same way (clients-<pid>.log; its node flags:
- * BENCH_CLIENT_NODE_FLAGS, --trace-gc say).
+ * doing; and each client process's output the same way (clients-<pid>.log, its --trace-gc lines included; more node flags:
+ * BENCH_CLIENT_NODE_FLAGS).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -155,21 +155,36 @@ interface ClientProcess {
   ask(command: FanoutCommand): Promise<FanoutReply>;
 }
 
+/**
+ * The client processes' node flags. They stand for browsers on other machines, so they must take
+ * as little as they can of the cores the servers run on. `--no-memory-reducer`: once a client's
+ * allocation rate drops (after the reconnect storm, in the last window), V8 ran up to three
+ * "memory-reducing" full collections in a row to shrink its heap, each marking for 140–170 ms with
+ * its background threads on both cores; both servers' event loops stalled 8–30 ms at those moments
+ * (a traced run at 10,000 sockets: the 500 messages sent within them had a p99 of 30 ms, the other
+ * 5,500 of 9 ms). Shrinking a bench client's heap serves nothing. `--trace-gc`: the report counts
+ * the clients' major collections in each window, as it does the servers'.
+ */
+const CLIENT_NODE_FLAGS = ['--no-memory-reducer', '--trace-gc', ...(process.env.BENCH_CLIENT_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+
 function startClientProcess(): ClientProcess {
-  const clientFlags = (process.env.BENCH_CLIENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...clientFlags, '--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
+  const child = spawn(process.execPath, [...CLIENT_NODE_FLAGS, '--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', TRACE ? 'pipe' : 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
-  if (TRACE && child.stdout) {
-    const file = join(TRACE, `clients-${child.pid}.log`);
-    let rest = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      const lines = (rest + chunk.toString('utf8')).split('\n');
-      rest = lines.pop() ?? '';
-      if (lines.length > 0) appendFileSync(file, lines.map((line) => `${Date.now()} ${line}\n`).join(''));
-    });
-  }
+  const file = TRACE ? join(TRACE, `clients-${child.pid}.log`) : undefined;
+  let rest = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString('utf8')).split('\n');
+    rest = lines.pop() ?? '';
+    const now = Date.now();
+    for (const line of lines) {
+      const major = majorCollection(line, now);
+      if (major) clientCollections.push(major);
+      else if (!file && !/(Scavenge|Mark-Compact|Minor Mark-Sweep)/.test(line)) console.log(line);
+    }
+    if (file && lines.length > 0) appendFileSync(file, lines.map((line) => `${now} ${line}\n`).join(''));
+  });
   // One question at a time per process: replies come back in order.
   let chain = Promise.resolve() as Promise<unknown>;
   return {
@@ -302,6 +317,9 @@ interface MajorCollection {
 /** Major collections of the servers, as their lines arrive; those of a window are picked by time. */
 const majorCollections: MajorCollection[] = [];
 
+/** The client processes' major collections, the same way. */
+const clientCollections: Omit<MajorCollection, 'port'>[] = [];
+
 /**
  * "… Mark-Compact 198.7 (309.6) -> 86.9 (208.6) MB, 19.58 / 0.01 ms  (+ 24.5 ms in 109 steps since
  * start of marking, biggest step 12.2 ms, walltime since start of marking 110 ms) (average mu = …)
@@ -422,7 +440,16 @@ interface Step {
   /** The longest garbage-collection pause of a server in the window (ms). */
   gcMaxMs?: number;
   /** The servers' major collections in the window, and the latencies (ms, sorted) of the messages in flight while one marked, and of the others. */
-  gc?: { perServer: number[]; mainThreadMs: number; biggestStepMs: number; longestPauseMs: number; during: number[]; outside: number[] };
+  gc?: {
+    perServer: number[];
+    mainThreadMs: number;
+    biggestStepMs: number;
+    longestPauseMs: number;
+    during: number[];
+    outside: number[];
+    /** Major collections of the client processes in the window (all of them together). */
+    clients: number;
+  };
   /** Where the CPU went during the measured window (Linux). */
   cpu?: CpuWindow;
   /** Latency (ms) of each delivery in this step's measured window, sorted. */
@@ -569,6 +596,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
     if (target === 'api') await loopDelay(servers);
     gcPauses.length = 0;
     majorCollections.length = 0;
+    clientCollections.length = 0;
     sentAt.clear();
     const windowStart = Date.now();
     sendTimes = [];
@@ -624,6 +652,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
         longestPauseMs: Math.max(0, ...collections.map((c) => c.pauseMs)),
         during: during.sort((a, b) => a - b),
         outside: outside.sort((a, b) => a - b),
+        clients: clientCollections.filter((c) => c.end >= windowStart && c.start <= windowEnd).length,
       },
       sockets,
       latencies: latencies.sort((a, b) => a - b),
@@ -736,12 +765,13 @@ function describeGc(step: Step): string {
   const gc = step.gc;
   if (!gc) return '';
   const total = gc.perServer.reduce((a, b) => a + b, 0);
-  if (total === 0) return 'no major collection in the window';
+  const clients = `; the client processes' major collections in it: ${gc.clients}`;
+  if (total === 0) return `no major collection of a server in the window${clients}`;
   return (
     `major collections in the window: ${gc.perServer.join(' and ')} (main threads ${round(gc.mainThreadMs, 0)} ms in marking steps and pauses, ` +
     `biggest step ${round(gc.biggestStepMs)} ms, longest pause ${round(gc.longestPauseMs)} ms); ` +
     `${gc.during.length.toLocaleString('en')} messages in flight while one marked (p99 ${gc.during.length ? p(gc.during, 99) : '-'} ms), ` +
-    `the other ${gc.outside.length.toLocaleString('en')} p99 ${gc.outside.length ? p(gc.outside, 99) : '-'} ms`
+    `the other ${gc.outside.length.toLocaleString('en')} p99 ${gc.outside.length ? p(gc.outside, 99) : '-'} ms${clients}`
   );
 }
 
