@@ -731,7 +731,9 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
 }
 
 async function sendOne(target: Target, port: number, fixture: Fixture, index: number, n: number): Promise<void> {
-  const content = `${n}:${Date.now()}`;
+  // Epoch ms to the microsecond, not Date.now()'s whole ms: each process's performance.timeOrigin
+  // is read from the same system clock, so the client process can subtract it from its own.
+  const content = `${n}:${(performance.timeOrigin + performance.now()).toFixed(3)}`;
   if (target !== 'api') {
     const body = JSON.stringify({ conversationId: fixture.conversations[index], message: { id: randomUUID(), seq: n, content } });
     const { status, text } = await postJson(port, '/send', body);
@@ -824,7 +826,7 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
   /** A reference's p50 and p99 cells and our p99 as a multiple of its. */
   const against = (step: Step, reference: Step | undefined) => {
     if (!reference) return '- | - | -';
-    const ratio = round(p(step.latencies, 99) / Math.max(1, p(reference.latencies, 99)), 2);
+    const ratio = round(p(step.latencies, 99) / Math.max(0.1, p(reference.latencies, 99)), 2);
     return `${p(reference.latencies, 50)} ms | ${p(reference.latencies, 99)} ms | ${ratio}×`;
   };
   api.forEach((step, i) => {
