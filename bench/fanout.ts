@@ -32,8 +32,8 @@
  * server's stdout with an epoch-ms prefix (server-<port>.log, with an "event loop stall" line for
  * each turn over 8 ms: LOG_LOOP_STALLS_MS, and a --trace-gc line for each collection) and one row per
  * measured message (<target>-<sockets>.tsv), to line slow deliveries up with what the servers were
- * doing; and each client process's output the same way (clients-<pid>.log, its --trace-gc lines included; more node flags:
- * BENCH_CLIENT_NODE_FLAGS).
+ * doing; and each client process's output the same way (clients-<pid>.log, its --trace-gc lines
+ * included; more node flags for them: BENCH_CLIENT_NODE_FLAGS).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
