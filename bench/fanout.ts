@@ -566,7 +566,7 @@ async function runTarget(target: Target, fixture: Fixture): Promise<Step[]> {
       const index = k % connected;
       const port = ports[(k >> 1) & 1]!;
       const requested = performance.now();
-      if (measured) sentAt.set(n, Date.now());
+      if (measured) sentAt.set(n, performance.timeOrigin + performance.now());
       pending.push(
         sendOne(target, port, fixture, index, n)
           .then(() => {
@@ -817,6 +817,7 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
     'the request to the subscriber receiving the message. Floor: a bare `ws` relay over the same Redis (no GraphQL, no auth, no database).',
     ...(durable ? ['Durable floor: the same relay, storing each message with one INSERT in the same PostgreSQL (autocommit) before it publishes it.'] : []),
     `Each server process runs with \`--v8-pool-size=${V8_POOL_SIZE}\`${V8_POOL_SIZE === 1 ? ' (one V8 background thread; see the README on several instances per machine)' : ''}, after ${WARMUP.toLocaleString('en')} warm-up messages.`,
+    `The client processes run with \`${CLIENT_NODE_FLAGS.join(' ')}\`. Latencies to 0.1 ms (epoch time from performance.timeOrigin and performance.now() in each process).`,
     '',
   );
   lines.push(
