@@ -181,7 +181,7 @@ function startClientProcess(): ClientProcess {
     for (const line of lines) {
       const major = majorCollection(line, now);
       if (major) clientCollections.push(major);
-      else if (!file && !/(Scavenge|Mark-Compact|Minor Mark-Sweep)/.test(line)) console.log(line);
+      else if (!file && !GC_LINE.test(line)) console.log(line);
     }
     if (file && lines.length > 0) appendFileSync(file, lines.map((line) => `${now} ${line}\n`).join(''));
   });
@@ -258,7 +258,7 @@ const watchMemory = (servers: Server[]) => (line: string, child: ChildProcess) =
   if (TRACE) appendFileSync(join(TRACE, `server-${servers.find((s) => s.child === child)?.port ?? child.pid}.log`), `${Date.now()} ${line}\n`);
   // "… Mark-Compact 160.5 (193.0) -> 111.1 (192.5) MB, 9.60 / 0.02 ms  (+ 53.3 ms in 241 steps …":
   // the pause is the figure after the sizes' comma.
-  const gc = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*, ([0-9.]+) \/ [0-9.]+ ms/.exec(line);
+  const gc = GC_LINE.exec(line);
   if (gc) {
     gcPauses.push(Number(gc[2]));
     const major = majorCollection(line, Date.now());
@@ -294,11 +294,15 @@ async function loopDelay(servers: Server[]): Promise<{ p99: number; max: number 
   return out;
 }
 
+/** A --trace-gc line of any collection: its kind and its pause, the figure after the sizes' comma. */
+const GC_LINE = /(Mark-Compact|Scavenge|Minor Mark-Sweep)[^,]*, ([0-9.]+) \/ [0-9.]+ ms/;
+
 /** Pauses (ms) of the servers' collections, from --trace-gc lines ("… 12.3 / 0.0 ms …"). */
 const gcPauses: number[] = [];
 
 /**
- * A major collection of a server, from its --trace-gc line: when its marking started and ended
+ * A major collection of a server (or, without `port`, of a client process), from its --trace-gc
+ * line: when its marking started and ended
  * (epoch ms, as the line arrived) and what it took from the main thread. V8 marks a large heap
  * incrementally, in steps on the main thread between tasks, and concurrently on its background
  * thread, then finishes in one pause; a message that a server handles meanwhile can wait behind
