@@ -302,8 +302,8 @@ const gcPauses: number[] = [];
 
 /**
  * A major collection of a server (or, without `port`, of a client process), from its --trace-gc
- * line: when its marking started and ended
- * (epoch ms, as the line arrived) and what it took from the main thread. V8 marks a large heap
+ * line: when its marking started and ended (epoch ms, as the line arrived) and what it took from
+ * the main thread. V8 marks a large heap
  * incrementally, in steps on the main thread between tasks, and concurrently on its background
  * thread, then finishes in one pause; a message that a server handles meanwhile can wait behind
  * a step or the pause.
@@ -331,9 +331,9 @@ const clientCollections: Omit<MajorCollection, 'port'>[] = [];
  * collections before a memory reading (`gc()`: "testing").
  */
 function majorCollection(line: string, arrived: number): Omit<MajorCollection, 'port'> | undefined {
-  const head = /Mark-Compact [^,]*, ([0-9.]+) \/ [0-9.]+ ms/.exec(line);
-  if (!head || line.includes('testing')) return undefined;
-  const pauseMs = Number(head[1]);
+  const head = GC_LINE.exec(line);
+  if (head?.[1] !== 'Mark-Compact' || line.includes('testing')) return undefined;
+  const pauseMs = Number(head[2]);
   const steps = /\(\+ ([0-9.]+) ms in \d+ steps since start of marking, biggest step ([0-9.]+) ms, walltime since start of marking ([0-9.]+) ms\)/.exec(line);
   const stepsMs = Number(steps?.[1] ?? 0);
   return {
