@@ -143,6 +143,8 @@ export interface WebhookConfig {
   concurrency: number;
   /** False: this instance fans out and enqueues but makes no attempts (API-only nodes). */
   workers: boolean;
+  /** How often each instance looks for events no instance turned into deliveries (a crash between commit and fan-out, Redis away). */
+  sweepMs: number;
 }
 
 /** Where uploaded files go: S3-compatible storage when S3_BUCKET is set, else a folder served by the API. */
@@ -430,6 +432,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
       secretOverlapS: intVar(env, 'WEBHOOK_SECRET_OVERLAP_S', 86_400, 0, 30 * 86_400),
       concurrency: intVar(env, 'WEBHOOK_CONCURRENCY', 16, 1, 100),
       workers: boolVar(env, 'WEBHOOK_WORKERS', true),
+      sweepMs: intVar(env, 'WEBHOOK_SWEEP_MS', 5000, 50, 600_000),
     },
     uploads: {
       s3: s3Var(env),

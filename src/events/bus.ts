@@ -31,6 +31,11 @@ export interface EventBus {
    */
   subscribe<T extends Topic>(topic: T): Promise<AsyncIterableIterator<TopicMap[T]>>;
   /**
+   * The instance's own listener on `topic` for as long as it runs (resolves once live, with the
+   * function that removes it): not an operation's subscription, so not in `liveSubscriptions`.
+   */
+  listen<T extends Topic>(topic: T, listener: (payload: TopicMap[T]) => void): Promise<() => void>;
+  /**
    * Topic subscriptions live on this instance (subscribed and not yet released): the
    * `salon_live_topic_subscriptions` gauge. It comes back to its level when sockets go, and
    * tests wait on it to know a subscription can receive.
@@ -64,6 +69,10 @@ export function busOver(engine: PubSubEngine, onClose: () => Promise<void>, reco
       return () => reconnectListeners.delete(listener);
     },
     publish: (topic, payload) => engine.publish(topic, payload),
+    async listen(topic, listener) {
+      const id = await engine.subscribe(topic, listener, {});
+      return () => engine.unsubscribe(id);
+    },
     publishAll: (entries) => Promise.allSettled(entries.map(([topic, payload]) => engine.publish(topic, payload))),
     together: (issue) => issue(),
     async subscribe<T extends Topic>(topic: T) {

@@ -51,6 +51,10 @@ class ScopedBus implements EventBus {
     return this.bus.together(issue);
   }
 
+  listen<T extends Topic>(topic: T, listener: (payload: TopicMap[T]) => void): Promise<() => void> {
+    return this.bus.listen(topic, listener);
+  }
+
   liveSubscriptions(): number {
     return this.bus.liveSubscriptions();
   }

@@ -32,12 +32,14 @@ export interface PresencePayload {
 /**
  * Every topic and what travels on it, declared once. Topics are per user (chosen from the
  * viewer, never from arguments) except typing, which is per conversation and only subscribed
- * after a membership check.
+ * after a membership check, and the instances' own `webhooks:owners`, which no operation reads.
  */
 export interface TopicMap {
   [topic: `user:${string}:presence`]: PresencePayload;
   [topic: `user:${string}:events`]: EventsWakeUp;
   [topic: `conversation:${string}:typing`]: TypingPayload;
+  /** An account has an enabled webhook endpoint now: every instance fans out its events from its next commit. */
+  'webhooks:owners': { ownerId: string };
 }
 
 export type Topic = keyof TopicMap;
@@ -46,4 +48,5 @@ export const topics = {
   presence: (userId: string) => `user:${userId}:presence` as const,
   userEvents: (userId: string) => `user:${userId}:events` as const,
   typing: (conversationId: string) => `conversation:${conversationId}:typing` as const,
+  webhookOwners: 'webhooks:owners' as const,
 };

@@ -1,11 +1,14 @@
 /**
  * Partner webhooks on one instance: fans out owners' new events after each commit made here,
- * sweeps every few seconds for what a commit elsewhere (or a crash between commit and fan-out)
- * left behind, and runs the delivery workers of the shared job queue.
+ * sweeps every few seconds for what a crash between commit and fan-out left behind, and runs the
+ * delivery workers of the shared job queue. An endpoint created (or re-enabled) on one instance
+ * is announced to all of them, so a commit on any instance fans it out at once, not at the next
+ * sweep.
  */
 import type { Config } from '../config.js';
 import { db } from '../db.js';
 import type { EventBus } from '../events/bus.js';
+import { topics } from '../events/topics.js';
 import type { JobQueue } from '../jobs/queue.js';
 import { logger } from '../logger.js';
 import type { Metrics } from '../observability.js';
@@ -21,16 +24,17 @@ export function deliveryQueueOptions(config: Config['webhooks']) {
   return { retryLimit: 100, retryDelay: 2, expireInSeconds: Math.ceil(leaseMs(config) / 1000) + 1 };
 }
 
-/** How often each instance looks for endpoints behind their owner's log, and refreshes which users own endpoints. */
-const SWEEP_MS = 5_000;
-
 export interface Webhooks {
   /** Starts the fan-out and, unless WEBHOOK_WORKERS=false, the delivery workers on `queue`. */
   start(queue: JobQueue): Promise<void>;
   /** After a commit: these users' logs grew. Owners of endpoints are fanned out, the others cost nothing. */
   wake(userIds: Iterable<string>): void;
-  /** `ownerId` has an enabled endpoint now (created or re-enabled on this instance). */
-  watch(ownerId: string): void;
+  /**
+   * `ownerId` has an enabled endpoint now (created or re-enabled on this instance): this instance
+   * and, over the event bus, the others fan out its events from their next commit. Never throws:
+   * an instance the announcement misses (Redis away) learns it at its next sweep.
+   */
+  watch(ownerId: string): Promise<void>;
   /** The queue, once started (the retry mutation adds jobs through it). */
   queue(): JobQueue;
   stop(): Promise<void>;
@@ -40,6 +44,8 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
   let queue: JobQueue | undefined;
   let owners = new Set<string>();
   let sweeper: NodeJS.Timeout | undefined;
+  let unlisten: (() => void) | undefined;
+  let stopReconnect: (() => void) | undefined;
   let stopped = false;
   /** Per owner: the fan-out running now, and whether another must follow it (a commit came meanwhile). */
   const running = new Map<string, { again: boolean; done: Promise<void> }>();
@@ -90,15 +96,24 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
       if (config.webhooks.workers) {
         await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
       }
+      // Listening before the first sweep: an endpoint created meanwhile is in one or the other.
+      unlisten = await bus.listen(topics.webhookOwners, ({ ownerId }) => owners.add(ownerId));
+      // Announcements made while the bus was away are lost: the sweep reads them from the table.
+      stopReconnect = bus.onReconnect(() => void sweep());
       await sweep();
-      sweeper = setInterval(() => void sweep(), SWEEP_MS);
+      sweeper = setInterval(() => void sweep(), config.webhooks.sweepMs);
       sweeper.unref();
     },
     wake(userIds) {
       for (const userId of new Set(userIds)) if (owners.has(userId)) fanOutOwner(userId);
     },
-    watch(ownerId) {
+    async watch(ownerId) {
       owners.add(ownerId);
+      try {
+        await bus.publish(topics.webhookOwners, { ownerId });
+      } catch (error) {
+        logger.warn({ err: error, ownerId }, 'webhook endpoint announcement failed; other instances learn it at their next sweep');
+      }
     },
     queue() {
       if (!queue) throw new Error('webhooks are not started');
@@ -107,6 +122,8 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
     async stop() {
       stopped = true;
       clearInterval(sweeper);
+      unlisten?.();
+      stopReconnect?.();
       await Promise.allSettled([...running.values()].map((state) => state.done));
     },
   };
