@@ -43,6 +43,12 @@ export interface Webhooks {
 export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics): Webhooks {
   let queue: JobQueue | undefined;
   let owners = new Set<string>();
+  /**
+   * Owners learned since the latest sweep began: its rows may have been read before their endpoint
+   * committed, and must not drop them. Sweeps are numbered, and only the latest replaces `owners`.
+   */
+  let learned = new Set<string>();
+  let sweeps = 0;
   let sweeper: NodeJS.Timeout | undefined;
   let unlisten: (() => void) | undefined;
   let stopReconnect: (() => void) | undefined;
@@ -74,7 +80,14 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
     running.set(ownerId, state);
   };
 
+  const learn = (ownerId: string) => {
+    owners.add(ownerId);
+    learned.add(ownerId);
+  };
+
   const sweep = async () => {
+    const number = ++sweeps;
+    const since = (learned = new Set());
     try {
       // Marked: statement counts of a request (test/inbox-queries) leave background work out.
       const rows = await db.$queryRaw<{ ownerId: string; behind: boolean }[]>`/* background: webhook sweep */
@@ -82,7 +95,7 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
           FROM "WebhookEndpoint" e LEFT JOIN "UserEventStream" s ON s."userId" = e."ownerId"
          WHERE e."disabledAt" IS NULL
          GROUP BY e."ownerId"`;
-      owners = new Set(rows.map((row) => row.ownerId));
+      if (number === sweeps) owners = new Set([...rows.map((row) => row.ownerId), ...since]);
       for (const row of rows) if (row.behind) fanOutOwner(row.ownerId);
     } catch (error) {
       logger.warn({ err: error }, 'webhook sweep failed');
@@ -97,7 +110,7 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
         await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
       }
       // Listening before the first sweep: an endpoint created meanwhile is in one or the other.
-      unlisten = await bus.listen(topics.webhookOwners, ({ ownerId }) => owners.add(ownerId));
+      unlisten = await bus.listen(topics.webhookOwners, ({ ownerId }) => learn(ownerId));
       // Announcements made while the bus was away are lost: the sweep reads them from the table.
       stopReconnect = bus.onReconnect(() => void sweep());
       await sweep();
@@ -108,7 +121,7 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
       for (const userId of new Set(userIds)) if (owners.has(userId)) fanOutOwner(userId);
     },
     async watch(ownerId) {
-      owners.add(ownerId);
+      learn(ownerId);
       try {
         await bus.publish(topics.webhookOwners, { ownerId });
       } catch (error) {
