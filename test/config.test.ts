@@ -27,6 +27,9 @@ describe('configuration is checked at start', () => {
     expect(() => loadConfig({ JWT_SECRET: secret, TYPING_TTL_S: '11' })).toThrow(/TYPING_TTL_S/);
     expect(() => loadConfig({ JWT_SECRET: secret, PERSISTED_OPERATIONS: 'sometimes' })).toThrow(/off, allow or only/);
     expect(() => loadConfig({ JWT_SECRET: secret, DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
+    expect(config.webhooks.sweepMs).toBe(5000);
+    expect(loadConfig({ JWT_SECRET: secret, WEBHOOK_SWEEP_MS: '600000' }).webhooks.sweepMs).toBe(600_000);
+    expect(() => loadConfig({ JWT_SECRET: secret, WEBHOOK_SWEEP_MS: '10' })).toThrow(/WEBHOOK_SWEEP_MS/);
   });
 
   it('REDIS_CLUSTER_NODES takes host:port or redis:// seeds, and is refused beside REDIS_URL or malformed', () => {

@@ -89,7 +89,7 @@ export async function createEndpoint(viewer: Viewer, input: CreateEndpointInput,
       data: { ownerId: viewer.id, url, eventTypes, description, secret, position: stream?.lastPosition ?? 0n },
     });
   });
-  await webhooks.watch(viewer.id);
+  webhooks.watch(viewer.id);
   return { endpoint, secret };
 }
 
@@ -121,7 +121,7 @@ export async function updateEndpoint(viewer: Viewer, id: string, input: UpdateEn
       },
     });
   });
-  if (enable) await webhooks.watch(viewer.id);
+  if (enable) webhooks.watch(viewer.id);
   return updated;
 }
 

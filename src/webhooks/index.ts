@@ -31,10 +31,10 @@ export interface Webhooks {
   wake(userIds: Iterable<string>): void;
   /**
    * `ownerId` has an enabled endpoint now (created or re-enabled on this instance): this instance
-   * and, over the event bus, the others fan out its events from their next commit. Never throws:
-   * an instance the announcement misses (Redis away) learns it at its next sweep.
+   * and, over the event bus, the others fan out its events from then on. An instance the
+   * announcement misses (Redis away) learns it at its next sweep.
    */
-  watch(ownerId: string): Promise<void>;
+  watch(ownerId: string): void;
   /** The queue, once started (the retry mutation adds jobs through it). */
   queue(): JobQueue;
   stop(): Promise<void>;
@@ -80,9 +80,14 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
     running.set(ownerId, state);
   };
 
+  /**
+   * `ownerId` has an enabled endpoint: fanned out from now on, and once now, for an event that
+   * committed here between the endpoint's commit and this instance hearing of it.
+   */
   const learn = (ownerId: string) => {
     owners.add(ownerId);
     learned.add(ownerId);
+    fanOutOwner(ownerId);
   };
 
   const sweep = async () => {
@@ -109,24 +114,29 @@ export function createWebhooks(config: Config, bus: EventBus, metrics: Metrics):
       if (config.webhooks.workers) {
         await queue.work<DeliveryJob>(DELIVERY_QUEUE, config.webhooks.concurrency, (job) => runDeliveryJob(deps, job.data));
       }
-      // Listening before the first sweep: an endpoint created meanwhile is in one or the other.
-      unlisten = await bus.listen(topics.webhookOwners, ({ ownerId }) => learn(ownerId));
-      // Announcements made while the bus was away are lost: the sweep reads them from the table.
+      if (stopped) return;
+      // Not waited for: with Redis away, SUBSCRIBE waits for it, and the instance must start
+      // without it. Until it is live, and whatever an outage loses, the sweep finds from the table.
+      bus.listen(topics.webhookOwners, ({ ownerId }) => learn(ownerId)).then(
+        (remove) => (stopped ? remove() : (unlisten = remove)),
+        (error: unknown) => logger.warn({ err: error }, 'webhook endpoint announcements not received; the sweep finds new endpoints'),
+      );
       stopReconnect = bus.onReconnect(() => void sweep());
       await sweep();
+      if (stopped) return;
       sweeper = setInterval(() => void sweep(), config.webhooks.sweepMs);
       sweeper.unref();
     },
     wake(userIds) {
       for (const userId of new Set(userIds)) if (owners.has(userId)) fanOutOwner(userId);
     },
-    async watch(ownerId) {
+    watch(ownerId) {
       learn(ownerId);
-      try {
-        await bus.publish(topics.webhookOwners, { ownerId });
-      } catch (error) {
+      // Not waited for, as a send's wake-ups are not (src/schema/live.ts): the mutation must not
+      // wait on Redis.
+      bus.publish(topics.webhookOwners, { ownerId }).catch((error: unknown) => {
         logger.warn({ err: error, ownerId }, 'webhook endpoint announcement failed; other instances learn it at their next sweep');
-      }
+      });
     },
     queue() {
       if (!queue) throw new Error('webhooks are not started');
