@@ -49,9 +49,9 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       // graphql-js' own execute and subscribe rather than graphql-tools' executor, yoga's
       // default: the same results (the whole suite passes either way), and a message promotes
       // 8.8-9.7 KB to the old generation instead of 14.0-14.1 (`npm run bench:promotion --
-      // --sockets 5000`) and a subscribed socket holds 21.2 KB of heap instead of 23.8 (one
-      // `bench:fanout -- --sockets 10000 --no-floor` run each). We use
-      // neither @defer/@stream nor execution cancellation, which only graphql-tools' executor has.
+      // --sockets 5000`) and a subscribed socket holds 21.2-21.3 KB of heap instead of 23.8
+      // (`bench:fanout -- --sockets 10000 --no-floor`, two runs each). We use neither
+      // @defer/@stream nor execution cancellation, which only graphql-tools' executor has.
       useEngine({ execute, subscribe }),
       useOriginCheck(isAllowedOrigin),
       useRequestLog(),
