@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { execute, subscribe, type GraphQLSchema } from 'graphql';
-import { useEngine } from '@envelop/core';
+import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { devSignInRoutes } from './auth/dev-sign-in.js';
+import { useGraphqlJsEngine } from './engine.js';
 import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Context } from './context.js';
 import { ErrorCode, maskUnexpected } from './errors.js';
@@ -46,13 +46,7 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
       allowedHeaders: ['content-type', 'authorization', 'accept', 'x-request-id'],
     },
     plugins: [
-      // graphql-js' own execute and subscribe rather than graphql-tools' executor, yoga's
-      // default: the same results (the whole suite passes either way), and a message promotes
-      // 8.8-9.7 KB to the old generation instead of 14.0-14.1 (`npm run bench:promotion --
-      // --sockets 5000`) and a subscribed socket holds 21.2-21.3 KB of heap instead of 23.8
-      // (`bench:fanout -- --sockets 10000 --no-floor`, two runs each). We use neither
-      // @defer/@stream nor execution cancellation, which only graphql-tools' executor has.
-      useEngine({ execute, subscribe }),
+      useGraphqlJsEngine(),
       useOriginCheck(isAllowedOrigin),
       useRequestLog(),
       useReadiness(bus),

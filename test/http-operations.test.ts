@@ -119,4 +119,31 @@ describe('query limits', () => {
     );
     expect(codes(inbox)).toEqual([]);
   });
+
+  it('variables the operation cannot take are a bad request: 400 with BAD_USER_INPUT, for a query, a mutation and an SSE subscription', async () => {
+    const user = await t.user('CLIENT');
+    const post = (body: Record<string, unknown>, accept: string) =>
+      fetch(t.app.url(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${user.token}` },
+        body: JSON.stringify(body),
+      });
+    const requests = [
+      { query: 'query($id: ID!) { conversation(id: $id) { id } }', variables: { id: { not: 'an id' } } },
+      { query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', variables: {} },
+    ];
+    for (const accept of ['application/graphql-response+json', 'application/json']) {
+      for (const body of requests) {
+        const response = await post(body, accept);
+        expect(response.status, `${accept}: ${body.query}`).toBe(400);
+        const result = (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
+        expect(result.data).toBeUndefined();
+        expect(codes(result)).toEqual(['BAD_USER_INPUT']);
+      }
+    }
+    // GraphQL over SSE: refused before any stream opens.
+    const sse = await post({ query: 'subscription($after: String) { events(after: $after) { __typename } }', variables: { after: { not: 'a cursor' } } }, 'text/event-stream');
+    expect(sse.status).toBe(400);
+    await sse.body?.cancel();
+  });
 });
