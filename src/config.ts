@@ -143,7 +143,7 @@ export interface WebhookConfig {
   concurrency: number;
   /** False: this instance fans out and enqueues but makes no attempts (API-only nodes). */
   workers: boolean;
-  /** How often each instance looks for events no instance turned into deliveries (a crash between commit and fan-out, Redis away). */
+  /** How often each instance re-reads which accounts have enabled endpoints and looks for events no instance turned into deliveries (a crash between commit and fan-out, an announcement lost with Redis away). */
   sweepMs: number;
 }
 

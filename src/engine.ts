@@ -9,7 +9,7 @@
  * before anything executes (variables the operation cannot take, no operation to run) is marked
  * HTTP 400, so that it is answered as a bad request, as GraphQL over HTTP requires, not with 200.
  */
-import { useEngine } from '@envelop/core';
+import { isAsyncIterable, useEngine } from '@envelop/core';
 import { execute, subscribe, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 
 /**
@@ -23,10 +23,6 @@ function markRefusedRequest(result: ExecutionResult): ExecutionResult {
     (error as { extensions: GraphQLError['extensions'] }).extensions = { ...error.extensions, http: { ...http, status: 400 } };
   }
   return result;
-}
-
-function isAsyncIterable(value: object): value is AsyncIterable<unknown> {
-  return Symbol.asyncIterator in value;
 }
 
 export function useGraphqlJsEngine() {
