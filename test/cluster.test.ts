@@ -4,14 +4,21 @@ import { useTestApp, type TestUser } from './support/app.js';
 import { openConversation, send } from './support/fixtures.js';
 import { Redis } from 'ioredis';
 import { presenceKeys } from '../src/events/presence.js';
-import { REDIS_URL } from './support/redis.js';
+import { privateRedis } from './support/redis.js';
 import { liveTopics, sleep, subscribe, untilLive, wsClient } from './support/ws.js';
+
+// A redis-server of this file's own: these instances count another as dead after 1.5 s without a
+// heartbeat, and on the shared Redis they reaped the live instances of the files running beside
+// them (which beat every 10 s), whose users then looked offline (test/notifications failed so).
+const { url: REDIS_URL, start: startRedis, kill: stopRedis } = await privateRedis();
+beforeAll(startRedis);
 
 // Two instances of the API sharing one PostgreSQL and one Redis, as behind a load balancer.
 const t = useTestApp(
   { REDIS_URL, TYPING_TTL_S: '1' },
   { instances: 2, app: { presence: { graceMs: 200, heartbeatMs: 200, instanceTtlMs: 1500 } } },
 );
+afterAll(stopRedis);
 
 let salon: TestUser;
 let client: TestUser;
@@ -108,9 +115,9 @@ describe('two instances sharing Redis', () => {
     // What a crashed instance leaves behind: its users' entries and a heartbeat that stopped.
     const redis = new Redis(REDIS_URL);
     const dead = `crashed-${other.id}`;
-    // Its last heartbeat recent at first: every instance (those of other test files too, on the
-    // same Redis) counts its users online until the heartbeat is stale. Listed before its users
-    // are, so that no instance starting meanwhile adopts it as an unlisted one (stale at once).
+    // Its last heartbeat recent at first: every instance counts its users online until the
+    // heartbeat is stale. Listed before its users are, so that no instance starting meanwhile
+    // adopts it as an unlisted one (stale at once).
     await redis.zadd(presenceKeys.instances, Date.now(), dead);
     await redis.hset(presenceKeys.user(other.id), dead, '1');
     await redis.sadd(presenceKeys.instanceUsers(dead), other.id);
@@ -120,10 +127,10 @@ describe('two instances sharing Redis', () => {
       salon.token,
     );
     expect(online.data?.conversations.edges.find((e) => e.node.client.id === other.id)?.node.client.online).toBe(true);
-    // Then it stops: 5 s without a beat, stale for this file's instances (instanceTtlMs 1,500) and
-    // not for the other test files' (30 s by default). Whichever instance reaps a dead one announces
-    // its users to their contacts in its own database: another file's instance, winning the reap,
-    // announced `other` to nobody here, and this test failed (once, in a CI run).
+    // Then it stops: 5 s without a beat, stale for this file's instances (instanceTtlMs 1,500).
+    // Whichever instance reaps a dead one announces its users to their contacts in its own
+    // database: on the shared Redis, another file's instance won the reap once and announced
+    // `other` to nobody here; this file's own Redis keeps the reap among these instances.
     await redis.zadd(presenceKeys.instances, Date.now() - 5_000, dead);
     // Whether the stream's initial state saw the leftover entries depends on timing; the release is what counts.
     await expect.poll(() => watch.events.map((event) => event.presence)).toContainEqual({ user: { id: other.id }, online: false });
