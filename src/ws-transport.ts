@@ -20,10 +20,12 @@ export interface SocketExtra {
  * The heartbeat's tick: each `pingIntervalMs`, every socket is pinged once, a slot of them every
  * tick. A ping is a write to the socket (tens of microseconds): with twelve slots, 5,000 sockets
  * made 417 pings in one event-loop turn every second, and the sends and deliveries that waited
- * behind them were the slowest of bench:fanout. Slots of a tick each keep that turn well under
- * a millisecond at ten thousand sockets.
+ * behind them were the slowest of bench:fanout. A tick is also a wake-up of the process, and the
+ * pongs it brings back one of each peer: at 20 ms (50 a second) those wake-ups cost an idle
+ * instance and its peers more than the pings themselves (bench/results/fanout-history.md, "A ninth
+ * session"). 100 ms keeps a tick's turn near a millisecond at 5,000 sockets an instance.
  */
-const TICK_MS = 20;
+const TICK_MS = 100;
 
 /** Documents of subscribe messages not yet taken by `onSubscribe`, per socket and operation id. */
 const documents = new WeakMap<WebSocket, Map<string, string>>();

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:idle -- [--sockets 5000] [--seconds 25] [--settle 15] [--rounds 3] [--root <checkout>]…`
+ *
+ * What an instance costs while nothing happens: one built API instance (`node dist/server.js`, as
+ * deployed, `--v8-pool-size=1` as bench:fanout runs it) holds `--sockets` subscribed `OnEvents`
+ * sockets (real graphql-ws clients in a process of their own, as in bench:fanout), and once they
+ * are all live and `--settle` seconds have passed, the CPU that the server process and the client
+ * process use over `--seconds` is read from /proc: the heartbeat's pings and their pongs, the
+ * timers, the periodic checks. Nothing is sent.
+ *
+ * Each `--root` is a checkout to measure (this one by default; each is built and runs from its own
+ * directory, on a database migrated by this checkout's migrations, so the checkouts compared must
+ * share the schema). Rounds alternate between the checkouts, so that a machine that drifts during
+ * the run drifts for all of them; the report gives each round and the medians, and each checkout's
+ * median against the first one's. Each server is stopped with SIGTERM, so that it releases its
+ * users in Redis before the next one starts (a killed one would be reaped by the next, which would
+ * count that work). Linux only (/proc).
+ */
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { migrateDatabase } from '../src/db/migrations.js';
+import type { FanoutReply } from './fanout-clients.js';
+import {
+  createDatabase,
+  describeCommit,
+  describeMachine,
+  killProcesses,
+  percentile,
+  processCpuSeconds,
+  REPO_ROOT,
+  seedSalon,
+  signToken,
+  sleep,
+  startApi,
+} from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    sockets: { type: 'string', default: '5000' },
+    seconds: { type: 'string', default: '25' },
+    settle: { type: 'string', default: '15' },
+    rounds: { type: 'string', default: '3' },
+    root: { type: 'string', multiple: true, default: [REPO_ROOT] },
+  },
+});
+const SOCKETS = Number(values.sockets);
+const SECONDS = Number(values.seconds);
+const SETTLE_SECONDS = Number(values.settle);
+const ROUNDS = Number(values.rounds);
+const ROOTS = values.root.map((root) => resolve(root));
+
+/** CPU seconds a process has used; this bench needs /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  const seconds = processCpuSeconds(pid);
+  if (seconds === undefined) throw new Error('bench:idle reads CPU from /proc (Linux only)');
+  return seconds;
+}
+
+const database = await createDatabase(migrateDatabase);
+const salon = await seedSalon(database.url, SOCKETS);
+const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
+const subscribers = salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
+
+/** One round of one checkout: server and client CPU in ms per second of the idle window. */
+async function measure(root: string): Promise<{ server: number; clients: number }> {
+  const { child, port } = await startApi({ databaseUrl: database.url, root, nodeFlags: ['--v8-pool-size=1'] });
+  const clients = spawn(process.execPath, ['--no-memory-reducer', '--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  try {
+    const connected = await new Promise<FanoutReply>((done) => {
+      clients.once('message', done);
+      clients.send({ type: 'connect', target: 'api', ports: [port], subscribers, perSecond: 500 });
+    });
+    if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
+    await sleep(SETTLE_SECONDS * 1000);
+    const server0 = cpuSeconds(child.pid);
+    const clients0 = cpuSeconds(clients.pid);
+    await sleep(SECONDS * 1000);
+    return {
+      server: ((cpuSeconds(child.pid) - server0) / SECONDS) * 1000,
+      clients: ((cpuSeconds(clients.pid) - clients0) / SECONDS) * 1000,
+    };
+  } finally {
+    clients.kill('SIGKILL');
+    await new Promise<void>((done) => {
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+    });
+  }
+}
+
+const results = new Map<string, { server: number; clients: number }[]>(ROOTS.map((root) => [root, []]));
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const root of ROOTS) {
+      const result = await measure(root);
+      results.get(root)!.push(result);
+      console.log(`round ${round}, ${root} (${describeCommit(root)}): server ${result.server.toFixed(1)} ms/s, clients ${result.clients.toFixed(1)} ms/s`);
+    }
+  }
+} finally {
+  killProcesses();
+  await database.drop();
+}
+
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+console.log(`\nidle: ${SOCKETS.toLocaleString('en')} subscribed sockets on one instance, ${SECONDS} s after ${SETTLE_SECONDS} s settling, ${ROUNDS} rounds; ${describeMachine()}, ${new Date().toISOString().slice(0, 16)} UTC`);
+const first = results.get(ROOTS[0]!)!;
+for (const root of ROOTS) {
+  const rows = results.get(root)!;
+  const server = median(rows.map((r) => r.server));
+  const clients = median(rows.map((r) => r.clients));
+  const against = root === ROOTS[0] ? '' : ` (${(server / median(first.map((r) => r.server))).toFixed(2)}× and ${(clients / median(first.map((r) => r.clients))).toFixed(2)}× the first checkout's)`;
+  console.log(`${root} (${describeCommit(root)}): median server ${server.toFixed(1)} ms of CPU a second, its clients ${clients.toFixed(1)}${against}`);
+}
+process.exit(0);
