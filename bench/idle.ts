@@ -9,8 +9,8 @@
  * timers, the periodic checks. Nothing is sent.
  *
  * Each `--root` is a checkout to measure (this one by default; each is built and runs from its own
- * directory, on a database migrated by this checkout's migrations, so the checkouts compared must
- * share the schema). Rounds alternate between the checkouts, so that a machine that drifts during
+ * directory, so it needs its dependencies installed, `npm ci`; the database is migrated by this
+ * checkout's migrations, so the checkouts compared must share the schema). Rounds alternate between the checkouts, so that a machine that drifts during
  * the run drifts for all of them; the report gives each round and the medians, and each checkout's
  * median against the first one's. Each server is stopped with SIGTERM, so that it releases its
  * users in Redis before the next one starts (a killed one would be reaped by the next, which would
