@@ -13,10 +13,10 @@ import { logger } from './logger.js';
  * The event loop's delay: a 50 ms timer records how late it fires, one per process (every app of
  * a test process shares it; a timer each would stay for the life of the process). Not
  * perf_hooks' monitorEventLoopDelay: after a reset it drops its first late tick, so a block just
- * after a scrape went unseen. Not 10 ms, as it was: each tick wakes an idle process, and on a
- * machine where a wake-up is dear that cost an instance more CPU than anything else it did idle
- * (bench/results/fanout-history.md, "A ninth session"). A stall longer than the tick is still
- * recorded within 50 ms of its length.
+ * after a scrape went unseen. Not 10 ms, as it was: each tick wakes an idle process, and with it
+ * and the heartbeat's tick (src/ws-transport.ts) that frequent, an idle instance with 5,000 sockets
+ * used 1.3 times the CPU (`npm run bench:idle`; bench/results/fanout-history.md, "A ninth
+ * session"). A stall longer than the tick is still recorded within 50 ms of its length.
  */
 const LOOP_TICK_MS = 50;
 let loopDelay: RecordableHistogram | undefined;

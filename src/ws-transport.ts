@@ -21,9 +21,9 @@ export interface SocketExtra {
  * tick. A ping is a write to the socket (tens of microseconds): with twelve slots, 5,000 sockets
  * made 417 pings in one event-loop turn every second, and the sends and deliveries that waited
  * behind them were the slowest of bench:fanout. A tick is also a wake-up of the process, and the
- * pongs it brings back one of each peer: at 20 ms (50 a second) those wake-ups cost an idle
- * instance and its peers more than the pings themselves (bench/results/fanout-history.md, "A ninth
- * session"). 100 ms keeps a tick's turn near a millisecond at 5,000 sockets an instance.
+ * pongs it brings back wake its peers: the same pings sent in 10 turns a second instead of 50 cost
+ * an idle instance and its clients less CPU (bench/results/fanout-history.md, "A ninth session").
+ * At 100 ms a turn pings about 42 sockets when an instance holds 5,000.
  */
 const TICK_MS = 100;
 
