@@ -5,29 +5,28 @@
  * deployed, `--v8-pool-size=1` as bench:fanout runs it) holds `--sockets` subscribed `OnEvents`
  * sockets (real graphql-ws clients in a process of their own, as in bench:fanout), and once they
  * are all live and `--settle` seconds have passed, the CPU that the server process and the client
- * process use over `--seconds` is read from /proc: the heartbeat's pings and their pongs, the
+ * process use over `--seconds` is read from /proc (every thread's schedstat): the heartbeat's pings and their pongs, the
  * timers, the periodic checks. Nothing is sent.
  *
  * Each `--root` is a checkout to measure (this one by default; each is built and runs from its own
  * directory, so it needs its dependencies installed, `npm ci`; the database is migrated by this
  * checkout's migrations, so the checkouts compared must share the schema). Rounds alternate between the checkouts, so that a machine that drifts during
  * the run drifts for all of them; the report gives each round and the medians, and each checkout's
- * median against the first one's. Each server is stopped with SIGTERM, so that it releases its
+ * median against the first one's. CPU is read from each thread's schedstat (nanoseconds). Each server is stopped with SIGTERM, so that it releases its
  * users in Redis before the next one starts (a killed one would be reaped by the next, which would
  * count that work). Linux only (/proc).
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
-import type { FanoutReply } from './fanout-clients.js';
+import type { FanoutReply, Subscriber } from './fanout-clients.js';
 import {
   createDatabase,
   describeCommit,
   describeMachine,
   killProcesses,
-  percentile,
-  processCpuSeconds,
   REPO_ROOT,
   seedSalon,
   signToken,
@@ -48,19 +47,27 @@ const SOCKETS = Number(values.sockets);
 const SECONDS = Number(values.seconds);
 const SETTLE_SECONDS = Number(values.settle);
 const ROUNDS = Number(values.rounds);
-const ROOTS = values.root.map((root) => resolve(root));
+// Relative to where the command was typed (npm runs scripts from the package's directory).
+const ROOTS = values.root.map((root) => resolve(process.env.INIT_CWD ?? process.cwd(), root));
 
-/** CPU seconds a process has used; this bench needs /proc. */
+/**
+ * CPU seconds a process has used, summed over its threads' schedstat (nanoseconds; /proc's
+ * utime and stime count in ticks of 10 ms, too coarse for a few milliseconds a second).
+ */
 function cpuSeconds(pid: number | undefined): number {
-  const seconds = processCpuSeconds(pid);
-  if (seconds === undefined) throw new Error('bench:idle reads CPU from /proc (Linux only)');
-  return seconds;
+  let nanoseconds = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  return nanoseconds / 1e9;
 }
 
 const database = await createDatabase(migrateDatabase);
-const salon = await seedSalon(database.url, SOCKETS);
-const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
-const subscribers = salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
+let subscribers: Subscriber[] = [];
 
 /** One round of one checkout: server and client CPU in ms per second of the idle window. */
 async function measure(root: string): Promise<{ server: number; clients: number }> {
@@ -94,6 +101,9 @@ async function measure(root: string): Promise<{ server: number; clients: number 
 
 const results = new Map<string, { server: number; clients: number }[]>(ROOTS.map((root) => [root, []]));
 try {
+  const salon = await seedSalon(database.url, SOCKETS);
+  const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
+  subscribers = salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const root of ROOTS) {
       const result = await measure(root);
@@ -106,8 +116,12 @@ try {
   await database.drop();
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-console.log(`\nidle: ${SOCKETS.toLocaleString('en')} subscribed sockets on one instance, ${SECONDS} s after ${SETTLE_SECONDS} s settling, ${ROUNDS} rounds; ${describeMachine()}, ${new Date().toISOString().slice(0, 16)} UTC`);
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+console.log(`\nidle: ${SOCKETS.toLocaleString('en')} subscribed sockets on one instance, ${SECONDS} s after ${SETTLE_SECONDS} s settling, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}; ${describeMachine()}, ${new Date().toISOString().slice(0, 16)} UTC`);
 const first = results.get(ROOTS[0]!)!;
 for (const root of ROOTS) {
   const rows = results.get(root)!;

@@ -308,7 +308,13 @@ export async function startApi(options: ApiOptions): Promise<{ child: ChildProce
       ...options.env,
     },
   });
-  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  // A server that exits while starting (a checkout without its dependencies, a bad setting) fails
+  // the bench at once, not after waitForHttp's thirty seconds.
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`the API server exited while starting (${signal ?? `code ${code}`}); its output is above`))),
+  );
+  exited.catch(() => undefined);
+  await Promise.race([waitForHttp(`http://127.0.0.1:${port}/health`), exited]);
   return { child, port };
 }
 

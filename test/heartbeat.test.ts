@@ -51,8 +51,9 @@ describe('WebSocket heartbeat (src/ws-transport.ts)', () => {
     // Two pings each: the second a whole interval after the first.
     await expect.poll(() => sockets.every(({ pings }) => pings.length >= 2), { timeout: 4 * INTERVAL_MS, interval: 50 }).toBe(true);
     const first = sockets.map(({ pings }) => pings[0]!);
-    // One tick per slot of 20 ms: forty sockets take forty ticks, about 800 ms; all in one turn,
-    // as each socket's own interval would have it when they connect together, would be ~0.
+    // One tick per slot of 100 ms: forty sockets fill ten slots, about 900 ms apart from the first
+    // to the last; all in one turn, as each socket's own interval would have it when they connect
+    // together, would be ~0.
     expect(Math.max(...first) - Math.min(...first)).toBeGreaterThan(INTERVAL_MS / 2);
     for (const { pings } of sockets) {
       expect(pings[1]! - pings[0]!).toBeGreaterThan(INTERVAL_MS / 2);

@@ -212,18 +212,19 @@ describe('refused documents get their operation line and their codes counted onc
 });
 
 describe("/metrics shows the event loop's delay", () => {
-  it('since the previous scrape: a 300 ms block shows in the next scrape, and not in the one after', async () => {
+  it('since the previous scrape: a 400 ms block shows in the next scrape, and not in the one after', async () => {
     const scrape = async () => {
       const text = await (await fetch(new URL('/metrics', t.app.url()))).text();
       const stat = (name: string) => Number(new RegExp(`^salon_event_loop_delay_seconds\\{stat="${name}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
       return { p99: stat('p99'), max: stat('max') };
     };
     await scrape();
-    // The app runs in this process: holding the thread holds its event loop.
-    const until = Date.now() + 300;
+    // The app runs in this process: holding the thread holds its event loop. The metric's timer
+    // ticks every 50 ms, so the block reads as at least its length less 50 ms.
+    const until = Date.now() + 400;
     while (Date.now() < until);
     const blocked = await scrape();
-    expect(blocked.max).toBeGreaterThanOrEqual(0.25);
+    expect(blocked.max).toBeGreaterThanOrEqual(0.3);
     expect(blocked.p99).toBeGreaterThan(0);
     expect((await scrape()).max).toBeLessThan(0.25);
   });
