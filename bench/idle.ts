@@ -16,22 +16,23 @@
  * users in Redis before the next one starts (a killed one would be reaped by the next, which would
  * count that work). Linux only (/proc).
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
-import type { FanoutReply, Subscriber } from './fanout-clients.js';
+import type { Subscriber } from './fanout-clients.js';
 import {
+  connectSubscribers,
   createDatabase,
   describeCommit,
   describeMachine,
   killProcesses,
   REPO_ROOT,
+  salonSubscribers,
   seedSalon,
-  signToken,
   sleep,
   startApi,
+  startClients,
 } from './support.js';
 
 const { values } = parseArgs({
@@ -67,21 +68,13 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 const database = await createDatabase(migrateDatabase);
-let subscribers: Subscriber[] = [];
 
 /** One round of one checkout: server and client CPU in ms per second of the idle window. */
-async function measure(root: string): Promise<{ server: number; clients: number }> {
+async function measure(root: string, subscribers: Subscriber[]): Promise<{ server: number; clients: number }> {
   const { child, port } = await startApi({ databaseUrl: database.url, root, nodeFlags: ['--v8-pool-size=1'] });
-  const clients = spawn(process.execPath, ['--no-memory-reducer', '--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const clients = startClients(['--no-memory-reducer']);
   try {
-    const connected = await new Promise<FanoutReply>((done) => {
-      clients.once('message', done);
-      clients.send({ type: 'connect', target: 'api', ports: [port], subscribers, perSecond: 500 });
-    });
-    if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
+    await connectSubscribers(clients, port, subscribers);
     await sleep(SETTLE_SECONDS * 1000);
     const server0 = cpuSeconds(child.pid);
     const clients0 = cpuSeconds(clients.pid);
@@ -101,12 +94,10 @@ async function measure(root: string): Promise<{ server: number; clients: number 
 
 const results = new Map<string, { server: number; clients: number }[]>(ROOTS.map((root) => [root, []]));
 try {
-  const salon = await seedSalon(database.url, SOCKETS);
-  const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
-  subscribers = salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
+  const subscribers = await salonSubscribers(await seedSalon(database.url, SOCKETS));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const root of ROOTS) {
-      const result = await measure(root);
+      const result = await measure(root, subscribers);
       results.get(root)!.push(result);
       console.log(`round ${round}, ${root} (${describeCommit(root)}): server ${result.server.toFixed(1)} ms/s, clients ${result.clients.toFixed(1)} ms/s`);
     }

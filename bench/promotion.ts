@@ -11,24 +11,23 @@
  * that document (no variables) instead of `sendMessage`: what a read promotes. Extra node flags for
  * the server: BENCH_NODE_FLAGS.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
-import type { FanoutReply } from './fanout-clients.js';
 import {
+  connectSubscribers,
   createDatabase,
   describeCommit,
   describeMachine,
   graphqlPost,
   killProcesses,
-  REPO_ROOT,
+  salonSubscribers,
   seedSalon,
   SEND_MESSAGE,
   signToken,
   sleep,
   startApi,
+  startClients,
 } from './support.js';
 
 const { values } = parseArgs({
@@ -65,20 +64,9 @@ function countCollection(line: string) {
 
 const nodeFlags = ['--trace-gc-nvp', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 const { port } = await startApi({ databaseUrl: database.url, nodeFlags, onLine: countCollection, env: values['no-redis'] ? { REDIS_URL: '' } : {} });
-const clients = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
-  cwd: REPO_ROOT,
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
+const clients = startClients();
 try {
-  if (SUBSCRIBERS) {
-    const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
-    const subscribers = salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
-    const connected = await new Promise<FanoutReply>((resolve) => {
-      clients.once('message', resolve);
-      clients.send({ type: 'connect', target: 'api', ports: [port], subscribers, perSecond: 500 });
-    });
-    if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
-  }
+  if (SUBSCRIBERS) await connectSubscribers(clients, port, await salonSubscribers(salon));
   const send = (n: number) =>
     values.query
       ? graphqlPost(port, salonToken, values.query, {})

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { freePort } from '../src/ports.js';
+import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
 
 export { freePort };
 
@@ -316,6 +317,29 @@ export async function startApi(options: ApiOptions): Promise<{ child: ChildProce
   exited.catch(() => undefined);
   await Promise.race([waitForHttp(`http://127.0.0.1:${port}/health`), exited]);
   return { child, port };
+}
+
+/** Each client user of a seeded salon as a subscriber of bench/fanout-clients.ts (socket i follows conversation i). */
+export async function salonSubscribers(salon: Salon): Promise<Subscriber[]> {
+  const tokens = await Promise.all(salon.clients.map((client) => signToken(client, 'client')));
+  return salon.conversations.map((conversationId, index) => ({ index, token: tokens[index]!, conversationId }));
+}
+
+/** bench/fanout-clients.ts in a process of its own (its sockets off the measured event loops), driven over IPC. */
+export function startClients(nodeFlags: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, 'bench/fanout-clients.ts')], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+/** Connects `subscribers` to the API instance on `port` from a client process; throws unless all are live. */
+export async function connectSubscribers(clients: ChildProcess, port: number, subscribers: Subscriber[]): Promise<void> {
+  const connected = await new Promise<FanoutReply>((resolve) => {
+    clients.once('message', resolve);
+    clients.send({ type: 'connect', target: 'api', ports: [port], subscribers, perSecond: 500 } satisfies FanoutCommand);
+  });
+  if (connected.type !== 'connected' || connected.failed > 0) throw new Error(`subscribers failed: ${JSON.stringify(connected)}`);
 }
 
 /** process.memoryUsage() from a server's `memory report` log line (SIGUSR2; a full GC first under --expose-gc). */
