@@ -10,7 +10,7 @@ import { ErrorCode, maskUnexpected } from './errors.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './observability.js';
 import type { Runtime } from './runtime.js';
-import { limitPlugins, originPolicy, useOriginCheck } from './security.js';
+import { limitPlugins, useOriginCheck } from './security.js';
 import { unsubscribeRoutes } from './notifications/unsubscribe.js';
 import { uploadRoutes } from './uploads/routes.js';
 import { useEventCursorFirst } from './schema/events.js';
@@ -28,8 +28,7 @@ export interface SocketOperationContext {
 
 /** graphql-yoga for HTTP (queries, mutations, SSE subscriptions), with the plugins both transports share. */
 export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yoga; server: Server } {
-  const { config, verifier, bus, metrics, persisted } = runtime;
-  const isAllowedOrigin = originPolicy(config);
+  const { config, verifier, bus, metrics, persisted, isAllowedOrigin } = runtime;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',

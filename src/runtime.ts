@@ -17,6 +17,7 @@ import { createRateLimiter } from './services/rate-limit.js';
 import { createWebhooks } from './webhooks/index.js';
 import { createJobs } from './jobs/index.js';
 import { createNotifier } from './notifications/index.js';
+import { originPolicy } from './security.js';
 import { createUploads } from './uploads/index.js';
 
 export interface RuntimeOptions {
@@ -25,7 +26,7 @@ export interface RuntimeOptions {
 
 /**
  * The long-lived parts both transports share (bus, presence, typing, rate limits, metrics,
- * persisted operations) and the one context factory built on them.
+ * persisted operations, the browser-origin policy) and the one context factory built on them.
  */
 export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const verifier = createTokenVerifier(config.jwt);
@@ -43,6 +44,8 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
   const notifier = createNotifier(config, presence, metrics);
   const jobs = createJobs(config, webhooks, bus, metrics, notifier);
   const uploads = createUploads(config);
+  // Built once: with no FRONTEND_URL* set it warns, and one warning a start is what an operator should see.
+  const isAllowedOrigin = originPolicy(config);
 
   /** Subscriptions opened by an operation end with `signal` and, for a viewer, when the token expires. */
   const scopeFor = (viewer: Viewer | null, signal: AbortSignal): BusScope => ({
@@ -83,6 +86,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}) {
     notifier,
     jobs,
     uploads,
+    isAllowedOrigin,
     contextFor,
     async close() {
       typing.close();

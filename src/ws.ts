@@ -9,7 +9,6 @@ import type { SocketOperationContext, Yoga } from './http.js';
 import { logger } from './logger.js';
 import { recordOperation } from './observability.js';
 import type { Runtime } from './runtime.js';
-import { originPolicy } from './security.js';
 import { serveGraphqlWs, takeDocument } from './ws-transport.js';
 import { Releasing, releaseSent } from './events/release.js';
 
@@ -87,8 +86,7 @@ interface Arrival {
  * socket's own `close` event (whatever ended it), operations run through yoga's envelop.
  */
 export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
-  const { config, verifier, presence, metrics, persisted } = runtime;
-  const isAllowedOrigin = originPolicy(config);
+  const { config, verifier, presence, metrics, persisted, isAllowedOrigin } = runtime;
   const wss = new WebSocketServer({
     server,
     path: '/graphql',

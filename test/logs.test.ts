@@ -56,6 +56,8 @@ describe('structured logs of the running server', () => {
       expect(messages).toContain(expected);
     }
     expect(lines.find((line) => line.msg === 'socket connected')?.userId).toBe(clientId);
+    // No FRONTEND_URL* in this environment: an operator is told once a start, not once a transport.
+    expect(messages.filter((msg) => msg.startsWith('No FRONTEND_URL* set'))).toHaveLength(1);
     expect(output).not.toContain(secret);
     expect(output).not.toContain(client);
     expect(output).not.toContain(salon);
