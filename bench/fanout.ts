@@ -43,6 +43,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrations.js';
+import { coldMemoryLine } from './cold-memory.js';
 import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
 import {
   commandLine,
@@ -101,6 +102,8 @@ const CLIENT_PROCESSES = Math.max(1, Number(values['client-processes']));
  * salon's sends queue on its event-stream row (`npm run bench:send` measures one busy salon).
  */
 const SALONS = Math.max(1, Number(values.salons));
+/** Measured first, on a machine with none of the run's processes yet (bench/cold-memory.ts). */
+const COLD_MEMORY = coldMemoryLine();
 /**
  * Messages sent first and not measured: JIT, pools and caches warm up in freshly started servers.
  * The API's JIT takes thousands of sends to settle: V8 was still finishing an optimized compile
@@ -943,7 +946,7 @@ const fixture: Fixture = {
 };
 try {
   const stamp = {
-    markdown: resultsStamp({ title: 'Fan-out: subscribed sockets, send → deliver latency and memory', command: commandLine(), postgres: database.postgres }),
+    markdown: resultsStamp({ title: 'Fan-out: subscribed sockets, send → deliver latency and memory', command: commandLine(), postgres: database.postgres, coldMemory: COLD_MEMORY }),
     caption: `${describeMachine()}, PostgreSQL ${database.postgres}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`,
   };
   console.log(`fanout: ${COUNTS.join(', ')} sockets (clients of ${SALONS} salons) on 2 instances, ${RATE} msg/s; ${stamp.caption}`);

@@ -16,7 +16,6 @@
  * users in Redis before the next one starts (a killed one would be reaped by the next, which would
  * count that work). Linux only (/proc).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
@@ -33,6 +32,7 @@ import {
   sleep,
   startApi,
   startClients,
+  threadCpuSeconds,
 } from './support.js';
 
 const { values } = parseArgs({
@@ -51,22 +51,6 @@ const ROUNDS = Number(values.rounds);
 // Relative to where the command was typed (npm runs scripts from the package's directory).
 const ROOTS = values.root.map((root) => resolve(process.env.INIT_CWD ?? process.cwd(), root));
 
-/**
- * CPU seconds a process has used, summed over its threads' schedstat (nanoseconds; /proc's
- * utime and stime count in ticks of 10 ms, too coarse for a few milliseconds a second).
- */
-function cpuSeconds(pid: number | undefined): number {
-  let nanoseconds = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // A thread that ended between the listing and the read.
-    }
-  }
-  return nanoseconds / 1e9;
-}
-
 const database = await createDatabase(migrateDatabase);
 
 /** One round of one checkout: server and client CPU in ms per second of the idle window. */
@@ -76,12 +60,12 @@ async function measure(root: string, subscribers: Subscriber[]): Promise<{ serve
   try {
     await connectSubscribers(clients, port, subscribers);
     await sleep(SETTLE_SECONDS * 1000);
-    const server0 = cpuSeconds(child.pid);
-    const clients0 = cpuSeconds(clients.pid);
+    const server0 = threadCpuSeconds(child.pid);
+    const clients0 = threadCpuSeconds(clients.pid);
     await sleep(SECONDS * 1000);
     return {
-      server: ((cpuSeconds(child.pid) - server0) / SECONDS) * 1000,
-      clients: ((cpuSeconds(clients.pid) - clients0) / SECONDS) * 1000,
+      server: ((threadCpuSeconds(child.pid) - server0) / SECONDS) * 1000,
+      clients: ((threadCpuSeconds(clients.pid) - clients0) / SECONDS) * 1000,
     };
   } finally {
     clients.kill('SIGKILL');

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--no-subscribers] [--no-redis] [--query '{ me { id } }']`
+ * `npm run bench:promotion -- [--sockets 2000] [--rate 50] [--seconds 30] [--warmup 300] [--no-subscribers] [--no-redis] [--query '{ me { id } }']`
  *
  * What fills one API instance's old generation: the built server (`node dist/server.js`, with
  * `--trace-gc-nvp`) with `--sockets` subscribed `OnEvents` sockets (held by a client process of
@@ -8,7 +8,10 @@
  * and copied within the young one, per second and per message, and the collections in the measured.
  * With `--no-subscribers` no socket connects: what the send path alone leaves. With `--no-redis`
  * the server runs without Redis (the in-process bus and presence). With `--query`, the salon posts
- * that document (no variables) instead of `sendMessage`: what a read promotes. Extra node flags for
+ * that document (no variables) instead of `sendMessage`: what a read promotes. It also prints the
+ * server's CPU over the window per message (every thread's, idle work included: the heartbeat, the
+ * timers) and the answers' p50 and p99 from the request's start, which move with the rate on a
+ * shared machine (see "A tenth session" in bench/results/fanout-history.md). Extra node flags for
  * the server: BENCH_NODE_FLAGS.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,6 +24,7 @@ import {
   describeMachine,
   graphqlPost,
   killProcesses,
+  percentile,
   salonSubscribers,
   seedSalon,
   SEND_MESSAGE,
@@ -28,6 +32,7 @@ import {
   sleep,
   startApi,
   startClients,
+  threadCpuSeconds,
 } from './support.js';
 
 const { values } = parseArgs({
@@ -38,14 +43,19 @@ const { values } = parseArgs({
     'no-subscribers': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
     query: { type: 'string' },
+    warmup: { type: 'string', default: '300' },
   },
 });
 const SOCKETS = Number(values.sockets);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const SUBSCRIBERS = !values['no-subscribers'];
-/** Sends before the window: JIT, pools and caches warm up. */
-const WARMUP = 300;
+/**
+ * Sends before the window, one after the other: JIT, pools and caches warm up. 300 is enough for
+ * what a message promotes; its CPU is still falling then (V8 compiling the send path: 3.5–3.9 ms
+ * a send at 50 a second after 300, 2.9–3 ms after 2,000–3,000; see "A tenth session").
+ */
+const WARMUP = Number(values.warmup);
 
 const database = await createDatabase(migrateDatabase);
 const salon = await seedSalon(database.url, SOCKETS);
@@ -63,7 +73,7 @@ function countCollection(line: string) {
 }
 
 const nodeFlags = ['--trace-gc-nvp', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
-const { port } = await startApi({ databaseUrl: database.url, nodeFlags, onLine: countCollection, env: values['no-redis'] ? { REDIS_URL: '' } : {} });
+const { child, port } = await startApi({ databaseUrl: database.url, nodeFlags, onLine: countCollection, env: values['no-redis'] ? { REDIS_URL: '' } : {} });
 const clients = startClients();
 try {
   if (SUBSCRIBERS) await connectSubscribers(clients, port, await salonSubscribers(salon));
@@ -77,15 +87,20 @@ try {
   await sleep(2000);
 
   measured.counting = true;
+  const cpuBefore = threadCpuSeconds(child.pid);
   const started = performance.now();
-  const pending: Promise<string>[] = [];
+  const answers: number[] = [];
+  const pending: Promise<void>[] = [];
   for (let k = 0; k < SECONDS * RATE; k++) {
     const wait = started + (k * 1000) / RATE - performance.now();
     if (wait > 0) await sleep(wait);
-    pending.push(send(WARMUP + k));
+    const sent = performance.now();
+    pending.push(send(WARMUP + k).then(() => void answers.push(performance.now() - sent)));
   }
   await Promise.all(pending);
+  const cpu = threadCpuSeconds(child.pid) - cpuBefore;
   measured.counting = false;
+  answers.sort((a, b) => a - b);
 
   const messages = SECONDS * RATE;
   const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
@@ -94,6 +109,10 @@ try {
     `${SUBSCRIBERS ? SOCKETS.toLocaleString('en') : 'no'} subscribed sockets, ${values['no-redis'] ? 'no Redis, ' : ''}${RATE} ${values.query ? `'${values.query}'` : 'sends'}/s for ${SECONDS} s: ` +
       `promoted ${mb(measured.promoted / SECONDS)} MB/s (${(measured.promoted / messages / 1024).toFixed(1)} KB per ${values.query ? 'request' : 'message'}), ` +
       `copied ${mb(measured.copied / SECONDS)} MB/s; ${measured.scavenges} scavenges, ${measured.major} major collections`,
+  );
+  console.log(
+    `server CPU ${((cpu * 1000) / messages).toFixed(2)} ms per ${values.query ? 'request' : 'message'} (${cpu.toFixed(2)} s over the window, idle work included); ` +
+      `answers p50 ${percentile(answers, 50).toFixed(1)} ms, p99 ${percentile(answers, 99).toFixed(1)} ms`,
   );
 } finally {
   clients.kill('SIGKILL');

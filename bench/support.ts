@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -108,6 +108,22 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds a process has used, summed over its threads' schedstat (nanoseconds; /proc's
+ * utime and stime count in ticks of 10 ms, too coarse for a few milliseconds a second). Linux only.
+ */
+export function threadCpuSeconds(pid: number | undefined): number {
+  let nanoseconds = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  return nanoseconds / 1e9;
 }
 
 /** The value below which p % of a sorted sample lies (nearest rank); NaN for an empty sample. */
@@ -366,7 +382,7 @@ const startLoad = loadavg();
  * The stamp every results file starts with: what ran (the exact command), on what (machine,
  * Node, PostgreSQL), which code (the commit, "dirty" with edits) and when. Markdown.
  */
-export function resultsStamp(options: { title: string; command: string; postgres: string; root?: string }): string {
+export function resultsStamp(options: { title: string; command: string; postgres: string; root?: string; coldMemory?: string }): string {
   const root = options.root ?? REPO_ROOT;
   return [
     `# ${options.title}`,
@@ -378,6 +394,8 @@ export function resultsStamp(options: { title: string; command: string; postgres
     `- Date: ${new Date().toISOString()}`,
     // Other work on the machine moves every figure: a reader should know how quiet it was.
     `- Load average when the run started (1, 5, 15 min): ${startLoad.map((n) => n.toFixed(2)).join(', ')}`,
+    // What most tells the machine classes apart on this workload (bench/cold-memory.ts).
+    ...(options.coldMemory ? [`- Memory gone cold, measured before the servers started: ${options.coldMemory}`] : []),
     '',
   ].join('\n');
 }
