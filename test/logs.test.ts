@@ -7,6 +7,8 @@ import { freePort } from '../src/ports.js';
 import { watchLoopStalls, type LoopStall } from '../src/observability.js';
 
 
+const NO_FRONTEND_URLS = { FRONTEND_URL: '', FRONTEND_URL_BIS: '', FRONTEND_URL_FR: '', FRONTEND_URL_FR_BIS: '' };
+
 let cleanup: (() => Promise<void>) | undefined;
 afterAll(async () => cleanup?.());
 
@@ -15,7 +17,8 @@ describe('structured logs of the running server', () => {
     const database = await createTestDatabase();
     const port = await freePort();
     const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: String(port), DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET },
+      // No browser origin configured, whatever a developer's .env says (an empty value wins over it).
+      env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: String(port), DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET, ...NO_FRONTEND_URLS },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
