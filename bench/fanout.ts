@@ -41,13 +41,13 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrations.js';
 import { coldMemoryLine } from './cold-memory.js';
 import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
 import {
   commandLine,
   createDatabase,
+  createFloorTable,
   describeCommit,
   describeMachine,
   freePort,
@@ -141,16 +141,6 @@ const POOL_SIZE = 20;
 
 /** `durable`: the floor relay storing each message in PostgreSQL before publishing it. */
 type Target = 'api' | 'floor' | 'durable';
-
-/** The durable floor's table, in the bench's database (bench/floor-server.ts writes one row per message). */
-const FLOOR_MESSAGES_TABLE = `
-  CREATE TABLE floor_message (
-    id uuid PRIMARY KEY,
-    conversation_id uuid NOT NULL,
-    seq integer NOT NULL,
-    content text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
-  )`;
 
 /** A client process and a way to ask it something and wait for its answer. */
 interface ClientProcess {
@@ -928,10 +918,7 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
 
 const database = await createDatabase(async (url) => {
   await migrateDatabase(url);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(FLOOR_MESSAGES_TABLE);
-  await client.end();
+  await createFloorTable(url);
 });
 const perSalon = Math.ceil(LARGEST / SALONS);
 const salons: Salon[] = [];
@@ -950,6 +937,7 @@ try {
     caption: `${describeMachine()}, PostgreSQL ${database.postgres}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`,
   };
   console.log(`fanout: ${COUNTS.join(', ')} sockets (clients of ${SALONS} salons) on 2 instances, ${RATE} msg/s; ${stamp.caption}`);
+  console.log(`memory gone cold: ${COLD_MEMORY}`);
   const api = await runTarget('api', fixture);
   const floor = values['no-floor'] ? null : await runTarget('floor', fixture);
   const durable = values['no-floor'] || values['no-durable-floor'] ? null : await runTarget('durable', fixture);

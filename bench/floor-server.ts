@@ -22,7 +22,7 @@ const databaseUrl = process.env.FLOOR_DATABASE_URL;
 const pool = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: Number(process.env.DATABASE_POOL_SIZE ?? 20) }) : null;
 
 /**
- * The durable floor's one statement per message (FLOOR_MESSAGES_TABLE in bench/fanout.ts creates
+ * The durable floor's one statement per message (createFloorTable in bench/support.ts creates
  * its table); resolves to whether the message is new. A message id already stored is a request
  * sent twice (postJson in bench/support.ts), not a second message: it is neither stored nor
  * published again.

@@ -52,8 +52,9 @@ const SECONDS = Number(values.seconds);
 const SUBSCRIBERS = !values['no-subscribers'];
 /**
  * Sends before the window, one after the other: JIT, pools and caches warm up. 300 is enough for
- * what a message promotes; its CPU is still falling then (V8 compiling the send path: 3.5–3.9 ms
- * a send at 50 a second after 300, 2.9–3 ms after 2,000–3,000; see "A tenth session").
+ * what a message promotes; its CPU is still falling then (V8 compiling the send path: 3.27 and
+ * 3.51 ms a send at 50 a second with no socket after 300, 2.32 and 2.71 after 3,000; see "A tenth
+ * session").
  */
 const WARMUP = Number(values.warmup);
 

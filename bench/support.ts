@@ -26,6 +26,21 @@ export const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgresql://p
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/** Creates the durable floor's table in a bench database (bench/floor-server.ts writes one row per message). */
+export async function createFloorTable(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`
+    CREATE TABLE floor_message (
+      id uuid PRIMARY KEY,
+      conversation_id uuid NOT NULL,
+      seq integer NOT NULL,
+      content text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    )`);
+  await client.end();
+}
+
 /** The mutation every bench sends messages with. */
 export const SEND_MESSAGE = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
 
@@ -115,12 +130,17 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
  * utime and stime count in ticks of 10 ms, too coarse for a few milliseconds a second). Linux only.
  */
 export function threadCpuSeconds(pid: number | undefined): number {
+  // A ChildProcess has no pid when it could not be spawned.
+  if (pid === undefined) throw new Error('threadCpuSeconds: the process has no pid (it was not spawned)');
   let nanoseconds = 0;
+  // A thread that ends between two readings takes its CPU with it: Node's threads (the loop, V8's
+  // pool, libuv's) live as long as the process, so a window loses little.
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
       nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // A thread that ended between the listing and the read.
+    } catch (error) {
+      // A thread that ended between the listing and the read; anything else is a real failure.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && (error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
   }
   return nanoseconds / 1e9;
