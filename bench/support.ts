@@ -154,7 +154,22 @@ export function percentile(sorted: number[], p: number): number {
 /** The machine a figure was measured on, as each bench prints it: CPUs, memory, Node. */
 export function describeMachine(): string {
   const cpu = cpus();
-  return `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  return `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}${cpuFamily()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+/**
+ * " (family F, model M)" from /proc/cpuinfo, or nothing off Linux: machine classes that name their
+ * CPUs alike ("AMD EPYC") and measure unlike tell apart by it (see bench/results/fanout-history.md).
+ */
+function cpuFamily(): string {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const family = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
+    const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
+    return family ? ` (family ${family}${model ? `, model ${model}` : ''})` : '';
+  } catch {
+    return '';
+  }
 }
 
 /** A token the API accepts (signed with JWT_SECRET), for a user id and role. */
