@@ -28,6 +28,7 @@ import {
   salonSubscribers,
   seedSalon,
   SEND_MESSAGE,
+  sendAtRate,
   signToken,
   sleep,
   startApi,
@@ -89,19 +90,9 @@ try {
 
   measured.counting = true;
   const cpuBefore = threadCpuSeconds(child.pid);
-  const started = performance.now();
-  const answers: number[] = [];
-  const pending: Promise<void>[] = [];
-  for (let k = 0; k < SECONDS * RATE; k++) {
-    const wait = started + (k * 1000) / RATE - performance.now();
-    if (wait > 0) await sleep(wait);
-    const sent = performance.now();
-    pending.push(send(WARMUP + k).then(() => void answers.push(performance.now() - sent)));
-  }
-  await Promise.all(pending);
+  const { answers } = await sendAtRate(RATE, SECONDS, (k) => send(WARMUP + k));
   const cpu = threadCpuSeconds(child.pid) - cpuBefore;
   measured.counting = false;
-  answers.sort((a, b) => a - b);
 
   const messages = SECONDS * RATE;
   const mb = (bytes: number) => (bytes / 1e6).toFixed(2);

@@ -27,6 +27,7 @@ import {
   postJson,
   seedSalon,
   SEND_MESSAGE,
+  sendAtRate,
   signToken,
   sleep,
   startApi,
@@ -106,19 +107,8 @@ async function measure(target: Target, rate: number): Promise<Sample> {
     await sleep(IDLE_SECONDS * 1000);
     const idle = (threadCpuSeconds(pid) - idleFrom) / IDLE_SECONDS;
     const from = threadCpuSeconds(pid);
-    const started = performance.now();
-    const answers: number[] = [];
-    const pending: Promise<void>[] = [];
-    for (let k = 0; k < SECONDS * rate; k++) {
-      const wait = started + (k * 1000) / rate - performance.now();
-      if (wait > 0) await sleep(wait);
-      const sent = performance.now();
-      pending.push(send(WARMUP + k).then(() => void answers.push(performance.now() - sent)));
-    }
-    await Promise.all(pending);
-    const seconds = (performance.now() - started) / 1000;
+    const { answers, seconds } = await sendAtRate(rate, SECONDS, (k) => send(WARMUP + k));
     const cpu = threadCpuSeconds(pid) - from - idle * seconds;
-    answers.sort((a, b) => a - b);
     return { cpu: (cpu * 1000) / (SECONDS * rate), idle: idle * 1000, p50: percentile(answers, 50), p99: percentile(answers, 99) };
   } finally {
     await stopProcesses();

@@ -146,6 +146,26 @@ export function threadCpuSeconds(pid: number | undefined): number {
   return nanoseconds / 1e9;
 }
 
+/**
+ * Calls `send(k)` `rate` times a second for `seconds`, each on its schedule whatever the answers
+ * before it, and waits for every answer. Returns each answer's time from its own start (ms, sorted)
+ * and the seconds from the first send to the last answer.
+ */
+export async function sendAtRate(rate: number, seconds: number, send: (k: number) => Promise<unknown>): Promise<{ answers: number[]; seconds: number }> {
+  const started = performance.now();
+  const answers: number[] = [];
+  const pending: Promise<void>[] = [];
+  for (let k = 0; k < seconds * rate; k++) {
+    const wait = started + (k * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    const sent = performance.now();
+    pending.push(send(k).then(() => void answers.push(performance.now() - sent)));
+  }
+  await Promise.all(pending);
+  answers.sort((a, b) => a - b);
+  return { answers, seconds: (performance.now() - started) / 1000 };
+}
+
 /** The value below which p % of a sorted sample lies (nearest rank); NaN for an empty sample. */
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
