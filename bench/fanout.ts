@@ -46,6 +46,7 @@ import { coldMemoryLine } from './cold-memory.js';
 import type { FanoutCommand, FanoutReply, Subscriber } from './fanout-clients.js';
 import {
   commandLine,
+  commCpuSeconds,
   createDatabase,
   createFloorTable,
   describeCommit,
@@ -392,6 +393,12 @@ interface CpuWindow {
   clients: number;
   /** This process: the sender and the coordination. */
   sender: number;
+  /** PostgreSQL's processes (the postmaster, its backends and background workers). */
+  postgres: number;
+  /** The Redis server. */
+  redis: number;
+  /** Busy core-seconds of the whole machine. */
+  machine: number;
   /** Busy share of all cores (%). */
   machineBusy: number;
   /** Share of the window in which some runnable task waited for a core (%, PSI "some"; undefined without PSI). */
@@ -406,6 +413,8 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
     serversWaited: servers.map((child) => runQueueSeconds(child.pid)),
     clients: clients.map((child) => processCpuSeconds(child.pid)),
     sender: process.cpuUsage(),
+    postgres: commCpuSeconds('postgres'),
+    redis: commCpuSeconds('redis-server'),
     machine: machineCpu(),
   });
   const start = read();
@@ -421,6 +430,9 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
       serversWaited: used(start.serversWaited, end.serversWaited),
       clients: used(start.clients, end.clients).reduce((sum, value) => sum + value, 0),
       sender: (sender.user + sender.system) / 1e6,
+      postgres: end.postgres - start.postgres,
+      redis: end.redis - start.redis,
+      machine: end.machine.busy - start.machine.busy,
       machineBusy: (100 * (end.machine.busy - start.machine.busy)) / (end.machine.total - start.machine.total),
       pressure:
         end.machine.waited === undefined || start.machine.waited === undefined ? undefined : (100 * (end.machine.waited - start.machine.waited)) / seconds,
@@ -745,12 +757,18 @@ async function sendOne(target: Target, port: number, fixture: Fixture, index: nu
 const p = (sorted: number[], q: number) => percentile(sorted, q);
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** A window's CPU as a sentence: seconds of CPU each part used, and how busy and contended the machine was. */
-function describeCpu(cpu: CpuWindow): string {
+/**
+ * A window's CPU as a sentence: seconds of CPU each part used, what the whole machine spent a
+ * message sent, and how busy and contended the machine was. "The rest" is the machine's busy time
+ * less the parts named: the kernel's own threads and interrupts, DAMON, and whatever else runs.
+ */
+function describeCpu(cpu: CpuWindow, messages: number): string {
+  const named = cpu.servers.reduce((sum, value) => sum + value, 0) + cpu.clients + cpu.sender + cpu.postgres + cpu.redis;
   return (
     `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s ` +
     `(their main threads waited ${cpu.serversWaited.map((value) => round(value)).join(' s and ')} s for a core while runnable), ` +
-    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s; machine ${round(cpu.machineBusy, 0)} % busy ` +
+    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s, PostgreSQL ${round(cpu.postgres)} s, Redis ${round(cpu.redis)} s, ` +
+    `the rest ${round(cpu.machine - named)} s: the machine ${round((1000 * cpu.machine) / messages, 2)} ms of CPU a message sent; machine ${round(cpu.machineBusy, 0)} % busy ` +
     `(${cpus().length} cores)` +
     (cpu.pressure === undefined ? '' : `, some task waiting for a core ${round(cpu.pressure, 0)} % of the time`)
   );
@@ -784,7 +802,7 @@ function log(target: Target, step: Step) {
       (step.loopDelay ? `; event loop delay p99 ${step.loopDelay.p99} ms, max ${step.loopDelay.max}` : '') +
       (step.gcMaxMs !== undefined ? `; longest GC pause ${round(step.gcMaxMs)} ms` : '') +
       (step.gc ? `; ${describeGc(step)}` : '') +
-      (step.cpu ? `; ${describeCpu(step.cpu)}` : '') +
+      (step.cpu ? `; ${describeCpu(step.cpu, step.sent)}` : '') +
       (step.connect ? `; connect ${step.connect.subscribed} ok, ${step.connect.failed} failed in ${round(step.connect.seconds)} s` : '') +
       (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
   );
@@ -835,6 +853,16 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
     );
   });
   const last = api.at(-1)!;
+  // What the whole machine spent a message: the load the servers' tails queue behind (see describeCpu).
+  const perMessage = (step: Step | undefined) => (step?.cpu ? `${round((1000 * step.cpu.machine) / step.sent, 2)} ms` : '-');
+  if (last.cpu) {
+    lines.push('');
+    lines.push(
+      'The machine\'s CPU a message sent (every process and the kernel, over the measured window), ours / floor / durable floor: ' +
+        api.map((step, i) => `${step.sockets.toLocaleString('en')} sockets ${perMessage(step)} / ${perMessage(floor?.[i])} / ${perMessage(durable?.[i])}`).join('; ') +
+        '.',
+    );
+  }
   const sum = (steps: Step[] | null, key: 'failedSends' | 'resent') => steps?.reduce((n, step) => n + step[key], 0) ?? 0;
   lines.push('');
   lines.push(
@@ -856,12 +884,12 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
           (s) =>
             `${s.sockets.toLocaleString('en')} sockets: send request p99 ${round(p(s.sendMs, 99))} ms, event loop delay max ${s.loopDelay?.max ?? '-'} ms` +
             (s.gc ? `; ${describeGc(s)}` : '') +
-            (s.cpu ? `; ${describeCpu(s.cpu)}` : ''),
+            (s.cpu ? `; ${describeCpu(s.cpu, s.sent)}` : ''),
         )
         .join('. ') +
       '.' +
-      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeGc(floor.at(-1)!)}; ${describeCpu(floor.at(-1)!.cpu!)}.` : '') +
-      (durable?.at(-1)?.cpu ? ` Durable floor, ${LARGEST.toLocaleString('en')} sockets: ${describeGc(durable.at(-1)!)}; ${describeCpu(durable.at(-1)!.cpu!)}.` : ''),
+      (floor?.at(-1)?.cpu ? ` Floor, ${LARGEST.toLocaleString('en')} sockets: ${describeGc(floor.at(-1)!)}; ${describeCpu(floor.at(-1)!.cpu!, floor.at(-1)!.sent)}.` : '') +
+      (durable?.at(-1)?.cpu ? ` Durable floor, ${LARGEST.toLocaleString('en')} sockets: ${describeGc(durable.at(-1)!)}; ${describeCpu(durable.at(-1)!.cpu!, durable.at(-1)!.sent)}.` : ''),
   );
   if (last.connect) {
     lines.push(

@@ -9,7 +9,8 @@
  * sent: timers, polls), then sent `--rate` messages a second for `--seconds`: `sendMessage` over
  * HTTP for ours, `POST /send` for the relay. Prints each server's CPU per message over the window
  * (every thread's, from /proc's schedstat) minus its idle CPU over the same time, the answers'
- * p50 and p99 (from each request's start), and ours ÷ the floor's. On the machine class of the
+ * p50 and p99 (from each request's start), ours ÷ the floor's, and PostgreSQL's CPU per message
+ * (all its processes, from /proc, its own idle CPU subtracted the same way). On the machine class of the
  * eighth to tenth sessions both cost 1.4–1.9 times more a message at 10 a second than at 200 (see
  * "A tenth session" in bench/results/fanout-history.md). Linux only.
  */
@@ -17,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../src/db/migrations.js';
 import {
+  commCpuSeconds,
   createDatabase,
   createFloorTable,
   describeCommit,
@@ -60,6 +62,8 @@ interface Sample {
   cpu: number;
   /** ms of CPU a second with nothing sent. */
   idle: number;
+  /** ms of PostgreSQL's CPU a message (all its processes), its CPU with nothing sent subtracted. */
+  postgres: number;
   p50: number;
   p99: number;
 }
@@ -104,12 +108,22 @@ async function measure(target: Target, rate: number): Promise<Sample> {
     for (let n = 0; n < WARMUP; n++) await send(n);
     await sleep(1000);
     const idleFrom = threadCpuSeconds(pid);
+    const postgresIdleFrom = commCpuSeconds('postgres');
     await sleep(IDLE_SECONDS * 1000);
     const idle = (threadCpuSeconds(pid) - idleFrom) / IDLE_SECONDS;
+    const postgresIdle = (commCpuSeconds('postgres') - postgresIdleFrom) / IDLE_SECONDS;
     const from = threadCpuSeconds(pid);
+    const postgresFrom = commCpuSeconds('postgres');
     const { answers, seconds } = await sendAtRate(rate, SECONDS, (k) => send(WARMUP + k));
     const cpu = threadCpuSeconds(pid) - from - idle * seconds;
-    return { cpu: (cpu * 1000) / (SECONDS * rate), idle: idle * 1000, p50: percentile(answers, 50), p99: percentile(answers, 99) };
+    const postgres = commCpuSeconds('postgres') - postgresFrom - postgresIdle * seconds;
+    return {
+      cpu: (cpu * 1000) / (SECONDS * rate),
+      idle: idle * 1000,
+      postgres: (postgres * 1000) / (SECONDS * rate),
+      p50: percentile(answers, 50),
+      p99: percentile(answers, 99),
+    };
   } finally {
     await stopProcesses();
   }
@@ -125,20 +139,24 @@ try {
         const sample = await measure(target, rate);
         results.set(`${target} ${rate}`, [...(results.get(`${target} ${rate}`) ?? []), sample]);
         console.log(
-          `round ${round}, ${rate}/s, ${target}: ${sample.cpu.toFixed(2)} ms of CPU a message (idle ${sample.idle.toFixed(1)} ms/s subtracted), answers p50 ${sample.p50.toFixed(1)} ms, p99 ${sample.p99.toFixed(1)} ms`,
+          `round ${round}, ${rate}/s, ${target}: ${sample.cpu.toFixed(2)} ms of CPU a message (idle ${sample.idle.toFixed(1)} ms/s subtracted), ` +
+            `PostgreSQL ${sample.postgres.toFixed(2)} ms a message, answers p50 ${sample.p50.toFixed(1)} ms, p99 ${sample.p99.toFixed(1)} ms`,
         );
       }
     }
   }
   const each = (samples: Sample[] | undefined, pick: (s: Sample) => number) => (samples ?? []).map((s) => pick(s).toFixed(2)).join(', ');
-  console.log('\n| rate | ours, CPU a message | floor, CPU a message | ours ÷ floor | ours, answer p50 / p99 | floor, answer p50 / p99 |');
-  console.log('|---|---|---|---|---|---|');
+  console.log(
+    '\n| rate | ours, CPU a message | floor, CPU a message | ours ÷ floor | PostgreSQL a message, ours / floor | ours, answer p50 / p99 | floor, answer p50 / p99 |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
   for (const rate of RATES) {
     const ours = results.get(`ours ${rate}`) ?? [];
     const floor = results.get(`floor ${rate}`) ?? [];
     const ratios = ours.map((s, i) => (s.cpu / (floor[i]?.cpu ?? NaN)).toFixed(1)).join(', ');
     const latency = (samples: Sample[]) => samples.map((s) => `${s.p50.toFixed(1)} / ${s.p99.toFixed(1)}`).join(', ');
-    console.log(`| ${rate}/s | ${each(ours, (s) => s.cpu)} ms | ${each(floor, (s) => s.cpu)} ms | ${ratios}× | ${latency(ours)} ms | ${latency(floor)} ms |`);
+    const postgres = ours.map((s, i) => `${s.postgres.toFixed(2)} / ${floor[i]?.postgres.toFixed(2) ?? '-'}`).join(', ');
+    console.log(`| ${rate}/s | ${each(ours, (s) => s.cpu)} ms | ${each(floor, (s) => s.cpu)} ms | ${ratios}× | ${postgres} ms | ${latency(ours)} ms | ${latency(floor)} ms |`);
   }
 } finally {
   await stopProcesses();

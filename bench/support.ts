@@ -126,6 +126,29 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
 }
 
 /**
+ * CPU seconds used so far by every process named `comm` (utime and stime from /proc), with what
+ * they reaped of their exited children (cutime and cstime): PostgreSQL's postmaster reaps its
+ * backends, so a backend that ended within a window still counts. Linux only.
+ */
+export function commCpuSeconds(comm: string): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The name sits in parentheses and may hold spaces; fields 14–17 follow it.
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch (error) {
+      // A process that ended between the listing and the read; anything else is a real failure.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && (error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+  return ticks / USER_HZ;
+}
+
+/**
  * CPU seconds a process has used, summed over its threads' schedstat (nanoseconds; /proc's
  * utime and stime count in ticks of 10 ms, too coarse for a few milliseconds a second). Linux only.
  */
