@@ -397,8 +397,6 @@ interface CpuWindow {
   postgres: number;
   /** The Redis server. */
   redis: number;
-  /** Busy core-seconds of the whole machine. */
-  machine: number;
   /** Busy share of all cores (%). */
   machineBusy: number;
   /** Share of the window in which some runnable task waited for a core (%, PSI "some"; undefined without PSI). */
@@ -432,7 +430,6 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
       sender: (sender.user + sender.system) / 1e6,
       postgres: end.postgres - start.postgres,
       redis: end.redis - start.redis,
-      machine: end.machine.busy - start.machine.busy,
       machineBusy: (100 * (end.machine.busy - start.machine.busy)) / (end.machine.total - start.machine.total),
       pressure:
         end.machine.waited === undefined || start.machine.waited === undefined ? undefined : (100 * (end.machine.waited - start.machine.waited)) / seconds,
@@ -757,18 +754,21 @@ async function sendOne(target: Target, port: number, fixture: Fixture, index: nu
 const p = (sorted: number[], q: number) => percentile(sorted, q);
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+/** The CPU (s) of every process of a window: servers, client processes, sender, PostgreSQL and Redis. */
+const processesCpu = (cpu: CpuWindow) => cpu.servers.reduce((sum, value) => sum + value, 0) + cpu.clients + cpu.sender + cpu.postgres + cpu.redis;
+
 /**
- * A window's CPU as a sentence: seconds of CPU each part used, what the whole machine spent a
- * message sent, and how busy and contended the machine was. "The rest" is the machine's busy time
- * less the parts named: the kernel's own threads and interrupts, DAMON, and whatever else runs.
+ * A window's CPU as a sentence: seconds of CPU each part used, what they spent together a message
+ * sent, and how busy and contended the machine was. Each part is its processes' own run time; the
+ * machine's busy share is /proc/stat's, sampled at the kernel's ticks, which can come out below
+ * their sum (short wake-ups between ticks), so the two are not subtracted.
  */
 function describeCpu(cpu: CpuWindow, messages: number): string {
-  const named = cpu.servers.reduce((sum, value) => sum + value, 0) + cpu.clients + cpu.sender + cpu.postgres + cpu.redis;
   return (
     `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s ` +
     `(their main threads waited ${cpu.serversWaited.map((value) => round(value)).join(' s and ')} s for a core while runnable), ` +
-    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s, PostgreSQL ${round(cpu.postgres)} s, Redis ${round(cpu.redis)} s, ` +
-    `the rest ${round(cpu.machine - named)} s: the machine ${round((1000 * cpu.machine) / messages, 2)} ms of CPU a message sent; machine ${round(cpu.machineBusy, 0)} % busy ` +
+    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s, PostgreSQL ${round(cpu.postgres)} s, Redis ${round(cpu.redis)} s ` +
+    `(together ${round((1000 * processesCpu(cpu)) / messages, 2)} ms of CPU a message sent); machine ${round(cpu.machineBusy, 0)} % busy ` +
     `(${cpus().length} cores)` +
     (cpu.pressure === undefined ? '' : `, some task waiting for a core ${round(cpu.pressure, 0)} % of the time`)
   );
@@ -853,12 +853,12 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
     );
   });
   const last = api.at(-1)!;
-  // What the whole machine spent a message: the load the servers' tails queue behind (see describeCpu).
-  const perMessage = (step: Step | undefined) => (step?.cpu ? `${round((1000 * step.cpu.machine) / step.sent, 2)} ms` : '-');
+  // What the run's processes spent a message: the load the servers' tails queue behind (see describeCpu).
+  const perMessage = (step: Step | undefined) => (step?.cpu ? `${round((1000 * processesCpu(step.cpu)) / step.sent, 2)} ms` : '-');
   if (last.cpu) {
     lines.push('');
     lines.push(
-      'The machine\'s CPU a message sent (every process and the kernel, over the measured window), ours / floor / durable floor: ' +
+      'CPU a message sent, of the servers, the client processes, the sender, PostgreSQL and Redis together (over the measured window), ours / floor / durable floor: ' +
         api.map((step, i) => `${step.sockets.toLocaleString('en')} sockets ${perMessage(step)} / ${perMessage(floor?.[i])} / ${perMessage(durable?.[i])}`).join('; ') +
         '.',
     );
