@@ -760,8 +760,9 @@ const processesCpu = (cpu: CpuWindow) => cpu.servers.reduce((sum, value) => sum 
 /**
  * A window's CPU as a sentence: seconds of CPU each part used, what they spent together a message
  * sent, and how busy and contended the machine was. Each part is its processes' own run time; the
- * machine's busy share is /proc/stat's, sampled at the kernel's ticks, which can come out below
- * their sum (short wake-ups between ticks), so the two are not subtracted.
+ * machine's busy share is /proc/stat's, counted at the kernel's ticks. The two do not add up (one
+ * window's processes came to more than the machine's busy time), so neither is subtracted from
+ * the other.
  */
 function describeCpu(cpu: CpuWindow, messages: number): string {
   return (
