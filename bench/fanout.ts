@@ -393,10 +393,10 @@ interface CpuWindow {
   clients: number;
   /** This process: the sender and the coordination. */
   sender: number;
-  /** PostgreSQL's processes (the postmaster, its backends and background workers). */
-  postgres: number;
-  /** The Redis server. */
-  redis: number;
+  /** PostgreSQL's processes (the postmaster, its backends and background workers); undefined when none runs on this machine. */
+  postgres: number | undefined;
+  /** The Redis server; undefined when it runs elsewhere. */
+  redis: number | undefined;
   /** Busy share of all cores (%). */
   machineBusy: number;
   /** Share of the window in which some runnable task waited for a core (%, PSI "some"; undefined without PSI). */
@@ -428,8 +428,8 @@ function cpuWindow(servers: ChildProcess[], clients: ChildProcess[]): () => CpuW
       serversWaited: used(start.serversWaited, end.serversWaited),
       clients: used(start.clients, end.clients).reduce((sum, value) => sum + value, 0),
       sender: (sender.user + sender.system) / 1e6,
-      postgres: end.postgres - start.postgres,
-      redis: end.redis - start.redis,
+      postgres: end.postgres === undefined || start.postgres === undefined ? undefined : end.postgres - start.postgres,
+      redis: end.redis === undefined || start.redis === undefined ? undefined : end.redis - start.redis,
       machineBusy: (100 * (end.machine.busy - start.machine.busy)) / (end.machine.total - start.machine.total),
       pressure:
         end.machine.waited === undefined || start.machine.waited === undefined ? undefined : (100 * (end.machine.waited - start.machine.waited)) / seconds,
@@ -754,8 +754,11 @@ async function sendOne(target: Target, port: number, fixture: Fixture, index: nu
 const p = (sorted: number[], q: number) => percentile(sorted, q);
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** The CPU (s) of every process of a window: servers, client processes, sender, PostgreSQL and Redis. */
-const processesCpu = (cpu: CpuWindow) => cpu.servers.reduce((sum, value) => sum + value, 0) + cpu.clients + cpu.sender + cpu.postgres + cpu.redis;
+/** The CPU (s) of every process of a window: servers, client processes, sender, PostgreSQL and Redis (those seen on this machine). */
+const processesCpu = (cpu: CpuWindow) =>
+  cpu.servers.reduce((sum, value) => sum + value, 0) + cpu.clients + cpu.sender + (cpu.postgres ?? 0) + (cpu.redis ?? 0);
+/** A service's CPU in a window's sentence. */
+const serviceCpu = (name: string, seconds: number | undefined) => (seconds === undefined ? `${name} not seen on this machine (not counted)` : `${name} ${round(seconds)} s`);
 
 /**
  * A window's CPU as a sentence: seconds of CPU each part used, what they spent together a message
@@ -768,7 +771,7 @@ function describeCpu(cpu: CpuWindow, messages: number): string {
   return (
     `CPU over the ${round(cpu.seconds, 0)} s: servers ${cpu.servers.map((value) => round(value)).join(' s and ')} s ` +
     `(their main threads waited ${cpu.serversWaited.map((value) => round(value)).join(' s and ')} s for a core while runnable), ` +
-    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s, PostgreSQL ${round(cpu.postgres)} s, Redis ${round(cpu.redis)} s ` +
+    `client processes ${round(cpu.clients)} s, sender ${round(cpu.sender)} s, ${serviceCpu('PostgreSQL', cpu.postgres)}, ${serviceCpu('Redis', cpu.redis)} ` +
     `(together ${round((1000 * processesCpu(cpu)) / messages, 2)} ms of CPU a message sent); machine ${round(cpu.machineBusy, 0)} % busy ` +
     `(${cpus().length} cores)` +
     (cpu.pressure === undefined ? '' : `, some task waiting for a core ${round(cpu.pressure, 0)} % of the time`)
@@ -808,6 +811,9 @@ function log(target: Target, step: Step) {
       (step.storm ? `; storm: ${step.storm.sockets} cut, ${step.storm.reconnects} reconnected, ${step.storm.resubscribed} resubscribed, ${step.storm.failed} failed in ${round(step.storm.seconds)} s` : ''),
   );
 }
+
+/** The slope below as the report states it: a slope needs two socket counts or more (`--sockets 1000,2000`). */
+const rssKb = (steps: Step[]) => (steps.length < 2 ? 'no RSS figure (it needs two socket counts)' : `${round(rssSlopeKb(steps))} KB of RSS`);
 
 /** KB of RSS per socket: the least-squares slope of the servers' RSS against the sockets connected, over the steps. */
 function rssSlopeKb(steps: Step[]): number {
@@ -875,9 +881,9 @@ function report(api: Step[], floor: Step[] | null, durable: Step[] | null, stamp
   lines.push(
     `Memory per idle subscribed socket (API), above the servers at working size with no socket, after a full GC (median of ` +
       `${MEMORY_SAMPLES} samples): **${round(median(api.map((s) => s.heapPerSocketKb)))} KB of JS heap** (median over the counts) and ` +
-      `**${round(rssSlopeKb(api))} KB of RSS** (the slope of RSS against sockets over the counts, least squares: RSS moves by tens of MB ` +
+      `**${rssKb(api)}** (the slope of RSS against sockets over the counts, least squares: RSS moves by tens of MB ` +
       `with no socket added, so a difference from one baseline can come out at any value, negative too)` +
-      (floor ? `; floor: ${round(median(floor.map((s) => s.heapPerSocketKb)))} KB heap, ${round(rssSlopeKb(floor))} KB RSS.` : '.'),
+      (floor ? `; floor: ${round(median(floor.map((s) => s.heapPerSocketKb)))} KB heap, ${rssKb(floor)}.` : '.'),
     '',
     'Where the latency goes (API): ' +
       api

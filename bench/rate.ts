@@ -62,7 +62,7 @@ interface Sample {
   cpu: number;
   /** ms of CPU a second with nothing sent. */
   idle: number;
-  /** ms of PostgreSQL's CPU a message (all its processes), its CPU with nothing sent subtracted. */
+  /** ms of PostgreSQL's CPU a message (all its processes), its CPU with nothing sent subtracted; NaN when it runs elsewhere. */
   postgres: number;
   p50: number;
   p99: number;
@@ -102,21 +102,26 @@ async function start(target: Target): Promise<{ pid: number | undefined; send: (
   };
 }
 
+/** PostgreSQL's CPU so far (s); NaN when it does not run on this machine. */
+const postgresCpu = () => commCpuSeconds('postgres') ?? NaN;
+/** A sample's PostgreSQL figure (ms a message), '-' when PostgreSQL runs elsewhere. */
+const postgresMs = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(2));
+
 async function measure(target: Target, rate: number): Promise<Sample> {
   const { pid, send } = await start(target);
   try {
     for (let n = 0; n < WARMUP; n++) await send(n);
     await sleep(1000);
     const idleFrom = threadCpuSeconds(pid);
-    const postgresIdleFrom = commCpuSeconds('postgres');
+    const postgresIdleFrom = postgresCpu();
     await sleep(IDLE_SECONDS * 1000);
     const idle = (threadCpuSeconds(pid) - idleFrom) / IDLE_SECONDS;
-    const postgresIdle = (commCpuSeconds('postgres') - postgresIdleFrom) / IDLE_SECONDS;
+    const postgresIdle = (postgresCpu() - postgresIdleFrom) / IDLE_SECONDS;
     const from = threadCpuSeconds(pid);
-    const postgresFrom = commCpuSeconds('postgres');
+    const postgresFrom = postgresCpu();
     const { answers, seconds } = await sendAtRate(rate, SECONDS, (k) => send(WARMUP + k));
     const cpu = threadCpuSeconds(pid) - from - idle * seconds;
-    const postgres = commCpuSeconds('postgres') - postgresFrom - postgresIdle * seconds;
+    const postgres = postgresCpu() - postgresFrom - postgresIdle * seconds;
     return {
       cpu: (cpu * 1000) / (SECONDS * rate),
       idle: idle * 1000,
@@ -140,7 +145,7 @@ try {
         results.set(`${target} ${rate}`, [...(results.get(`${target} ${rate}`) ?? []), sample]);
         console.log(
           `round ${round}, ${rate}/s, ${target}: ${sample.cpu.toFixed(2)} ms of CPU a message (idle ${sample.idle.toFixed(1)} ms/s subtracted), ` +
-            `PostgreSQL ${sample.postgres.toFixed(2)} ms a message, answers p50 ${sample.p50.toFixed(1)} ms, p99 ${sample.p99.toFixed(1)} ms`,
+            `PostgreSQL ${Number.isNaN(sample.postgres) ? 'not seen on this machine' : `${sample.postgres.toFixed(2)} ms a message`}, answers p50 ${sample.p50.toFixed(1)} ms, p99 ${sample.p99.toFixed(1)} ms`,
         );
       }
     }
@@ -155,7 +160,7 @@ try {
     const floor = results.get(`floor ${rate}`) ?? [];
     const ratios = ours.map((s, i) => (s.cpu / (floor[i]?.cpu ?? NaN)).toFixed(1)).join(', ');
     const latency = (samples: Sample[]) => samples.map((s) => `${s.p50.toFixed(1)} / ${s.p99.toFixed(1)}`).join(', ');
-    const postgres = ours.map((s, i) => `${s.postgres.toFixed(2)} / ${floor[i]?.postgres.toFixed(2) ?? '-'}`).join(', ');
+    const postgres = ours.map((s, i) => `${postgresMs(s.postgres)} / ${postgresMs(floor[i]?.postgres)}`).join(', ');
     console.log(`| ${rate}/s | ${each(ours, (s) => s.cpu)} ms | ${each(floor, (s) => s.cpu)} ms | ${ratios}× | ${postgres} ms | ${latency(ours)} ms | ${latency(floor)} ms |`);
   }
 } finally {

@@ -128,24 +128,39 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
 /**
  * CPU seconds used so far by every process named `comm` (utime and stime from /proc), with what
  * they reaped of their exited children (cutime and cstime): PostgreSQL's postmaster reaps its
- * backends, so a backend that ended within a window still counts. Linux only.
+ * backends, so a backend that ended within a window still counts. Undefined off Linux, and when
+ * no such process runs on this machine (a PostgreSQL or Redis elsewhere).
  */
-export function commCpuSeconds(comm: string): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The name sits in parentheses and may hold spaces; fields 14–17 follow it.
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    } catch (error) {
-      // A process that ended between the listing and the read; anything else is a real failure.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && (error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
+export function commCpuSeconds(comm: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return undefined;
   }
-  return ticks / USER_HZ;
+  // A child that exits during the scan, after its parent was read and before its own entry, is in
+  // neither (its parent reaps it later): its whole life's CPU would drop out. Scan again then.
+  for (let attempt = 1; ; attempt++) {
+    let ticks = 0;
+    let found = false;
+    let vanished = false;
+    for (const entry of entries) {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // The name sits in parentheses and may hold spaces; fields 14–17 follow it.
+        if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+        found = true;
+      } catch (error) {
+        // A process that ended between the listing and the read; anything else is a real failure.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && (error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        vanished = true;
+      }
+    }
+    if (!vanished || attempt === 5) return found ? ticks / USER_HZ : undefined;
+    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  }
 }
 
 /**
