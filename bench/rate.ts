@@ -136,7 +136,7 @@ async function measure(target: Target, rate: number): Promise<Sample> {
 
 const results = new Map<string, Sample[]>();
 try {
-  console.log(`rate: ${describeMachine()}, PostgreSQL ${database.postgres}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`);
+  console.log(`rate: ${describeMachine()}, PostgreSQL ${database.postgres} (${database.settings}), commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`);
   console.log(`${WARMUP} warm-up messages one after the other, ${IDLE_SECONDS} s idle, then ${SECONDS} s at each rate; ${ROUNDS} rounds, ours and the floor in turn\n`);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const rate of RATES) {

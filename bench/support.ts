@@ -252,10 +252,15 @@ export async function waitForHttp(url: string, attempts = 300): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
+/** PostgreSQL settings a results file names (see createDatabase). */
+const SETTINGS = ['autovacuum', 'fsync', 'synchronous_commit', 'shared_buffers'];
+
 export interface BenchDatabase {
   url: string;
   /** PostgreSQL's server_version, e.g. "17.2". */
   postgres: string;
+  /** The server's settings that move a write's cost, e.g. "autovacuum off, fsync on, …". */
+  settings: string;
   drop(): Promise<void>;
 }
 
@@ -269,6 +274,12 @@ export async function createDatabase(migrate: (url: string) => Promise<unknown>)
   await admin.connect();
   await admin.query(`CREATE DATABASE "${name}"`);
   const postgres = ((await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?').split(' ')[0]!;
+  // A machine's PostgreSQL is configured by whoever set it up: a run elsewhere may differ in these.
+  const { rows } = await admin.query<{ name: string; value: string }>(
+    `SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = ANY($1) ORDER BY array_position($1, name)`,
+    [SETTINGS],
+  );
+  const settings = rows.map((row) => `${row.name} ${row.value}`).join(', ');
   await admin.end();
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
@@ -284,7 +295,7 @@ export async function createDatabase(migrate: (url: string) => Promise<unknown>)
     await drop();
     throw error;
   }
-  return { url: url.toString(), postgres, drop };
+  return { url: url.toString(), postgres, settings, drop };
 }
 
 export interface Salon {
@@ -475,14 +486,22 @@ const startLoad = loadavg();
  * The stamp every results file starts with: what ran (the exact command), on what (machine,
  * Node, PostgreSQL), which code (the commit, "dirty" with edits) and when. Markdown.
  */
-export function resultsStamp(options: { title: string; command: string; postgres: string; root?: string; coldMemory?: string }): string {
+export function resultsStamp(options: {
+  title: string;
+  command: string;
+  postgres: string;
+  /** BenchDatabase's `settings`. */
+  postgresSettings?: string;
+  root?: string;
+  coldMemory?: string;
+}): string {
   const root = options.root ?? REPO_ROOT;
   return [
     `# ${options.title}`,
     '',
     `- Command: \`${options.command}\``,
     `- Machine: ${describeMachine()}`,
-    `- PostgreSQL ${options.postgres}, Node ${process.version}`,
+    `- PostgreSQL ${options.postgres}${options.postgresSettings ? ` (${options.postgresSettings})` : ''}, Node ${process.version}`,
     `- Code measured: ${root === REPO_ROOT ? '' : `${root} at `}commit ${describeCommit(root)}`,
     `- Date: ${new Date().toISOString()}`,
     // Other work on the machine moves every figure: a reader should know how quiet it was.
