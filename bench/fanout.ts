@@ -968,7 +968,7 @@ const fixture: Fixture = {
 };
 try {
   const stamp = {
-    markdown: resultsStamp({ title: 'Fan-out: subscribed sockets, send → deliver latency and memory', command: commandLine(), postgres: database.postgres, postgresSettings: database.settings, coldMemory: COLD_MEMORY }),
+    markdown: resultsStamp({ title: 'Fan-out: subscribed sockets, send → deliver latency and memory', command: commandLine(), database, coldMemory: COLD_MEMORY }),
     caption: `${describeMachine()}, PostgreSQL ${database.postgres}, commit ${describeCommit()}, ${new Date().toISOString().slice(0, 16)} UTC`,
   };
   console.log(`fanout: ${COUNTS.join(', ')} sockets (clients of ${SALONS} salons) on 2 instances, ${RATE} msg/s; ${stamp.caption}`);

@@ -771,7 +771,7 @@ try {
   console.log(table);
   console.log(cpuTable(rows));
   const markdown = [
-    resultsStamp({ title: 'Write path: sendMessage against its floor, and the inbox', command, postgres: database.postgres, postgresSettings: database.settings, root: ROOT }),
+    resultsStamp({ title: 'Write path: sendMessage against its floor, and the inbox', command, database, root: ROOT }),
     `## sendMessage: ours against the floor, same run`,
     '',
     `One API instance (\`DATABASE_POOL_SIZE\` ${POOL}, production mode, send rate limit off), ${SECONDS} s per cell for each side, after ${WARMUP_SECONDS} s of warm-up of each at the same concurrency, ` +

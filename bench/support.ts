@@ -132,9 +132,10 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
  * no such process runs on this machine (a PostgreSQL or Redis elsewhere).
  */
 export function commCpuSeconds(comm: string): number | undefined {
+  const processes = () => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
   let entries: string[];
   try {
-    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+    entries = processes();
   } catch {
     return undefined;
   }
@@ -159,7 +160,7 @@ export function commCpuSeconds(comm: string): number | undefined {
       }
     }
     if (!vanished || attempt === 5) return found ? ticks / USER_HZ : undefined;
-    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+    entries = processes();
   }
 }
 
@@ -489,9 +490,8 @@ const startLoad = loadavg();
 export function resultsStamp(options: {
   title: string;
   command: string;
-  postgres: string;
-  /** BenchDatabase's `settings`. */
-  postgresSettings?: string;
+  /** The server the run used: its version and the settings that move a write's cost. */
+  database: Pick<BenchDatabase, 'postgres' | 'settings'>;
   root?: string;
   coldMemory?: string;
 }): string {
@@ -501,7 +501,7 @@ export function resultsStamp(options: {
     '',
     `- Command: \`${options.command}\``,
     `- Machine: ${describeMachine()}`,
-    `- PostgreSQL ${options.postgres}${options.postgresSettings ? ` (${options.postgresSettings})` : ''}, Node ${process.version}`,
+    `- PostgreSQL ${options.database.postgres} (${options.database.settings}), Node ${process.version}`,
     `- Code measured: ${root === REPO_ROOT ? '' : `${root} at `}commit ${describeCommit(root)}`,
     `- Date: ${new Date().toISOString()}`,
     // Other work on the machine moves every figure: a reader should know how quiet it was.
