@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ describe('embedded PostgreSQL', () => {
     }
   }, 60_000);
 
-  it('finds the first folder on the way that a user cannot enter, by owner, group and other bits', () => {
+  it('finds the first folder on the way that a user cannot enter, by owner, group and other bits, through symlinks', () => {
     const top = folder();
     const inner = join(top, 'a', 'b');
     mkdirSync(inner, { recursive: true });
@@ -58,22 +58,32 @@ describe('embedded PostgreSQL', () => {
     const stranger = { uid: uid + 4242, gid: gid + 4242 };
     expect(folderClosedTo([inner], stranger)).toBeUndefined();
     chmodSync(join(top, 'a'), 0o750);
-    expect(folderClosedTo([join(inner, 'not-yet', 'pg')], stranger)).toBe(join(top, 'a'));
+    // What does not exist yet is root's to create, open: the closed folder above it decides.
+    expect(folderClosedTo([join(inner, 'not-yet', 'pg')], stranger)).toEqual({ folder: join(top, 'a'), who: 'o' });
     // A user still to be created is nobody's owner or group: only the other bits count for it.
-    expect(folderClosedTo([inner], undefined)).toBe(join(top, 'a'));
+    expect(folderClosedTo([inner], undefined)).toEqual({ folder: join(top, 'a'), who: 'o' });
     expect(folderClosedTo([inner], { uid, gid: stranger.gid })).toBeUndefined();
     expect(folderClosedTo([inner], { uid: stranger.uid, gid })).toBeUndefined();
     chmodSync(join(top, 'a'), 0o700);
-    expect(folderClosedTo([inner], { uid: stranger.uid, gid })).toBe(join(top, 'a'));
+    expect(folderClosedTo([inner], { uid: stranger.uid, gid })).toEqual({ folder: join(top, 'a'), who: 'g' });
+    chmodSync(join(top, 'a'), 0o070);
+    expect(folderClosedTo([inner], { uid, gid })).toEqual({ folder: join(top, 'a'), who: 'u' });
+    // An open path that leads, by a symlink, into the closed folder is closed too.
+    chmodSync(join(top, 'a'), 0o700);
+    mkdirSync(join(top, 'open'));
+    symlinkSync(inner, join(top, 'open', 'link'));
+    expect(folderClosedTo([join(top, 'open', 'link', 'pg')], stranger)).toEqual({ folder: join(top, 'a'), who: 'o' });
+    // A relative path is taken from the working folder (and ends: '.' is its own dirname).
+    expect(folderClosedTo(['.data/postgres'], stranger)).toEqual(folderClosedTo([join(process.cwd(), '.data/postgres')], stranger));
   });
 
   it('in a folder only its owner may enter: as root, names it and what to do, creating nothing; as anyone else, starts', async () => {
     // `mktemp -d` makes such a folder, and so is /root: a checkout cloned there and started as
-    // root had the package's spawn of initdb fail with an EACCES nothing caught.
+    // root crashed on the package's spawn of initdb (EACCES, uncaught), and a data folder there
+    // failed in initdb and was left to the postgres user.
     const closed = folder();
     chmodSync(closed, 0o700);
-    const dataDir = join(closed, 'pg');
-    const started = startEmbeddedPostgres({ dataDir });
+    const started = startEmbeddedPostgres({ dataDir: join(closed, 'pg') });
     if (process.getuid?.() === 0) {
       const failure = await started.then(
         () => undefined,
@@ -86,6 +96,16 @@ describe('embedded PostgreSQL', () => {
       expect(message).toContain(`chmod o+x ${closed}`);
       expect(message).toContain('DATABASE_URL');
       expect(readdirSync(closed)).toEqual([]);
+
+      // The data folder itself may be root's and closed: the package hands it to the postgres user.
+      const own = join(folder(), 'pg');
+      mkdirSync(own, { mode: 0o700 });
+      const embedded = await startEmbeddedPostgres({ dataDir: own });
+      try {
+        expect(await canConnect(embedded.url)).toBe(true);
+      } finally {
+        await embedded.stop();
+      }
     } else {
       const embedded = await started;
       try {

@@ -3,8 +3,8 @@
  * its data in a git-ignored folder. Used when DATABASE_URL is unset.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, parse } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, portIsFree } from '../ports.js';
@@ -96,28 +96,38 @@ function userIds(name: string): { uid: number; gid: number } | undefined {
   }
 }
 
+/** A folder a user cannot enter, and the chmod class (u, g or o) whose x bit decides for that user. */
+export interface ClosedFolder {
+  folder: string;
+  who: 'u' | 'g' | 'o';
+}
+
+/** `path` and every folder above it, from the filesystem's root down. */
+function fromRoot(path: string): string[] {
+  const folders = [path];
+  while (dirname(folders[0]!) !== folders[0]) folders.unshift(dirname(folders[0]!));
+  return folders;
+}
+
 /**
- * The first folder on the way to any of `paths` (as far as it exists) that `user` cannot enter,
- * by its mode bits (ACLs and supplementary groups aside: a child spawned with a uid and gid has
- * none). `user` undefined: a user still to be created, neither owner nor group of anything.
+ * The first folder that `user` must pass through to reach any of `paths` and cannot, by its mode
+ * bits: each path as written and as it resolves (a symlink on the way is crossed on both sides),
+ * as far as it exists (what root creates below is open). Supplementary groups do not count, as
+ * for the package's children (spawned with a uid and a gid, so with none); ACLs are not read, so
+ * a folder opened to the user by an ACL alone is reported closed. `user` undefined: a user still
+ * to be created, neither owner nor group of anything.
  */
-export function folderClosedTo(paths: readonly string[], user: { uid: number; gid: number } | undefined): string | undefined {
+export function folderClosedTo(paths: readonly string[], user: { uid: number; gid: number } | undefined): ClosedFolder | undefined {
   for (const path of paths) {
-    const folders: string[] = [];
-    for (let folder = path; ; folder = dirname(folder)) {
-      folders.unshift(folder);
-      if (folder === parse(folder).root) break;
-    }
-    for (const folder of folders) {
-      let stats;
-      try {
-        stats = statSync(folder);
-      } catch {
-        break;
+    let existing = resolve(path);
+    while (!existsSync(existing)) existing = dirname(existing);
+    for (const way of [existing, realpathSync(existing)]) {
+      for (const folder of fromRoot(way)) {
+        const stats: Stats = statSync(folder);
+        if (!stats.isDirectory()) break;
+        const who = user && stats.uid === user.uid ? 'u' : user && stats.gid === user.gid ? 'g' : 'o';
+        if ((stats.mode & { u: 0o100, g: 0o010, o: 0o001 }[who]) === 0) return { folder, who };
       }
-      if (!stats.isDirectory()) break;
-      const bit = user && stats.uid === user.uid ? 0o100 : user && stats.gid === user.gid ? 0o010 : 0o001;
-      if ((stats.mode & bit) === 0) return folder;
     }
   }
   return undefined;
@@ -145,20 +155,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   }
   const { adminUrl, url } = urls(port);
 
-  // PostgreSQL refuses to run as root; as root, the package runs it as the system user `postgres`
-  // (created if missing), which must enter every folder above its binaries (in this checkout's
-  // node_modules) and its data. A checkout in a folder only root may enter (/root, `mktemp -d`)
-  // otherwise ends in an EACCES from the package's spawn of initdb that nothing catches: the
-  // process dies with a stack trace, and the data folder is left to `postgres`.
-  if (process.getuid?.() === 0) {
-    const closed = folderClosedTo([dirname(await postgresBinary()), databaseDir], userIds(USER));
-    if (closed) {
-      throw new EmbeddedPostgresError(
-        `the embedded PostgreSQL (data in ${databaseDir}, port ${port}) did not start: as root, it runs as the system user "${USER}", which cannot enter ${closed}; let it in (chmod o+x ${closed}), start the server as another user, or set DATABASE_URL to a PostgreSQL of your own`,
-      );
-    }
-  }
-
   // PostgreSQL's own words when it refuses to start (a stale lock, a folder of another version)
   // are what the operator needs; the package rejects without them.
   const recent: string[] = [];
@@ -184,6 +180,20 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   const cause = () => recent.filter((line) => /FATAL|ERROR|PANIC|could not|failed/i.test(line)).at(-1) ?? recent.at(-1) ?? 'no output';
   let stop: () => Promise<void>;
   try {
+    // PostgreSQL refuses to run as root; as root, the package runs it as the system user `postgres`
+    // (created if missing), which must pass through every folder above its binaries (in this
+    // checkout's node_modules) and above its data folder (that one the package hands to it). In a
+    // checkout under a folder only root may enter (/root, `mktemp -d`), the package's spawn of
+    // initdb failed with an EACCES nothing catches, and the process died with a stack trace; a
+    // data folder out of reach alone gave initdb's "Permission denied" and was left to `postgres`.
+    if (process.getuid?.() === 0) {
+      const closed = folderClosedTo([dirname(await postgresBinary()), dirname(databaseDir)], userIds(USER));
+      if (closed) {
+        throw new EmbeddedPostgresError(
+          `the embedded PostgreSQL (data in ${databaseDir}, port ${port}) did not start: as root, it runs as the system user "${USER}", which cannot enter ${closed.folder}; let it in (chmod ${closed.who}+x ${closed.folder}), start the server as another user, or set DATABASE_URL to a PostgreSQL of your own`,
+        );
+      }
+    }
     if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
       mkdirSync(dirname(databaseDir), { recursive: true });
       await server.initialise();
@@ -194,6 +204,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
       log(message);
     });
   } catch (error) {
+    if (error instanceof EmbeddedPostgresError) throw error;
     const detail = error instanceof Error && error.message !== EXITED ? error.message.split('\n')[0] : cause();
     throw new EmbeddedPostgresError(`the embedded PostgreSQL (data in ${databaseDir}, port ${port}) did not start: ${detail || cause()}`);
   }
