@@ -524,6 +524,21 @@ export function writeResults(file: string, markdown: string): string {
 export function commandLine(): string {
   const args = process.argv.slice(2).join(' ');
   const script = process.env.npm_lifecycle_event;
-  if (script) return `npm run ${script}${args ? ` -- ${args}` : ''}`;
-  return `npx tsx ${relative(process.cwd(), process.argv[1] ?? '')} ${args}`.trimEnd();
+  const command = script && script !== 'npx' ? `npm run ${script}${args ? ` -- ${args}` : ''}` : `npx tsx ${relative(process.cwd(), process.argv[1] ?? '')} ${args}`.trimEnd();
+  return [...settingsInEnvironment(), command].join(' ');
+}
+
+/**
+ * The variables of this environment that change what a bench measures, as `NAME=value`: the
+ * servers' own (every name in .env.example; the benches' servers inherit this environment) and
+ * the benches' (BENCH_*). A run made with `WS_PING_INTERVAL_MS=600000 npm run bench:fanout` is
+ * stamped so; a value that may hold a secret or credentials is withheld (`NAME=…`).
+ */
+function settingsInEnvironment(): string[] {
+  const example = readFileSync(join(REPO_ROOT, '.env.example'), 'utf8');
+  const names = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]!));
+  return Object.keys(process.env)
+    .filter((name) => names.has(name) || name.startsWith('BENCH_'))
+    .sort()
+    .map((name) => (/SECRET|PASSWORD|KEY|TOKEN|URL|NODES/.test(name) ? `${name}=…` : `${name}=${process.env[name]}`));
 }
