@@ -21,6 +21,16 @@ afterAll(() => {
   for (const path of folders) rmSync(path, { recursive: true, force: true });
 });
 
+/** Starts the embedded PostgreSQL on `started`, checks that it answers, and stops it. */
+async function answersThenStops(started: ReturnType<typeof startEmbeddedPostgres>): Promise<void> {
+  const embedded = await started;
+  try {
+    expect(await canConnect(embedded.url)).toBe(true);
+  } finally {
+    await embedded.stop();
+  }
+}
+
 const HOOKED_EVENTS = ['beforeExit', 'exit', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 const listenerCounts = () => HOOKED_EVENTS.map((event) => process.listenerCount(event));
 
@@ -100,19 +110,9 @@ describe('embedded PostgreSQL', () => {
       // The data folder itself may be root's and closed: the package hands it to the postgres user.
       const own = join(folder(), 'pg');
       mkdirSync(own, { mode: 0o700 });
-      const embedded = await startEmbeddedPostgres({ dataDir: own });
-      try {
-        expect(await canConnect(embedded.url)).toBe(true);
-      } finally {
-        await embedded.stop();
-      }
+      await answersThenStops(startEmbeddedPostgres({ dataDir: own }));
     } else {
-      const embedded = await started;
-      try {
-        expect(await canConnect(embedded.url)).toBe(true);
-      } finally {
-        await embedded.stop();
-      }
+      await answersThenStops(started);
     }
   }, 60_000);
 

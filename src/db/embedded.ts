@@ -3,7 +3,7 @@
  * its data in a git-ignored folder. Used when DATABASE_URL is unset.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -123,7 +123,7 @@ export function folderClosedTo(paths: readonly string[], user: { uid: number; gi
     while (!existsSync(existing)) existing = dirname(existing);
     for (const way of [existing, realpathSync(existing)]) {
       for (const folder of fromRoot(way)) {
-        const stats: Stats = statSync(folder);
+        const stats = statSync(folder);
         if (!stats.isDirectory()) break;
         const who = user && stats.uid === user.uid ? 'u' : user && stats.gid === user.gid ? 'g' : 'o';
         if ((stats.mode & { u: 0o100, g: 0o010, o: 0o001 }[who]) === 0) return { folder, who };
