@@ -3,8 +3,10 @@ import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canConnect } from '../src/db/embedded.js';
 import { freePort } from '../src/ports.js';
@@ -89,9 +91,34 @@ interface Scenario {
   /** The database the server uses; the embedded one when `env` leaves DATABASE_URL unset. */
   databaseUrl: string;
   env: Record<string, string | undefined>;
+  /** Adds a subscribed socket whose peer stops reading and answering before the signal. */
+  vanishedPeer?: boolean;
 }
 
-async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Scenario) {
+/**
+ * A graphql-ws socket with a live subscription whose peer then goes silent without closing, as a
+ * laptop put to sleep or a phone off the network does: it stops reading, so it never answers the
+ * server's close frame. Returns the socket, to be destroyed by the caller.
+ */
+async function vanishingPeer(port: number, token: string): Promise<WebSocket> {
+  const peer = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws');
+  peer.on('error', () => {});
+  let raw: Socket | undefined;
+  peer.once('upgrade', (response) => (raw = response.socket));
+  await once(peer, 'open');
+  const acknowledged = new Promise<void>((resolve) =>
+    peer.on('message', (data) => {
+      if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') resolve();
+    }),
+  );
+  peer.send(JSON.stringify({ type: 'connection_init', payload: { token } }));
+  await acknowledged;
+  peer.send(JSON.stringify({ id: 'asleep', type: 'subscribe', payload: { query: 'subscription { messageAdded { id } }' } }));
+  raw!.pause();
+  return peer;
+}
+
+async function shutdownScenario({ command, args, deliver, databaseUrl, env, vanishedPeer = false }: Scenario) {
   const server = await startServer(command, args, env);
   const { port } = server;
   const salonId = crypto.randomUUID();
@@ -114,6 +141,7 @@ async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Sc
     ws.on('connected', () => resolve());
     ws.subscribe({ query: 'subscription { messageAdded { id } }' }, { next() {}, error: reject, complete() {} });
   });
+  const asleep = vanishedPeer ? await vanishingPeer(port, client) : undefined;
 
   // A first send, answered at once: the process has compiled this path before the one that matters.
   const first = await gql(port, salon, 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', {
@@ -147,9 +175,10 @@ async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Sc
   const signalled = Date.now();
   deliver(server.child);
   await server.logged(/shutting down/);
-  // No new connection is accepted while the old request finishes.
+  // No new connection is accepted while the old request finishes (with a silent peer, once its
+  // close handshake has had its bounded wait).
   await expect
-    .poll(() => fetch(`http://127.0.0.1:${port}/health`).then(() => 'accepted', () => 'refused'))
+    .poll(() => fetch(`http://127.0.0.1:${port}/health`).then(() => 'accepted', () => 'refused'), { timeout: 5_000 })
     .toBe('refused');
 
   await locker.query('COMMIT');
@@ -161,6 +190,7 @@ async function shutdownScenario({ command, args, deliver, databaseUrl, env }: Sc
 
   expect(await closeCode).toBe(1001);
   const exit = await server.exit;
+  asleep?.terminate();
   expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
   expect(Date.now() - signalled).toBeLessThan(10_000);
 }
@@ -198,6 +228,17 @@ describe('graceful shutdown of the real process', () => {
       deliver: (child) => child.kill('SIGTERM'),
       databaseUrl: database.url,
       env: { DATABASE_URL: database.url },
+    });
+  });
+
+  it('SIGTERM with a subscribed peer gone silent (never answering the close frame) still refuses new connections, answers the request in flight and exits 0 within 10 s', async () => {
+    await shutdownScenario({
+      command: process.execPath,
+      args: ['dist/server.js'],
+      deliver: (child) => child.kill('SIGTERM'),
+      databaseUrl: database.url,
+      env: { DATABASE_URL: database.url },
+      vanishedPeer: true,
     });
   });
 
