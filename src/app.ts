@@ -69,10 +69,10 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
     },
     async stop() {
       unwatch?.();
-      await ws.close();
-      // Stop accepting, let requests in flight finish, and close keep-alive connections as soon as
-      // their response is out; whatever still runs after 5 s is cut.
-      await new Promise<void>((resolve) => {
+      // Stop accepting first, so that nothing new starts while sockets and requests wind down; let
+      // requests in flight finish and close keep-alive connections as soon as their response is
+      // out; whatever still runs after 5 s is cut. The sockets are closed meanwhile (ws.close).
+      const drained = new Promise<void>((resolve) => {
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const deadline = setTimeout(() => server.closeAllConnections(), 5_000);
         server.close(() => {
@@ -82,6 +82,8 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
         });
         server.closeIdleConnections();
       });
+      await ws.close();
+      await drained;
       // Jobs in flight finish (a delivery is bounded by WEBHOOK_TIMEOUT_MS) before the pool closes.
       await runtime.jobs.stop();
       await runtime.close();

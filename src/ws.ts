@@ -306,6 +306,7 @@ export function attachGraphqlWs(server: Server, yoga: Yoga, runtime: Runtime) {
       transport.stop();
       for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, 'Server shutting down');
       const cut = setTimeout(() => {
+        logger.info({ sockets: wss.clients.size }, 'shutdown: cutting sockets whose peer did not answer the close frame');
         for (const client of wss.clients) client.terminate();
       }, CLOSE_HANDSHAKE_MS);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
