@@ -1,9 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -222,6 +223,53 @@ async function embeddedScenario(command: string, args: string[], deliver: Scenar
   }
 }
 
+/**
+ * A webhook receiver that takes each request and never answers (a partner's server hanging), with
+ * an attempt timeout (WEBHOOK_TIMEOUT_MS: 15 s by default, 5 s here to keep the test short) longer
+ * than what a shutdown waits for running jobs.
+ */
+async function shutdownDuringHangingDelivery() {
+  const received: string[] = [];
+  const receiver = createServer((request) => received.push(String(request.headers['webhook-id'])));
+  receiver.listen(0, '127.0.0.1');
+  await once(receiver, 'listening');
+  const hooks = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+  const env = { DATABASE_URL: database.url, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', JOB_POLL_MS: '500', WEBHOOK_TIMEOUT_MS: '5000' };
+  const server = await startServer(process.execPath, ['dist/server.js'], env);
+  let next: Running | undefined;
+  try {
+    const salonId = crypto.randomUUID();
+    const clientId = crypto.randomUUID();
+    const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
+    const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
+    await gql(server.port, client, '{ me { id } }');
+    const created = await gql(server.port, salon, 'mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } } }', {
+      input: { url: hooks, eventTypes: ['conversation.created'] },
+    });
+    expect(created.body.errors).toBeUndefined();
+    await gql(server.port, salon, 'mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }', {
+      input: { clientUserId: clientId, subject: 'Webhook en cours' },
+    });
+    await expect.poll(() => received.length).toBe(1);
+
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const exit = await server.exit;
+    expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+
+    // The cut attempt is made again, with the same webhook-id, by the instance that comes next.
+    next = await startServer(process.execPath, ['dist/server.js'], env);
+    await expect.poll(() => received.length, { timeout: 45_000 }).toBe(2);
+    expect(received[1]).toBe(received[0]);
+  } finally {
+    server.child.kill('SIGKILL');
+    next?.child.kill('SIGKILL');
+    receiver.closeAllConnections();
+    receiver.close();
+  }
+}
+
 describe('graceful shutdown of the real process', () => {
   // What the Dockerfile runs; `npm start` builds it again itself.
   beforeAll(() => void execFileSync('npm', ['run', '--silent', 'build']));
@@ -245,6 +293,10 @@ describe('graceful shutdown of the real process', () => {
       env: { DATABASE_URL: database.url },
       vanishedPeer: true,
     });
+  });
+
+  it('SIGTERM while a webhook delivery waits on a receiver that never answers still exits 0 within 10 s, and the next instance makes the attempt again with the same webhook-id', async () => {
+    await shutdownDuringHangingDelivery();
   });
 
   it('SIGINT to the `npm start` process alone (a process manager) reaches the server and does the same', async () => {

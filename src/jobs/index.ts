@@ -21,6 +21,8 @@ import { QUEUES, startJobQueue, type JobQueue } from './queue.js';
 const PRUNE_CRON = '17 * * * *';
 /** Unused uploads: every hour at minute 47, away from the event prune. */
 const UPLOAD_PRUNE_CRON = '47 * * * *';
+/** The longest a stop waits for running jobs (see `stopTimeoutMs` below). */
+const JOB_STOP_WAIT_MS = 3_000;
 
 export interface Jobs {
   start(databaseUrl: string): Promise<void>;
@@ -38,7 +40,10 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
           pollMs: config.jobPollMs,
           // Crashed attempts are found about as soon as their job expires.
           maintenanceS: Math.max(1, Math.min(30, delivery.expireInSeconds)),
-          stopTimeoutMs: config.webhooks.timeoutMs + 1_000,
+          // A shutdown has 10 s in all (src/server.ts), up to 5 s of them for HTTP requests in
+          // flight: a delivery attempt still waiting on its receiver after 3 s is failed, hence
+          // retried with the same webhook-id, rather than outlasting the budget (exit 1).
+          stopTimeoutMs: Math.min(config.webhooks.timeoutMs + 1_000, JOB_STOP_WAIT_MS),
         },
         {
           [QUEUES.webhookDelivery]: delivery,
