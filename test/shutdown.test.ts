@@ -274,25 +274,21 @@ describe('graceful shutdown of the real process', () => {
   // What the Dockerfile runs; `npm start` builds it again itself.
   beforeAll(() => void execFileSync('npm', ['run', '--silent', 'build']));
 
+  /** SIGTERM to the built server on the test's database, as a container runtime sends it. */
+  const sigtermToBuiltServer = (): Scenario => ({
+    command: process.execPath,
+    args: ['dist/server.js'],
+    deliver: (child) => child.kill('SIGTERM'),
+    databaseUrl: database.url,
+    env: { DATABASE_URL: database.url },
+  });
+
   it('SIGTERM to `node dist/server.js` (the Dockerfile command, after `npm run build`) answers the request in flight and exits 0', async () => {
-    await shutdownScenario({
-      command: process.execPath,
-      args: ['dist/server.js'],
-      deliver: (child) => child.kill('SIGTERM'),
-      databaseUrl: database.url,
-      env: { DATABASE_URL: database.url },
-    });
+    await shutdownScenario(sigtermToBuiltServer());
   });
 
   it('SIGTERM with a subscribed peer gone silent (never answering the close frame) still refuses new connections, answers the request in flight and exits 0 within 10 s', async () => {
-    await shutdownScenario({
-      command: process.execPath,
-      args: ['dist/server.js'],
-      deliver: (child) => child.kill('SIGTERM'),
-      databaseUrl: database.url,
-      env: { DATABASE_URL: database.url },
-      vanishedPeer: true,
-    });
+    await shutdownScenario({ ...sigtermToBuiltServer(), vanishedPeer: true });
   });
 
   it('SIGTERM while a webhook delivery waits on a receiver that never answers still exits 0 within 10 s, and the next instance makes the attempt again with the same webhook-id', async () => {
