@@ -21,6 +21,8 @@ const gauges = async () => ({
   sockets: await metric(t.app.url(), 'salon_ws_open_sockets'),
   subscriptions: await metric(t.app.url(), 'salon_active_subscriptions'),
 });
+/** Subscriptions that have reached their topic (src/events/bus.ts `liveSubscriptions`). */
+const liveTopics = () => metric(t.app.url(), 'salon_live_topic_subscriptions');
 /** Redis channels still subscribed for a user's topics (`user:<id>:…`). */
 const channelsOf = (userId: string) => redis.pubsub('CHANNELS', `user:${userId}:*`) as Promise<string[]>;
 const isOnline = async (user: TestUser) => {
@@ -43,12 +45,17 @@ async function newClient(name = 'Client') {
 /** A tab of the client app: messageAdded and unreadCount running, each having delivered an event. */
 async function openTab(client: TestUser, conversationId: string) {
   const before = await gauges();
+  const topicsBefore = await liveTopics();
   const tab = await connectTab(t.app.wsUrl(), { authorization: `Bearer ${client.token}` });
   const messages = subscribe(tab.client, OnMessageAddedDocument, {});
   const unread = subscribe(tab.client, OnUnreadCountDocument);
   await expect.poll(gauges).toEqual({ sockets: before.sockets + 1, subscriptions: before.subscriptions + 2 });
   // Both follow the user's event log: one Redis channel, whatever the number of subscriptions.
   await expect.poll(() => channelsOf(client.id)).toEqual([`user:${client.id}:events`]);
+  // Counted is not started: a subscription with no cursor starts at the log's position when it
+  // reaches its topic, and a message committed before that is, rightly, not its to deliver. The
+  // channel above proves it only for the user's first tab (a second finds it subscribed already).
+  await expect.poll(liveTopics).toBe(topicsBefore + 2);
   await send(t, salon, conversationId, `hello ${randomUUID()}`);
   await Promise.all([messages.waitFor(1), unread.waitFor(1)]);
   return { ...tab, messages, unread };
