@@ -34,7 +34,7 @@ let schema: ReturnType<typeof buildSchema> | undefined;
 export function buildApp(config: Config & { databaseUrl: string }, options: AppOptions = {}): App {
   schema ??= buildSchema();
   const runtime = createRuntime(config, options);
-  const { yoga, server } = createHttp(runtime, schema);
+  const { yoga, server, closing } = createHttp(runtime, schema);
   const ws = attachGraphqlWs(server, yoga, runtime);
 
   let port = 0;
@@ -72,6 +72,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       // Stop accepting first, so that nothing new starts while sockets and requests wind down; let
       // requests in flight finish and close keep-alive connections as soon as their response is
       // out; whatever still runs after 5 s is cut. The sockets are closed meanwhile (ws.close).
+      closing();
       const drained = new Promise<void>((resolve) => {
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const deadline = setTimeout(() => server.closeAllConnections(), 5_000);

@@ -27,7 +27,7 @@ export interface SocketOperationContext {
 }
 
 /** graphql-yoga for HTTP (queries, mutations, SSE subscriptions), with the plugins both transports share. */
-export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yoga; server: Server } {
+export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yoga; server: Server; closing: () => void } {
   const { config, verifier, bus, metrics, persisted, isAllowedOrigin } = runtime;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -76,11 +76,39 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
   // Files go around the GraphQL body limit: the upload routes stream them, bounded by their own size.
   const handler = unsubscribeRoutes(runtime.notifier.unsubscribe, uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes)));
   // The web app's development sign-in; absent in production and with a real JWT_SECRET.
-  const server = createServer(devSignInRoutes(config, isAllowedOrigin, handler));
+  const { listener, closing } = closingConnections(devSignInRoutes(config, isAllowedOrigin, handler));
+  const server = createServer(listener);
   // Only the wait between requests: a request's own time is bounded by Node's headers and request
   // timeouts, and a shutdown closes idle connections at once (src/app.ts).
   server.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
-  return { yoga, server };
+  return { yoga, server, closing };
+}
+
+/**
+ * Once `closing()` is called (a shutdown), every response not yet started says `Connection: close`,
+ * and Node closes its connection once it is out. Without it the answer invites the client to send
+ * its next request on a connection the shutdown then closes as idle: a proxy's pooled connection
+ * or a browser's next query sent just then was reset, unanswered.
+ */
+function closingConnections(handler: RequestListener): { listener: RequestListener; closing: () => void } {
+  const unanswered = new Set<ServerResponse>();
+  let closing = false;
+  const listener: RequestListener = (req, res) => {
+    if (closing) res.setHeader('Connection', 'close');
+    else {
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    }
+    handler(req, res);
+  };
+  return {
+    listener,
+    closing() {
+      closing = true;
+      for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
+      unanswered.clear();
+    },
+  };
 }
 
 /** Bodies up to this size reach whatwg-node as a Buffer, larger ones as a stream (see boundedBodies). */

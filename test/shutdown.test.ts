@@ -82,7 +82,7 @@ async function gql<T>(port: number, token: string, query: string, variables: Rec
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: response.status, body: (await response.json()) as { data?: T; errors?: unknown[] } };
+  return { status: response.status, connection: response.headers.get('connection'), body: (await response.json()) as { data?: T; errors?: unknown[] } };
 }
 
 interface Scenario {
@@ -191,6 +191,8 @@ async function shutdownScenario({ command, args, deliver, databaseUrl, env, vani
   expect(answered.status).toBe(200);
   expect(answered.body.errors).toBeUndefined();
   expect(answered.body.data?.sendMessage.content).toBe('Dernier message avant l’arrêt');
+  // Its connection is not offered for another request: the shutdown closes it once this is out.
+  expect(answered.connection).toBe('close');
 
   expect(await closeCode).toBe(1001);
   const exit = await server.exit;
