@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -288,6 +288,57 @@ async function shutdownDuringHangingDelivery() {
   }
 }
 
+/**
+ * An SMTP relay that greets, then never answers again (a mail relay hanging mid-conversation): the
+ * offline notification's email waits for nodemailer's 30 s socket timeout, three times the whole
+ * shutdown budget.
+ */
+async function shutdownDuringHangingEmail() {
+  const connections: Socket[] = [];
+  const relay = createNetServer((socket) => {
+    connections.push(socket);
+    socket.write('220 relay.test ESMTP\r\n');
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  const server = await startServer(process.execPath, ['dist/server.js'], {
+    DATABASE_URL: database.url,
+    SMTP_URL: `smtp://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    MAIL_FROM: 'Salon <notifications@salon.test>',
+    NOTIFY_AFTER_S: '1',
+    NOTIFY_SWEEP_MS: '200',
+  });
+  try {
+    const salonId = crypto.randomUUID();
+    const clientId = crypto.randomUUID();
+    const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
+    const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
+    await gql(server.port, client, '{ me { id } }');
+    const opened = await gql<{ createConversation: { id: string } }>(
+      server.port,
+      salon,
+      'mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }',
+      { input: { clientUserId: clientId, subject: 'Rappel' } },
+    );
+    const sent = await gql(server.port, salon, 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }', {
+      input: { conversationId: opened.body.data!.createConversation.id, content: 'Votre rendez-vous est demain' },
+    });
+    expect(sent.body.errors).toBeUndefined();
+    // The client is offline: a second later the sweep emails them, and the relay holds it.
+    await expect.poll(() => connections.length).toBe(1);
+
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const exit = await server.exit;
+    expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+  } finally {
+    server.child.kill('SIGKILL');
+    for (const socket of connections) socket.destroy();
+    relay.close();
+  }
+}
+
 describe('graceful shutdown of the real process', () => {
   // What the Dockerfile runs; `npm start` builds it again itself.
   beforeAll(() => void execFileSync('npm', ['run', '--silent', 'build']));
@@ -311,6 +362,10 @@ describe('graceful shutdown of the real process', () => {
 
   it('SIGTERM while a webhook delivery waits on a receiver that never answers (15 s timeout) still exits 0 within 10 s, the attempt queued to be made again', async () => {
     await shutdownDuringHangingDelivery();
+  });
+
+  it('SIGTERM while an offline notification waits on a mail relay that stopped answering still exits 0 within 10 s', async () => {
+    await shutdownDuringHangingEmail();
   });
 
   it('SIGINT to the `npm start` process alone (a process manager) reaches the server and does the same', async () => {

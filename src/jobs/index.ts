@@ -5,6 +5,7 @@
  * notifier's sweep. Started once the database is connected;
  * stopped before it is closed, letting running jobs finish.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import { pruneEvents } from '../events/log.js';
@@ -21,7 +22,7 @@ import { QUEUES, startJobQueue, type JobQueue } from './queue.js';
 const PRUNE_CRON = '17 * * * *';
 /** Unused uploads: every hour at minute 47, away from the event prune. */
 const UPLOAD_PRUNE_CRON = '47 * * * *';
-/** The longest a stop waits for running jobs (see `stopTimeoutMs` below). */
+/** The longest a stop waits for running jobs and for the notifier's sweep (see `stop` below). */
 const JOB_STOP_WAIT_MS = 3_000;
 
 export interface Jobs {
@@ -75,8 +76,11 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
     },
     async stop() {
       await webhooks.stop();
-      await notifier.stop();
-      await queue?.stop();
+      // The notifier and the queue stop side by side, each waiting at most JOB_STOP_WAIT_MS. A sweep
+      // held by a push service or a mail relay that stopped answering (timeouts of 10 to 30 s) is
+      // not waited for longer: what it was sending is lost, as in a crash between its claim and the
+      // answer (at most once: see notifications/index.ts).
+      await Promise.all([Promise.race([notifier.stop(), delay(JOB_STOP_WAIT_MS, undefined, { ref: false })]), queue?.stop()]);
     },
   };
 }
