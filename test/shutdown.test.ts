@@ -225,6 +225,25 @@ async function embeddedScenario(command: string, args: string[], deliver: Scenar
   }
 }
 
+/** A salon and a client, both known to the server (a first request creates each user). */
+async function salonAndClient(port: number) {
+  const salonId = crypto.randomUUID();
+  const clientId = crypto.randomUUID();
+  const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
+  const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
+  await gql(port, client, '{ me { id } }');
+  return { salon, client, clientId };
+}
+
+/** SIGTERM, as a container runtime sends it: the process exits 0 within the 10 s budget. */
+async function sigtermExitsCleanly(server: Running) {
+  const signalled = Date.now();
+  server.child.kill('SIGTERM');
+  const exit = await server.exit;
+  expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
+  expect(Date.now() - signalled).toBeLessThan(10_000);
+}
+
 /**
  * A webhook receiver that takes each request and never answers (a partner's server hanging), with
  * the default attempt timeout (WEBHOOK_TIMEOUT_MS, 15 s): longer than the whole shutdown budget.
@@ -243,11 +262,7 @@ async function shutdownDuringHangingDelivery() {
   });
   const db = new pg.Client({ connectionString: database.url });
   try {
-    const salonId = crypto.randomUUID();
-    const clientId = crypto.randomUUID();
-    const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
-    const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
-    await gql(server.port, client, '{ me { id } }');
+    const { salon, clientId } = await salonAndClient(server.port);
     const created = await gql<{ createWebhookEndpoint: { endpoint: { id: string } } }>(
       server.port,
       salon,
@@ -260,11 +275,7 @@ async function shutdownDuringHangingDelivery() {
     });
     await expect.poll(() => received.length).toBe(1);
 
-    const signalled = Date.now();
-    server.child.kill('SIGTERM');
-    const exit = await server.exit;
-    expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
-    expect(Date.now() - signalled).toBeLessThan(10_000);
+    await sigtermExitsCleanly(server);
 
     // The cut attempt left nothing recorded: the delivery still waits for its first attempt, with
     // its job queued again (not running, not given up), to be made with the same webhook-id.
@@ -309,11 +320,7 @@ async function shutdownDuringHangingEmail() {
     NOTIFY_SWEEP_MS: '200',
   });
   try {
-    const salonId = crypto.randomUUID();
-    const clientId = crypto.randomUUID();
-    const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
-    const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
-    await gql(server.port, client, '{ me { id } }');
+    const { salon, clientId } = await salonAndClient(server.port);
     const opened = await gql<{ createConversation: { id: string } }>(
       server.port,
       salon,
@@ -327,11 +334,7 @@ async function shutdownDuringHangingEmail() {
     // The client is offline: a second later the sweep emails them, and the relay holds it.
     await expect.poll(() => connections.length).toBe(1);
 
-    const signalled = Date.now();
-    server.child.kill('SIGTERM');
-    const exit = await server.exit;
-    expect(exit, server.output.join('\n')).toEqual({ code: 0, signal: null });
-    expect(Date.now() - signalled).toBeLessThan(10_000);
+    await sigtermExitsCleanly(server);
   } finally {
     server.child.kill('SIGKILL');
     for (const socket of connections) socket.destroy();
