@@ -85,7 +85,7 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       });
       await ws.close();
       await drained;
-      // Jobs in flight finish (a delivery is bounded by WEBHOOK_TIMEOUT_MS) before the pool closes.
+      // Jobs in flight get up to 3 s more (src/jobs/index.ts) before the pool closes.
       await runtime.jobs.stop();
       await runtime.close();
       if (connected) await disconnectDb();

@@ -3,7 +3,7 @@
  * reminders (a reminder is a message like any other: its offline notification comes from the
  * notifier's sweep) and the hourly prunes of the event log and of unused uploads; beside it, the
  * notifier's sweep. Started once the database is connected;
- * stopped before it is closed, letting running jobs finish.
+ * stopped before it is closed, letting running jobs finish for up to JOB_STOP_WAIT_MS.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
