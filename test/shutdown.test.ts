@@ -122,11 +122,7 @@ async function vanishingPeer(port: number, token: string): Promise<WebSocket> {
 async function shutdownScenario({ command, args, deliver, databaseUrl, env, vanishedPeer = false }: Scenario) {
   const server = await startServer(command, args, env);
   const { port } = server;
-  const salonId = crypto.randomUUID();
-  const clientId = crypto.randomUUID();
-  const salon = await signToken({ sub: salonId, email: `${salonId}@example.test`, role: 'salon' });
-  const client = await signToken({ sub: clientId, email: `${clientId}@example.test`, role: 'client' });
-  await gql(port, client, '{ me { id } }');
+  const { salon, client, clientId } = await salonAndClient(port);
   const opened = await gql<{ createConversation: { id: string } }>(
     port,
     salon,
