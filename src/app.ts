@@ -49,7 +49,11 @@ export function buildApp(config: Config & { databaseUrl: string }, options: AppO
       // Said in one line before listening: a listen error would also reach graphql-ws's server,
       // which prints it with a stack as an internal error.
       if (requested !== 0 && !(await portIsFree(requested))) throw new ConfigError(`PORT ${requested} is already in use`);
-      connectDb(config.databaseUrl, { poolSize: config.databasePoolSize, statementTimeoutMs: config.databaseStatementTimeoutMs });
+      connectDb(config.databaseUrl, {
+        poolSize: config.databasePoolSize,
+        idleTimeoutMs: config.databasePoolIdleTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+      });
       connected = true;
       await runtime.jobs.start(config.databaseUrl);
       await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,11 @@ export interface Config {
   /** Unset: the server starts an embedded PostgreSQL (src/db/embedded.ts). */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /**
+   * How long a pooled connection may sit idle before it is closed (milliseconds); 0 keeps every
+   * connection once opened, up to `databasePoolSize`.
+   */
+  databasePoolIdleTimeoutMs: number;
   /** PostgreSQL cancels any statement running longer than this (milliseconds). */
   databaseStatementTimeoutMs: number;
   /** Port the embedded PostgreSQL tries first (a free one when it is taken). */
@@ -387,6 +392,7 @@ export function loadConfig(env: Env = withEnvFile(process.env)): Config {
     port: intVar(env, 'PORT', 3000, 0, 65535),
     databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
+    databasePoolIdleTimeoutMs: intVar(env, 'DATABASE_POOL_IDLE_TIMEOUT_MS', 0, 0, 86_400_000),
     databaseStatementTimeoutMs: intVar(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     embeddedPostgresPort: intVar(env, 'EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     embeddedPostgresDir: env.EMBEDDED_POSTGRES_DIR?.trim() || '.data/postgres',

@@ -3,6 +3,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { validate as isUuid } from 'uuid';
 import { badInput } from './errors.js';
+import { logger } from './logger.js';
 import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 
 /** Used when connectDb is not told otherwise (DATABASE_STATEMENT_TIMEOUT_MS). */
@@ -10,6 +11,8 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 
 export interface DbOptions {
   poolSize?: number;
+  /** Closes a connection idle this long (milliseconds); 0, the default, keeps it (see createClient). */
+  idleTimeoutMs?: number;
   /** PostgreSQL cancels any statement running longer (SQLSTATE 57014); the connection stays usable. */
   statementTimeoutMs?: number;
 }
@@ -66,11 +69,23 @@ function createClient(databaseUrl: string, options: DbOptions) {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
+    // node-postgres closes a connection idle for 10 s by default. After a burst (a reconnect storm
+    // resuming thousands of cursors) that closed dozens at once, and while their PostgreSQL
+    // backends exited, both instances' event loops stalled for 20–110 ms on a 2 vCPU machine
+    // (bench:fanout); each later burst paid for new backends, each preparing the send's statement
+    // again. A pool that keeps what it opened, up to `max`, pays that once (HikariCP's advice too:
+    // a fixed-size pool).
+    idleTimeoutMillis: options.idleTimeoutMs ?? 0,
     statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     // Columns are `timestamp` without zone holding UTC (Prisma's convention); raw SQL that stamps
     // clock_timestamp() into them and reads them back as JSON relies on the session being UTC too.
     options: '-c TimeZone=UTC',
   });
+  // An idle connection that PostgreSQL ended (a restart, pg_terminate_backend) is an 'error' on the
+  // pool, which ends the process without a listener: Prisma's adapter adds one only once Prisma
+  // has connected, and idle connections now stay for good. The pool drops it and opens another
+  // when needed.
+  pool.on('error', (error) => logger.warn({ err: error.message }, 'database: the server closed an idle pooled connection'));
   const adapter = new PrismaPg(pool, { statementNameGenerator: statementName, disposeExternalPool: true });
   clientPool = pool;
   const base = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
@@ -130,10 +145,13 @@ export function connectDb(databaseUrl: string, options: DbOptions = {}): Db {
 export async function disconnectDb(): Promise<void> {
   if (!client || --users > 0) return;
   const current = client;
+  const pool = clientPool;
   client = undefined;
   clientUrl = undefined;
   clientPool = undefined;
   await current.$disconnect();
+  // Prisma ends the pool only if it connected: a process that ran only `direct` statements ends it here.
+  if (pool && !pool.ended) await pool.end();
 }
 
 /**

@@ -30,6 +30,9 @@ describe('configuration is checked at start', () => {
     expect(config.webhooks.sweepMs).toBe(5000);
     expect(loadConfig({ JWT_SECRET: secret, WEBHOOK_SWEEP_MS: '600000' }).webhooks.sweepMs).toBe(600_000);
     expect(() => loadConfig({ JWT_SECRET: secret, WEBHOOK_SWEEP_MS: '10' })).toThrow(/WEBHOOK_SWEEP_MS/);
+    expect(config.databasePoolIdleTimeoutMs).toBe(0);
+    expect(loadConfig({ JWT_SECRET: secret, DATABASE_POOL_IDLE_TIMEOUT_MS: '60000' }).databasePoolIdleTimeoutMs).toBe(60_000);
+    expect(() => loadConfig({ JWT_SECRET: secret, DATABASE_POOL_IDLE_TIMEOUT_MS: '-1' })).toThrow(/DATABASE_POOL_IDLE_TIMEOUT_MS/);
   });
 
   it('REDIS_CLUSTER_NODES takes host:port or redis:// seeds, and is refused beside REDIS_URL or malformed', () => {

@@ -39,6 +39,7 @@ export function createJobs(config: Config, webhooks: Webhooks, bus: EventBus, me
         {
           databaseUrl,
           pollMs: config.jobPollMs,
+          idleTimeoutMs: config.databasePoolIdleTimeoutMs,
           // Crashed attempts are found about as soon as their job expires.
           maintenanceS: Math.max(1, Math.min(30, delivery.expireInSeconds)),
           // A shutdown has 10 s in all (src/server.ts), up to 5 s of them for HTTP requests in

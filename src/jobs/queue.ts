@@ -7,6 +7,7 @@
  * pg-boss 10: the last major that runs on Node 20. Its schema (`pgboss`) and our queues are
  * installed by `migrateDatabase` (installJobQueue below); a starting instance only checks them.
  */
+import type pg from 'pg';
 import PgBoss from 'pg-boss';
 import type { Tx } from '../db.js';
 import { logger } from '../logger.js';
@@ -69,6 +70,8 @@ export interface QueueSettings {
   databaseUrl: string;
   /** How often an instance looks for due jobs of each queue (one idle worker, in turn). */
   pollMs: number;
+  /** Closes a connection idle this long (milliseconds); 0, the default, keeps it: DATABASE_POOL_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
   /** How often expired (crashed) jobs are looked for; pg-boss coordinates it across instances. */
   maintenanceS?: number;
   /** How long a stop waits for running jobs. */
@@ -104,7 +107,10 @@ function executorOf(tx: Tx): PgBoss.Db {
 }
 
 export async function startJobQueue(settings: QueueSettings, queues: Record<string, Omit<PgBoss.Queue, 'name'>>): Promise<JobQueue> {
+  // pg-boss hands its options on to node-postgres' Pool (its types name only some of them).
+  const poolOptions: Pick<pg.PoolConfig, 'idleTimeoutMillis'> = { idleTimeoutMillis: settings.idleTimeoutMs ?? 0 };
   const boss = new PgBoss({
+    ...poolOptions,
     connectionString: settings.databaseUrl,
     application_name: 'salon-jobs',
     max: 4,
