@@ -84,14 +84,17 @@ describe('pooled connections (DATABASE_POOL_IDLE_TIMEOUT_MS)', () => {
     });
   });
 
-  it('an idle connection the server ends is dropped, and the next statement gets a new one', async () => {
+  it('idle connections the server ends are dropped without ending the process, and later statements get new ones', async () => {
     await withPool({ poolSize: 3 }, async () => {
       // Only `direct` statements: Prisma, whose adapter also listens for such errors, never connects.
       await burst(3);
       await probe.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name <> $1`, [PROBE]);
       await expect.poll(poolConnections, { timeout: 5_000, interval: 50 }).toBe(0);
-      const [row] = await direct<{ ok: number }>(Prisma.sql`SELECT 1 AS ok`);
-      expect(row?.ok).toBe(1);
+      // A statement sent before the pool has read a connection's end can still meet it and fail, as
+      // after any restart of PostgreSQL; the pool drops that connection, and a later statement
+      // gets a new one.
+      const selectOne = () => direct<{ ok: number }>(Prisma.sql`SELECT 1 AS ok`).then(([row]) => row?.ok, (error: Error) => error.message);
+      await expect.poll(selectOne, { timeout: 5_000, interval: 50 }).toBe(1);
     });
   });
 });
