@@ -71,7 +71,7 @@ function createClient(databaseUrl: string, options: DbOptions) {
     max: options.poolSize ?? 10,
     // node-postgres closes a connection idle for 10 s by default. After a burst (a reconnect storm
     // resuming thousands of cursors) that closed dozens at once, and while their PostgreSQL
-    // backends exited, both instances' event loops stalled for 20–110 ms on a 2 vCPU machine
+    // backends exited, both instances' event loops stalled for 20–150 ms on a 2 vCPU machine
     // (bench:fanout); each later burst paid for new backends, each preparing the send's statement
     // again. A pool that keeps what it opened, up to `max`, pays that once (HikariCP's advice too:
     // a fixed-size pool).
