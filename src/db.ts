@@ -9,6 +9,14 @@ import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 /** Used when connectDb is not told otherwise (DATABASE_STATEMENT_TIMEOUT_MS). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 
+/**
+ * TCP keepalive on every pooled connection (the API's and the job queue's) once idle this long:
+ * a connection kept for hours between bursts (see createClient) must not be forgotten by a NAT
+ * or load balancer on the way (Azure's drops an idle flow after 4 minutes, AWS' NAT gateway after
+ * 350 s), which would leave the next statement on it hanging rather than failing.
+ */
+export const POOL_KEEPALIVE_AFTER_MS = 30_000;
+
 export interface DbOptions {
   poolSize?: number;
   /** Closes a connection idle this long (milliseconds); 0, the default, keeps it (see createClient). */
@@ -70,12 +78,13 @@ function createClient(databaseUrl: string, options: DbOptions) {
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
     // node-postgres closes a connection idle for 10 s by default. After a burst (a reconnect storm
-    // resuming thousands of cursors) that closed dozens at once, and while their PostgreSQL
-    // backends exited, both instances' event loops stalled for 20–150 ms on a 2 vCPU machine
-    // (bench:fanout); each later burst paid for new backends, each preparing the send's statement
-    // again. A pool that keeps what it opened, up to `max`, pays that once (HikariCP's advice too:
-    // a fixed-size pool).
+    // resuming thousands of cursors) that closed dozens at once: in bench:fanout, two instances
+    // with pools of 20 and PostgreSQL on the same 2 vCPU, both instances' event loops stalled for
+    // 20–150 ms as the backends exited, and each later burst paid for new backends, each preparing
+    // the send's statement again. A pool that keeps what it opened, up to `max`, pays that once.
     idleTimeoutMillis: options.idleTimeoutMs ?? 0,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: POOL_KEEPALIVE_AFTER_MS,
     statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     // Columns are `timestamp` without zone holding UTC (Prisma's convention); raw SQL that stamps
     // clock_timestamp() into them and reads them back as JSON relies on the session being UTC too.
@@ -85,7 +94,9 @@ function createClient(databaseUrl: string, options: DbOptions) {
   // pool, which ends the process without a listener: Prisma's adapter adds one only once Prisma
   // has connected, and idle connections now stay for good. The pool drops it and opens another
   // when needed.
-  pool.on('error', (error) => logger.warn({ err: error.message }, 'database: the server closed an idle pooled connection'));
+  pool.on('error', (error: Error & { code?: string }) =>
+    logger.warn({ err: error.message, code: error.code }, 'database: an idle pooled connection ended'),
+  );
   const adapter = new PrismaPg(pool, { statementNameGenerator: statementName, disposeExternalPool: true });
   clientPool = pool;
   const base = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
@@ -149,9 +160,12 @@ export async function disconnectDb(): Promise<void> {
   client = undefined;
   clientUrl = undefined;
   clientPool = undefined;
-  await current.$disconnect();
-  // Prisma ends the pool only if it connected: a process that ran only `direct` statements ends it here.
-  if (pool && !pool.ended) await pool.end();
+  try {
+    await current.$disconnect();
+  } finally {
+    // Prisma ends the pool only if it connected: a process that ran only `direct` statements ends it here.
+    if (pool && !pool.ended) await pool.end();
+  }
 }
 
 /**

@@ -33,6 +33,7 @@ describe('configuration is checked at start', () => {
     expect(config.databasePoolIdleTimeoutMs).toBe(0);
     expect(loadConfig({ JWT_SECRET: secret, DATABASE_POOL_IDLE_TIMEOUT_MS: '60000' }).databasePoolIdleTimeoutMs).toBe(60_000);
     expect(() => loadConfig({ JWT_SECRET: secret, DATABASE_POOL_IDLE_TIMEOUT_MS: '-1' })).toThrow(/DATABASE_POOL_IDLE_TIMEOUT_MS/);
+    expect(() => loadConfig({ JWT_SECRET: secret, DATABASE_POOL_IDLE_TIMEOUT_MS: '86400001' })).toThrow(/between 0 and 86400000/);
   });
 
   it('REDIS_CLUSTER_NODES takes host:port or redis:// seeds, and is refused beside REDIS_URL or malformed', () => {

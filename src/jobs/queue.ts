@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import PgBoss from 'pg-boss';
-import type { Tx } from '../db.js';
+import { POOL_KEEPALIVE_AFTER_MS, type Tx } from '../db.js';
 import { logger } from '../logger.js';
 
 /** Every queue of the application (created by the migration, configured by each instance at start). */
@@ -107,8 +107,13 @@ function executorOf(tx: Tx): PgBoss.Db {
 }
 
 export async function startJobQueue(settings: QueueSettings, queues: Record<string, Omit<PgBoss.Queue, 'name'>>): Promise<JobQueue> {
-  // pg-boss hands its options on to node-postgres' Pool (its types name only some of them).
-  const poolOptions: Pick<pg.PoolConfig, 'idleTimeoutMillis'> = { idleTimeoutMillis: settings.idleTimeoutMs ?? 0 };
+  // pg-boss hands its options on to node-postgres' Pool (its types name only some of them): the
+  // same idle timeout and keepalive as the API's pool (src/db.ts).
+  const poolOptions: Pick<pg.PoolConfig, 'idleTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> = {
+    idleTimeoutMillis: settings.idleTimeoutMs ?? 0,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: POOL_KEEPALIVE_AFTER_MS,
+  };
   const boss = new PgBoss({
     ...poolOptions,
     connectionString: settings.databaseUrl,
