@@ -103,6 +103,7 @@ describe('pooled connections (DATABASE_POOL_IDLE_TIMEOUT_MS)', () => {
         // The pool reads each end as an error of an idle client (logged), and drops it.
         const ended = () => warn.mock.calls.filter(([, message]) => message === 'database: an idle pooled connection ended').length;
         await expect.poll(ended, { timeout: 5_000, interval: 20 }).toBe(3);
+        expect(warn.mock.calls.find(([, message]) => message === 'database: an idle pooled connection ended')?.[0]).toMatchObject({ code: '57P01' });
         const [row] = await direct<{ ok: number }>(Prisma.sql`SELECT 1 AS ok`);
         expect(row?.ok).toBe(1);
         expect(await poolConnections()).toBe(1);
