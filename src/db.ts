@@ -3,19 +3,13 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { validate as isUuid } from 'uuid';
 import { badInput } from './errors.js';
+import { POOL_KEEPALIVE_AFTER_MS } from './db/keepalive.js';
 import { logger } from './logger.js';
 import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 
 /** Used when connectDb is not told otherwise (DATABASE_STATEMENT_TIMEOUT_MS). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 
-/**
- * TCP keepalive on every pooled connection (the API's and the job queue's) once idle this long:
- * a connection kept for hours between bursts (see createClient) must not be forgotten by a NAT
- * or load balancer on the way (Azure's drops an idle flow after 4 minutes, AWS' NAT gateway after
- * 350 s), which would leave the next statement on it hanging rather than failing.
- */
-export const POOL_KEEPALIVE_AFTER_MS = 30_000;
 
 export interface DbOptions {
   poolSize?: number;
@@ -80,7 +74,7 @@ function createClient(databaseUrl: string, options: DbOptions) {
     // node-postgres closes a connection idle for 10 s by default. After a burst (a reconnect storm
     // resuming thousands of cursors) that closed dozens at once: in bench:fanout, two instances
     // with pools of 20 and PostgreSQL on the same 2 vCPU, both instances' event loops stalled for
-    // 20–150 ms as the backends exited, and each later burst paid for new backends, each preparing
+    // 20–153 ms as the backends exited, and each later burst paid for new backends, each preparing
     // the send's statement again. A pool that keeps what it opened, up to `max`, pays that once.
     idleTimeoutMillis: options.idleTimeoutMs ?? 0,
     keepAlive: true,
@@ -164,7 +158,7 @@ export async function disconnectDb(): Promise<void> {
     await current.$disconnect();
   } finally {
     // Prisma ends the pool only if it connected: a process that ran only `direct` statements ends it here.
-    if (pool && !pool.ended) await pool.end();
+    if (pool && !pool.ending) await pool.end();
   }
 }
 

@@ -9,7 +9,8 @@
  */
 import type pg from 'pg';
 import PgBoss from 'pg-boss';
-import { POOL_KEEPALIVE_AFTER_MS, type Tx } from '../db.js';
+import type { Tx } from '../db.js';
+import { POOL_KEEPALIVE_AFTER_MS } from '../db/keepalive.js';
 import { logger } from '../logger.js';
 
 /** Every queue of the application (created by the migration, configured by each instance at start). */
