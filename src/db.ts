@@ -3,17 +3,16 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { validate as isUuid } from 'uuid';
 import { badInput } from './errors.js';
-import { POOL_KEEPALIVE_AFTER_MS } from './db/keepalive.js';
+import { idleConnectionOptions } from './db/pool-options.js';
 import { logger } from './logger.js';
 import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 
 /** Used when connectDb is not told otherwise (DATABASE_STATEMENT_TIMEOUT_MS). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 
-
 export interface DbOptions {
   poolSize?: number;
-  /** Closes a connection idle this long (milliseconds); 0, the default, keeps it (see createClient). */
+  /** Closes a connection idle this long (milliseconds); 0, the default, keeps it (see db/pool-options.ts). */
   idleTimeoutMs?: number;
   /** PostgreSQL cancels any statement running longer (SQLSTATE 57014); the connection stays usable. */
   statementTimeoutMs?: number;
@@ -71,14 +70,7 @@ function createClient(databaseUrl: string, options: DbOptions) {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
-    // node-postgres closes a connection idle for 10 s by default. After a burst (a reconnect storm
-    // resuming thousands of cursors) that closed dozens at once: in bench:fanout, two instances
-    // with pools of 20 and PostgreSQL on the same 2 vCPU, both instances' event loops stalled for
-    // 20–153 ms as the backends exited, and each later burst paid for new backends, each preparing
-    // the send's statement again. A pool that keeps what it opened, up to `max`, pays that once.
-    idleTimeoutMillis: options.idleTimeoutMs ?? 0,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: POOL_KEEPALIVE_AFTER_MS,
+    ...idleConnectionOptions(options.idleTimeoutMs),
     statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     // Columns are `timestamp` without zone holding UTC (Prisma's convention); raw SQL that stamps
     // clock_timestamp() into them and reads them back as JSON relies on the session being UTC too.

@@ -7,10 +7,9 @@
  * pg-boss 10: the last major that runs on Node 20. Its schema (`pgboss`) and our queues are
  * installed by `migrateDatabase` (installJobQueue below); a starting instance only checks them.
  */
-import type pg from 'pg';
 import PgBoss from 'pg-boss';
 import type { Tx } from '../db.js';
-import { POOL_KEEPALIVE_AFTER_MS } from '../db/keepalive.js';
+import { idleConnectionOptions } from '../db/pool-options.js';
 import { logger } from '../logger.js';
 
 /** Every queue of the application (created by the migration, configured by each instance at start). */
@@ -108,13 +107,9 @@ function executorOf(tx: Tx): PgBoss.Db {
 }
 
 export async function startJobQueue(settings: QueueSettings, queues: Record<string, Omit<PgBoss.Queue, 'name'>>): Promise<JobQueue> {
-  // pg-boss hands its options on to node-postgres' Pool (its types name only some of them): the
-  // same idle timeout and keepalive as the API's pool (src/db.ts).
-  const poolOptions: Pick<pg.PoolConfig, 'idleTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> = {
-    idleTimeoutMillis: settings.idleTimeoutMs ?? 0,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: POOL_KEEPALIVE_AFTER_MS,
-  };
+  // pg-boss hands its options on to node-postgres' Pool (its types name only some of them): idle
+  // connections are treated as the API's pool treats them.
+  const poolOptions = idleConnectionOptions(settings.idleTimeoutMs);
   const boss = new PgBoss({
     ...poolOptions,
     connectionString: settings.databaseUrl,
