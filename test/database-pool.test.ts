@@ -27,16 +27,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-/** Connections to this file's database other than the probe's own. */
-async function poolConnections(): Promise<number> {
-  const { rows } = await probe.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name <> $1`,
-    [PROBE],
-  );
-  return rows[0]!.n;
-}
-
-/** The pool's connections as PostgreSQL sees them: backend pids and the client side's ports. */
+/** Connections to this file's database other than the probe's own: backend pids and the client side's ports. */
 async function poolBackends(): Promise<{ pid: number; port: number }[]> {
   const { rows } = await probe.query<{ pid: number; port: number }>(
     `SELECT pid, client_port AS port FROM pg_stat_activity WHERE datname = current_database() AND application_name <> $1 ORDER BY pid`,
@@ -44,6 +35,9 @@ async function poolBackends(): Promise<{ pid: number; port: number }[]> {
   );
   return rows;
 }
+
+/** How many connections to this file's database there are, the probe's own aside. */
+const poolConnections = async () => (await poolBackends()).length;
 
 /** Seconds left on the keepalive timer of our socket with local port `port`, as `ss -o` shows it. */
 function keepaliveSeconds(port: number): number {

@@ -109,9 +109,8 @@ function executorOf(tx: Tx): PgBoss.Db {
 export async function startJobQueue(settings: QueueSettings, queues: Record<string, Omit<PgBoss.Queue, 'name'>>): Promise<JobQueue> {
   // pg-boss hands its options on to node-postgres' Pool (its types name only some of them): idle
   // connections are treated as the API's pool treats them.
-  const poolOptions = idleConnectionOptions(settings.idleTimeoutMs);
   const boss = new PgBoss({
-    ...poolOptions,
+    ...idleConnectionOptions(settings.idleTimeoutMs),
     connectionString: settings.databaseUrl,
     application_name: 'salon-jobs',
     max: 4,
