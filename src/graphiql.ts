@@ -1,4 +1,8 @@
-import { renderGraphiQL as renderYogaGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { css, editorWorkerService, favicon, graphqlWorker, js, jsonWorker } from '@graphql-yoga/render-graphiql/graphiql';
 import type { GraphiQLOptions } from 'graphql-yoga';
 
 const INBOX = `# Welcome to the salon messaging API.
@@ -106,8 +110,132 @@ const FRESH_IDS_SCRIPT = `<script>
 })();
 </script>`;
 
-/** yoga's GraphiQL page with FRESH_IDS_SCRIPT first in its head. */
+/** Where the page's script, style sheet, editor workers and icon are served (graphiqlAssetRoutes). */
+export const GRAPHIQL_ASSET_PREFIX = '/graphiql/';
+
+interface Asset {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  /** Compressed on its first request that accepts gzip, then kept. */
+  gzipped?: Promise<Buffer>;
+}
+
+/**
+ * GraphiQL's bundle (yoga's own build: GraphiQL, Monaco, its three editor workers) as files named
+ * by their content. yoga's page inlines all of it, 9 MB sent and compiled again on every visit;
+ * as files with content-hashed names a browser keeps them (and V8 its compiled code) until the
+ * bundle changes.
+ */
+const graphiqlAssets = (() => {
+  let built: { byPath: Map<string, Asset>; url: Record<'script' | 'style' | 'icon' | 'editorWorkerService' | 'json' | 'graphql', string> } | undefined;
+  return () => {
+    if (built) return built;
+    const byPath = new Map<string, Asset>();
+    const add = (name: string, extension: string, contentType: string, body: Buffer) => {
+      const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
+      const path = `${GRAPHIQL_ASSET_PREFIX}${name}.${hash}.${extension}`;
+      byPath.set(path, { body, contentType, etag: `"${hash}"` });
+      return path;
+    };
+    const script = 'text/javascript; charset=utf-8';
+    const icon = /^data:([^;,]+);base64,(.*)$/s.exec(favicon);
+    built = {
+      byPath,
+      url: {
+        script: add('graphiql', 'js', script, Buffer.from(js)),
+        style: add('graphiql', 'css', 'text/css; charset=utf-8', Buffer.from(css)),
+        icon: icon ? add('favicon', 'ico', icon[1]!, Buffer.from(icon[2]!, 'base64')) : favicon,
+        editorWorkerService: add('editor.worker', 'js', script, Buffer.from(editorWorkerService)),
+        json: add('json.worker', 'js', script, Buffer.from(jsonWorker)),
+        graphql: add('graphql.worker', 'js', script, Buffer.from(graphqlWorker)),
+      },
+    };
+    return built;
+  };
+})();
+
+const gzipAsync = promisify(gzip);
+
+function acceptsGzip(req: IncomingMessage): boolean {
+  const header = req.headers['accept-encoding'];
+  if (typeof header !== 'string') return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().split(';');
+    return coding?.trim().toLowerCase() === 'gzip' && !params.some((param) => /^\s*q=0(\.0*)?\s*$/.test(param));
+  });
+}
+
+/**
+ * GET and HEAD of GraphiQL's files under GRAPHIQL_ASSET_PREFIX, cached by browsers for a year
+ * (their names change with their content), gzipped for clients that accept it, 304 to a matching
+ * If-None-Match. Every other request goes to `next`.
+ */
+export function graphiqlAssetRoutes(next: RequestListener): RequestListener {
+  return (req, res) => {
+    if (!req.url?.startsWith(GRAPHIQL_ASSET_PREFIX) || (req.method !== 'GET' && req.method !== 'HEAD')) return next(req, res);
+    const asset = graphiqlAssets().byPath.get(new URL(req.url, 'http://localhost').pathname);
+    if (!asset) return next(req, res);
+    void serveAsset(req, res, asset);
+  };
+}
+
+async function serveAsset(req: IncomingMessage, res: ServerResponse, asset: Asset) {
+  const headers: Record<string, string | number> = {
+    'content-type': asset.contentType,
+    'cache-control': 'public, max-age=31536000, immutable',
+    etag: asset.etag,
+    vary: 'accept-encoding',
+    'x-content-type-options': 'nosniff',
+  };
+  if (req.headers['if-none-match']?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === asset.etag)) {
+    res.writeHead(304, headers).end();
+    return;
+  }
+  let body = asset.body;
+  if (acceptsGzip(req)) {
+    asset.gzipped ??= gzipAsync(asset.body);
+    body = await asset.gzipped;
+    headers['content-encoding'] = 'gzip';
+  }
+  headers['content-length'] = body.length;
+  res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** A value written into an inline script: JSON, with `<` escaped so no string in it can end the script. */
+const inlineJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * yoga's GraphiQL page (the same bundle and start-up, @graphql-yoga/render-graphiql) with its
+ * files served apart (graphiqlAssetRoutes) instead of inlined, and FRESH_IDS_SCRIPT first in its
+ * head.
+ */
 export function renderGraphiQL(options: GraphiQLOptions): string {
-  const page = renderYogaGraphiQL(options);
-  return page.includes('<head>') ? page.replace('<head>', `<head>${FRESH_IDS_SCRIPT}`) : FRESH_IDS_SCRIPT + page;
+  const { url } = graphiqlAssets();
+  const workers = { editorWorkerService: url.editorWorkerService, json: url.json, graphql: url.graphql };
+  return `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    ${FRESH_IDS_SCRIPT}
+    <title>${escapeHtml(options.title || 'Yoga GraphiQL')}</title>
+    <link rel="icon" href="${escapeHtml(options.favicon || url.icon)}" />
+    <link rel="stylesheet" href="${url.style}" />
+  </head>
+  <body id="body" class="no-focus-outline">
+    <noscript>You need to enable JavaScript to run this app.</noscript>
+    <div id="root"></div>
+    <script>
+      const workers = ${inlineJson(workers)};
+      self.MonacoEnvironment = { globalAPI: false, getWorkerUrl: (moduleId, label) => workers[label] };
+    </script>
+    <script src="${url.script}"></script>
+    <script>
+      YogaGraphiQL.renderYogaGraphiQL(document.querySelector('#root'), ${inlineJson(options)});
+    </script>
+  </body>
+</html>
+`;
 }

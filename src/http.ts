@@ -7,7 +7,7 @@ import { viewerFromCredentials, type Viewer } from './auth/viewer.js';
 import type { Context } from './context.js';
 import { useGraphqlJsEngine } from './engine.js';
 import { ErrorCode, maskUnexpected } from './errors.js';
-import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
+import { graphiqlAssetRoutes, graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { metricsPlugins, useReadiness, useRequestLog, yogaLogging } from './observability.js';
 import type { Runtime } from './runtime.js';
 import { limitPlugins, useOriginCheck } from './security.js';
@@ -74,7 +74,8 @@ export function createHttp(runtime: Runtime, schema: GraphQLSchema): { yoga: Yog
     },
   });
   // Files go around the GraphQL body limit: the upload routes stream them, bounded by their own size.
-  const handler = unsubscribeRoutes(runtime.notifier.unsubscribe, uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes)));
+  const routes = unsubscribeRoutes(runtime.notifier.unsubscribe, uploadRoutes(runtime.uploads, isAllowedOrigin, boundedBodies(yoga, config.limits.requestBytes)));
+  const handler = config.graphiql ? graphiqlAssetRoutes(routes) : routes;
   // The web app's development sign-in; absent in production and with a real JWT_SECRET.
   const { listener, closing } = closingConnections(devSignInRoutes(config, isAllowedOrigin, handler));
   const server = createServer(listener);

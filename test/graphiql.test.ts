@@ -1,3 +1,5 @@
+import { get } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,9 +128,36 @@ describe('the preloaded sendMessage tab of GraphiQL', () => {
     const ids = [await run(page, [])];
     ids.push(await run(page, ids));
 
+    // The browser got GraphiQL's files compressed, and keeps them: a reload fetches none again.
+    const files = () =>
+      page.evaluate(() =>
+        performance
+          .getEntriesByType('resource')
+          .filter((entry) => new URL(entry.name).pathname.startsWith('/graphiql/'))
+          .map((entry) => {
+            const timing = entry as PerformanceResourceTiming;
+            return { name: timing.name, transferSize: timing.transferSize, encodedBodySize: timing.encodedBodySize, decodedBodySize: timing.decodedBodySize };
+          }),
+      );
+    // The first time each file is named it comes over the network (a page asks for some twice).
+    const first = [...new Map((await files()).reverse().map((file) => [file.name, file])).values()];
+    expect(first.map((file) => new URL(file.name).pathname.replace(/\.[0-9a-f]{16}\./, '.')).sort()).toEqual(
+      ['/graphiql/editor.worker.js', '/graphiql/favicon.ico', '/graphiql/graphiql.css', '/graphiql/graphiql.js', '/graphiql/graphql.worker.js', '/graphiql/json.worker.js'].sort(),
+    );
+    for (const file of first) {
+      expect(file.transferSize).toBeGreaterThan(0);
+      expect(file.encodedBodySize).toBeLessThan(file.decodedBodySize);
+    }
+
     // GraphiQL restores the stored tab, variables and all: the same variables must still send anew.
     await page.reload();
     await page.waitForSelector('.graphiql-container', { timeout: 20_000 });
+    const again = await files();
+    // The script and style sheet come before the page shows; the editor workers as they start.
+    const script = first.find((file) => /\/graphiql\.[0-9a-f]{16}\.js$/.test(file.name))!.name;
+    const style = first.find((file) => /\/graphiql\.[0-9a-f]{16}\.css$/.test(file.name))!.name;
+    expect(again.map((file) => file.name)).toEqual(expect.arrayContaining([script, style]));
+    for (const file of again) expect(file).toMatchObject({ transferSize: 0 });
     await expect.poll(async () => flat(await editor.innerText()), { timeout: 10_000 }).toContain('mutation Send');
     await fillTool(page, 'Headers', JSON.stringify({ authorization: `Bearer ${salon.token}` }));
     ids.push(await run(page, ids));
@@ -145,13 +174,75 @@ describe('the preloaded sendMessage tab of GraphiQL', () => {
   }, 60_000);
 });
 
+/** The paths of the files the GraphiQL page at `url` loads. */
+async function pageFiles(url: string): Promise<string[]> {
+  const page = await (await fetch(url, { headers: { accept: 'text/html' } })).text();
+  return [...page.matchAll(/(?:src|href)="(\/graphiql\/[^"]+)"|"(\/graphiql\/[^"]+\.worker\.[0-9a-f]+\.js)"/g)].map((match) => match[1] ?? match[2]!);
+}
+
+describe("GraphiQL's files over HTTP", () => {
+  it('the page is a few KB; its script, style sheet, editor workers and icon are files cached for a year, gzipped when asked, 304 when unchanged', async () => {
+    const page = await (await fetch(t.app.url(), { headers: { accept: 'text/html' } })).text();
+    expect(page.length).toBeLessThan(20_000);
+    const paths = await pageFiles(t.app.url());
+    expect(paths.map((path) => path.replace(/\.[0-9a-f]{16}\./, '.')).sort()).toEqual(
+      ['/graphiql/editor.worker.js', '/graphiql/favicon.ico', '/graphiql/graphiql.css', '/graphiql/graphiql.js', '/graphiql/graphql.worker.js', '/graphiql/json.worker.js'].sort(),
+    );
+    let total = 0;
+    for (const path of paths) {
+      const url = new URL(path, t.app.url()).toString();
+      const plain = await new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+        // node:http rather than fetch, which would ask for gzip and undo it unseen.
+        get(url, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+      expect(plain.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(Number(plain.headers['content-length'])).toBe(plain.body.length);
+      total += plain.body.length;
+      const zipped = await new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+        get(url, { headers: { 'accept-encoding': 'br, gzip;q=0.8' } }, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(zipped.headers.vary).toBe('accept-encoding');
+      expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
+      expect(zipped.body.length).toBeLessThan(plain.body.length);
+      const unchanged = await fetch(url, { headers: { 'if-none-match': String(plain.headers.etag) } });
+      expect(unchanged.status).toBe(304);
+      expect((await unchanged.arrayBuffer()).byteLength).toBe(0);
+    }
+    const refused = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+      get(new URL(paths.find((path) => path.endsWith('.js'))!, t.app.url()), { headers: { 'accept-encoding': 'gzip;q=0, identity' } }, (response) => {
+        response.resume().on('end', () => resolve(response.headers));
+      }).on('error', reject);
+    });
+    expect(refused['content-encoding']).toBeUndefined();
+    // The whole of GraphiQL and Monaco is there, not a stub.
+    expect(total).toBeGreaterThan(5_000_000);
+    expect((await fetch(new URL('/graphiql/graphiql.0000000000000000.js', t.app.url()))).status).toBe(404);
+  });
+});
+
 describe('GraphiQL can be switched off', () => {
-  it('GRAPHIQL=false serves no page to a browser', async () => {
+  it('GRAPHIQL=false serves no page to a browser, and none of its files', async () => {
+    const paths = await pageFiles(t.app.url());
     const { buildApp } = await import('../src/app.js');
     const { loadConfig } = await import('../src/config.js');
     const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), GRAPHIQL: 'false' });
     const app = buildApp({ ...config, databaseUrl: t.databaseUrl });
-    const response = await app.yoga.fetch('http://localhost/graphql', { headers: { accept: 'text/html' } });
-    expect(await response.text()).not.toContain('<html');
+    await app.start(0);
+    try {
+      const response = await fetch(app.url(), { headers: { accept: 'text/html' } });
+      expect(await response.text()).not.toContain('<html');
+      expect(paths.length).toBeGreaterThan(0);
+      for (const path of paths) expect((await fetch(new URL(path, app.url()))).status).toBe(404);
+    } finally {
+      await app.stop();
+    }
   });
 });
