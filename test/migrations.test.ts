@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { QUEUES } from '../src/jobs/queue.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { diffSchemas, migrateDatabase, SCHEMA_PATH } from '../src/db/migrations.js';
+import { diffSchemas, migrateDatabase, SCHEMA_PATH, schemaEngineStarts } from '../src/db/migrations.js';
 import { SEARCH_INDEX } from '../src/services/search.js';
 import { testDatabaseName } from './support/database.js';
 
@@ -89,6 +89,32 @@ describe('migrations', () => {
     await client.end();
     expect(rows.map((row) => row.migration_name)).toEqual(first);
     expect(rows.every((row) => row.finished_at !== null && row.rolled_back_at === null && row.applied_steps_count === 1)).toBe(true);
+  });
+
+  it('start no schema engine when every migration is applied and unchanged; anything else goes through it', async () => {
+    const url = await freshDatabase();
+    let starts = schemaEngineStarts();
+    expect((await migrateDatabase(url)).length).toBeGreaterThan(0);
+    expect(schemaEngineStarts()).toBe(++starts);
+    expect(await migrateDatabase(url)).toEqual([]);
+    expect(schemaEngineStarts()).toBe(starts);
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      // A migration file changed since it was applied: the engine decides, as migrate deploy would.
+      const [{ migration_name: latest }] = (await client.query('SELECT migration_name FROM _prisma_migrations ORDER BY migration_name DESC LIMIT 1')).rows;
+      await client.query("UPDATE _prisma_migrations SET checksum = repeat('0', 64) WHERE migration_name = $1", [latest]);
+      expect(await migrateDatabase(url)).toEqual([]);
+      expect(schemaEngineStarts()).toBe(++starts);
+
+      // A failed attempt on record: refused, as migrate deploy refuses it, not skipped.
+      await client.query("UPDATE _prisma_migrations SET checksum = $2, finished_at = NULL WHERE migration_name = $1", [latest, 'x']);
+      await expect(migrateDatabase(url)).rejects.toThrow(latest);
+      expect(schemaEngineStarts()).toBe(++starts);
+    } finally {
+      await client.end();
+    }
   });
 
   it('leave the job queue installed with its queues, so a starting instance only checks', async () => {
