@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { QUEUES } from '../src/jobs/queue.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { diffSchemas, migrateDatabase, SCHEMA_PATH, schemaEngineStarts } from '../src/db/migrations.js';
+import { diffSchemas, migrateDatabase, MIGRATIONS_DIR, SCHEMA_PATH, schemaEngineStarts } from '../src/db/migrations.js';
 import { SEARCH_INDEX } from '../src/services/search.js';
 import { testDatabaseName } from './support/database.js';
 
@@ -108,9 +109,17 @@ describe('migrations', () => {
       expect(await migrateDatabase(url)).toEqual([]);
       expect(schemaEngineStarts()).toBe(++starts);
 
-      // A failed attempt on record: refused, as migrate deploy refuses it, not skipped.
-      await client.query("UPDATE _prisma_migrations SET checksum = $2, finished_at = NULL WHERE migration_name = $1", [latest, 'x']);
-      await expect(migrateDatabase(url)).rejects.toThrow(latest);
+      // Every migration applied and unchanged again, but a failed attempt on record (a newer
+      // release's, say): refused, as migrate deploy refuses it (P3009), not skipped.
+      await client.query('UPDATE _prisma_migrations SET checksum = $2 WHERE migration_name = $1', [latest, createHash('sha256').update(readFileSync(join(MIGRATIONS_DIR, latest, 'migration.sql'))).digest('hex')]);
+      expect(await migrateDatabase(url)).toEqual([]);
+      expect(schemaEngineStarts()).toBe(starts);
+      const failed = '29991231000000_failed_elsewhere';
+      await client.query(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) VALUES (gen_random_uuid()::text, repeat('0', 64), $1, now(), 0)",
+        [failed],
+      );
+      await expect(migrateDatabase(url)).rejects.toThrow(failed);
       expect(schemaEngineStarts()).toBe(++starts);
     } finally {
       await client.end();

@@ -251,7 +251,9 @@ async function nothingPending(lock: pg.Client, migrations: { name: string; sql: 
   let rows: { migration_name: string; checksum: string; finished: boolean; rolled_back: boolean }[];
   try {
     ({ rows } = await lock.query(
-      'SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations',
+      // Qualified as the generated client qualifies its tables: if the engine kept its records
+      // elsewhere, this fails (42P01) and the engine is asked, rather than another table read.
+      'SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM public."_prisma_migrations"',
     ));
   } catch (error) {
     if (sqlState(error) === UNDEFINED_TABLE) return false;

@@ -64,13 +64,15 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
     drop: async () => {
       const pool = pools.get(url);
       pools.delete(url);
-      await pool?.end();
+      // FORCE first: it ends a helper statement still waiting (on a lock, say), which the pool's
+      // end would otherwise wait for.
       await admin().query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await pool?.end();
     },
   };
 }
 
-/** A statement on a connection of its own, for assertions that must not go through the code under test. */
+/** A statement on the helpers' own connections (not the app's), for assertions that must not go through the code under test. */
 export async function sql<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
   return (await pooled(url).query<T>(text, values)).rows;
 }
