@@ -60,7 +60,7 @@ describe('a DATABASE_URL naming a database that does not exist', () => {
     const name = testDatabaseName();
     const url = new URL(urlAs(role, name));
     url.password = 'not-printed';
-    const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const server = spawn(process.execPath, ['dist/server.js'], {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: url.toString(), PORT: '0', JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -16,7 +16,7 @@ describe('structured logs of the running server', () => {
   it('record connect, join, message created, leave, disconnect and fully offline as JSON, without content or tokens', async () => {
     const database = await createTestDatabase();
     const port = await freePort();
-    const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const server = spawn(process.execPath, ['dist/server.js'], {
       // No browser origin configured, whatever a developer's .env says (an empty value wins over it).
       env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: String(port), DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET, ...NO_FRONTEND_URLS },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -70,7 +70,7 @@ describe('structured logs of the running server', () => {
     const database = await createTestDatabase();
     const port = await freePort();
     // 1 ms: a server starting up (loading, compiling, connecting) has turns that long of its own.
-    const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const server = spawn(process.execPath, ['dist/server.js'], {
       env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', LOG_LOOP_STALLS_MS: '1', PORT: String(port), DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

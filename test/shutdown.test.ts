@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -339,8 +339,8 @@ async function shutdownDuringHangingEmail() {
 }
 
 describe('graceful shutdown of the real process', () => {
-  // What the Dockerfile runs; `npm start` builds it again itself.
-  beforeAll(() => void execFileSync('npm', ['run', '--silent', 'build']));
+  // dist/ is what the Dockerfile runs, built once for the run (test/support/global-setup.ts);
+  // `npm start` builds it again itself.
 
   /** SIGTERM to the built server on the test's database, as a container runtime sends it. */
   const sigtermToBuiltServer = (): Scenario => ({

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 async function failedStart(env: Record<string, string>) {
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const server = spawn(process.execPath, ['dist/server.js'], {
     env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: database.url, PORT: '0', JWT_SECRET: TEST_SECRET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -142,9 +142,9 @@ function start(args: string[], env: Record<string, string>): Spawned {
   return handle;
 }
 
-/** The real API process, from src/ through tsx (test/shutdown.test.ts runs the built one); resolves once it listens. */
+/** The real API process as deployed (dist/, built for the run by test/support/global-setup.ts); resolves once it listens. */
 async function startServer(env: Record<string, string>): Promise<Spawned & { url: string }> {
-  const server = start(['--import', 'tsx', 'src/server.ts'], {
+  const server = start(['dist/server.js'], {
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
     PORT: '0',

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { templateDatabase, withDatabase } from './database.js';
@@ -51,6 +52,11 @@ export default async function setup(project: TestProject) {
   await admin.query(`CREATE DATABASE "${template}"`);
   await admin.end();
   await migrateDatabase(withDatabase(adminUrl, template));
+
+  // The files that start the real server run it as deployed (`node dist/server.js`), built once
+  // here; the build replaces each file whole, so an `npm start` (whose prestart builds) in one file
+  // never hands another a half-written module.
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 
   project.provide('adminDatabaseUrl', adminUrl);
   project.provide('testRunId', runId);
