@@ -211,7 +211,7 @@ async function serveAsset(req: IncomingMessage, res: ServerResponse, asset: Asse
   // One validator per coding (RFC 9110 §8.8.3): the gzipped body has its own.
   const zipped = acceptsGzip(req);
   if (zipped) headers.etag = `"${asset.hash}-gzip"`;
-  if (req.headers['if-none-match']?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === headers.etag)) {
+  if (req.headers['if-none-match']?.split(',').some((tag) => tag.trim() === '*' || tag.trim().replace(/^W\//, '') === headers.etag)) {
     res.writeHead(304, headers).end();
     return;
   }
