@@ -111,7 +111,7 @@ const FRESH_IDS_SCRIPT = `<script>
 </script>`;
 
 /** Where the page's script, style sheet, editor workers and icon are served (graphiqlAssetRoutes). */
-export const GRAPHIQL_ASSET_PREFIX = '/graphiql/';
+const GRAPHIQL_ASSET_PREFIX = '/graphiql/';
 
 interface Asset {
   body: Buffer;
