@@ -179,6 +179,18 @@ describe('the preloaded sendMessage tab of GraphiQL', () => {
 });
 
 /** The paths of the files the GraphiQL page at `url` loads. */
+/** A GET through node:http rather than fetch, which would ask for gzip and undo it unseen. */
+function rawGet(url: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+    get(url, { headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response
+        .on('data', (chunk: Buffer) => chunks.push(chunk))
+        .on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
 async function pageFiles(url: string): Promise<string[]> {
   const page = await (await fetch(url, { headers: { accept: 'text/html' } })).text();
   return [...page.matchAll(/(?:src|href)="(\/graphiql\/[^"]+)"|"(\/graphiql\/[^"]+\.worker\.[0-9a-f]+\.js)"/g)].map((match) => match[1] ?? match[2]!);
@@ -195,23 +207,12 @@ describe("GraphiQL's files over HTTP", () => {
     let total = 0;
     for (const path of paths) {
       const url = new URL(path, t.app.url()).toString();
-      const plain = await new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
-        // node:http rather than fetch, which would ask for gzip and undo it unseen.
-        get(url, (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
-        }).on('error', reject);
-      });
+      const plain = await rawGet(url);
       expect(plain.headers['cache-control']).toBe('public, max-age=31536000, immutable');
       expect(plain.headers['content-encoding']).toBeUndefined();
       expect(Number(plain.headers['content-length'])).toBe(plain.body.length);
       total += plain.body.length;
-      const zipped = await new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
-        get(url, { headers: { 'accept-encoding': 'br, gzip;q=0.8' } }, (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
-        }).on('error', reject);
-      });
+      const zipped = await rawGet(url, { 'accept-encoding': 'br, gzip;q=0.8' });
       expect(zipped.headers['content-encoding']).toBe('gzip');
       expect(zipped.headers.vary).toBe('accept-encoding');
       expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
@@ -223,21 +224,12 @@ describe("GraphiQL's files over HTTP", () => {
         [zipped.headers.etag, 'gzip'],
         ['*', 'gzip'],
       ]) {
-        const unchanged = await new Promise<{ status: number; length: number }>((resolve, reject) => {
-          get(url, { headers: { 'if-none-match': String(etag), 'accept-encoding': String(encoding) } }, (response) => {
-            let length = 0;
-            response.on('data', (chunk: Buffer) => (length += chunk.length)).on('end', () => resolve({ status: response.statusCode ?? 0, length }));
-          }).on('error', reject);
-        });
-        expect(unchanged).toEqual({ status: 304, length: 0 });
+        const unchanged = await rawGet(url, { 'if-none-match': String(etag), 'accept-encoding': String(encoding) });
+        expect({ status: unchanged.status, length: unchanged.body.length }).toEqual({ status: 304, length: 0 });
       }
     }
-    const refused = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
-      get(new URL(paths.find((path) => path.endsWith('.js'))!, t.app.url()), { headers: { 'accept-encoding': 'gzip;q=0, identity' } }, (response) => {
-        response.resume().on('end', () => resolve(response.headers));
-      }).on('error', reject);
-    });
-    expect(refused['content-encoding']).toBeUndefined();
+    const refused = await rawGet(new URL(paths.find((path) => path.endsWith('.js'))!, t.app.url()).toString(), { 'accept-encoding': 'gzip;q=0, identity' });
+    expect(refused.headers['content-encoding']).toBeUndefined();
     // The whole of GraphiQL and Monaco is there, not a stub.
     expect(total).toBeGreaterThan(5_000_000);
     expect((await fetch(new URL('/graphiql/graphiql.0000000000000000.js', t.app.url()))).status).toBe(404);
