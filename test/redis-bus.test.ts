@@ -38,14 +38,44 @@ describe('publishing several wake-ups at once (publishAll: one write)', () => {
         { status: 'fulfilled', value: undefined },
         { status: 'fulfilled', value: undefined },
       ]);
-      expect((await toSalon!.next()).value).toEqual({ userId: client, online: true, lastSeenAt });
-      expect((await toClient!.next()).value).toEqual({ userId: salon, online: false, lastSeenAt: null });
+      const publishedBy = expect.any(String);
+      expect((await toSalon!.next()).value).toEqual({ userId: client, online: true, lastSeenAt, publishedBy });
+      expect((await toClient!.next()).value).toEqual({ userId: salon, online: false, lastSeenAt: null, publishedBy });
       // Nothing went to the third topic: a publish on it now is the first thing it receives.
       await bus.publish(topicsOf[2]!, { userId: salon, online: true, lastSeenAt: null });
-      expect((await toBystander!.next()).value).toEqual({ userId: salon, online: true, lastSeenAt: null });
+      expect((await toBystander!.next()).value).toEqual({ userId: salon, online: true, lastSeenAt: null, publishedBy });
       await Promise.all([toSalon, toClient, toBystander].map((iterator) => iterator!.return?.()));
     } finally {
       await bus.close();
+    }
+  });
+});
+
+describe('a publication reaching the subscribers of its own instance and of the others', () => {
+  it('each gets it once, alike (through JSON, dates revived); its own instance without Redis in between', async () => {
+    const [here, there] = [createRedisBus(redis.url), createRedisBus(redis.url)];
+    try {
+      const topic = topics.presence(randomUUID());
+      const [local, remote] = await Promise.all([here.subscribe(topic), there.subscribe(topic)]);
+      const lastSeenAt = new Date('2026-12-05T10:00:00.000Z');
+      await here.publish(topic, { userId: 'u1', online: false, lastSeenAt });
+      const [gotHere, gotThere] = [(await local.next()).value, (await remote.next()).value];
+      expect(gotHere).toEqual({ userId: 'u1', online: false, lastSeenAt, publishedBy: expect.any(String) });
+      expect(gotThere).toEqual(gotHere);
+      // Redis relays in order on each subscriber connection: had the copy of the first publication
+      // come back to its own instance undropped, it would be received before this second one.
+      await there.publish(topic, { userId: 'u2', online: true, lastSeenAt: null });
+      expect((await local.next()).value).toMatchObject({ userId: 'u2' });
+      expect((await remote.next()).value).toMatchObject({ userId: 'u2' });
+      // Redis away: the instance's own subscribers still get what it publishes (the others read
+      // the log once Redis is back), and the publish still reports its failure.
+      await redis.kill();
+      await expect(here.publish(topic, { userId: 'u3', online: true, lastSeenAt: null })).rejects.toThrow();
+      expect((await local.next()).value).toMatchObject({ userId: 'u3' });
+      await Promise.all([local.return?.(), remote.return?.()]);
+    } finally {
+      await Promise.all([here.close(), there.close()]);
+      await redis.start();
     }
   });
 });
