@@ -265,20 +265,21 @@ export function busOverRedis(
 type Handler = (payload: unknown) => void;
 
 /** The key each publication carries on the wire: the id of the instance that published it. */
-export const PUBLISHED_BY = 'publishedBy';
+const PUBLISHED_BY = 'publishedBy';
 
 /**
  * Pub/sub over Redis that hands each publication to this instance's own subscribers at once, in
  * process, and sends it through Redis for the other instances. A subscriber connected to the
  * instance that committed a change then does not wait for the round trip through Redis (two more
  * process wake-ups on a busy machine: at 10,000 sockets on two instances that hop took 0.7 ms at
- * the median and 3.7 ms at p99, bench/results/fanout-history.md, "A sixteenth session"). Each
+ * the median and 3.7 ms at p99, bench/results/fanout-history.md, "A sixteenth session"; the
+ * bench's full runs did not show the ratio to the floor moving beyond their spread). Each
  * publication carries its instance's id (`publishedBy`), and the copies that come back from Redis
  * are dropped, so each subscriber gets a publication once. A local subscriber gets what a remote
  * one gets: the payload through JSON, dates revived. Nothing else changes: a subscriber that
  * misses a publication (Redis away, for the other instances) still finds its events in the log.
  */
-export class LocalFirstPubSub extends PubSubEngine {
+class LocalFirstPubSub extends PubSubEngine {
   private readonly instance = randomUUID();
   /** This instance's handlers by channel, as registered with `subscribe`. */
   private readonly local = new Map<string, Map<number, Handler>>();
@@ -296,7 +297,7 @@ export class LocalFirstPubSub extends PubSubEngine {
     const sent = this.remote.publish(channel, stamped);
     const handlers = this.local.get(channel);
     if (handlers && handlers.size > 0) {
-      const copy: unknown = JSON.parse(JSON.stringify(stamped), (key, value: unknown) => reviveDates(key, value));
+      const copy: unknown = JSON.parse(JSON.stringify(stamped), reviveDates);
       for (const handler of handlers.values()) {
         try {
           handler(copy);
