@@ -262,29 +262,41 @@ export function busOverRedis(
   return { ...busOver(new LocalFirstPubSub(engine), close, reconnectListeners), redis: publisher };
 }
 
-type Handler = (payload: unknown) => void;
+/** What a pub/sub engine calls with each payload of a channel. */
+export type Handler = (payload: unknown) => void;
 
-/** The key each publication carries on the wire: the id of the instance that published it. */
+/** The key each publication carries through Redis: the id of the instance that published it. */
 const PUBLISHED_BY = 'publishedBy';
+
+/** One subscription of `LocalFirstPubSub`: its channel and the id the Redis engine gave it. */
+interface LocalFirstSubscription {
+  channel: string;
+  remote: number;
+}
 
 /**
  * Pub/sub over Redis that hands each publication to this instance's own subscribers at once, in
- * process, and sends it through Redis for the other instances. A subscriber connected to the
- * instance that committed a change then does not wait for the round trip through Redis (two more
- * process wake-ups on a busy machine: at 10,000 sockets on two instances that hop took 0.7 ms at
- * the median and 3.7 ms at p99, bench/results/fanout-history.md, "A sixteenth session"; the
- * bench's full runs did not show the ratio to the floor moving beyond their spread). Each
- * publication carries its instance's id (`publishedBy`), and the copies that come back from Redis
- * are dropped, so each subscriber gets a publication once. A local subscriber gets what a remote
- * one gets: the payload through JSON, dates revived. Nothing else changes: a subscriber that
- * misses a publication (Redis away, for the other instances) still finds its events in the log.
+ * process, and sends it through Redis for the other instances: a subscriber connected to the
+ * instance that committed a change does not wait for the publication to come back from Redis (at
+ * 10,000 sockets on two instances that hop took 0.7 ms at the median and 3.7 ms at p99,
+ * bench/results/fanout-history.md, "A sixteenth session"; the bench's full runs did not show the
+ * ratio to the floor moving beyond their spread). Each publication carries its instance's id
+ * (`publishedBy`) through Redis, and the copy Redis relays back to its own instance (still
+ * received and parsed, the instance being subscribed to the channel) is dropped, so each
+ * subscriber gets a publication once; the key is taken off before any subscriber sees a payload.
+ * A local subscriber gets what a remote one gets: the payload through JSON, dates revived.
+ *
+ * What changes with it: the instance's own subscribers get its publications while Redis is away
+ * (the others find the events in the log later; presence and typing, not logged, are lost for them
+ * as before), and a publication can now overtake one another instance made a moment earlier that
+ * is still crossing Redis: a reader of the event log sees the gap and reads the log, and the race
+ * between two instances' presence changes of one user is wider by that hop.
  */
 class LocalFirstPubSub extends PubSubEngine {
   private readonly instance = randomUUID();
-  /** This instance's handlers by channel, as registered with `subscribe`. */
+  /** This instance's handlers by channel, registered once Redis has acknowledged their channel. */
   private readonly local = new Map<string, Map<number, Handler>>();
-  /** Our subscription id → its channel and the id the Redis engine gave it. */
-  private readonly subscriptions = new Map<number, { channel: string; remote: number | undefined }>();
+  private readonly subscriptions = new Map<number, LocalFirstSubscription>();
   private nextId = 0;
 
   constructor(private readonly remote: PubSubEngine) {
@@ -292,59 +304,52 @@ class LocalFirstPubSub extends PubSubEngine {
   }
 
   publish(channel: string, payload: unknown): Promise<void> {
-    const stamped = { ...(payload as object), [PUBLISHED_BY]: this.instance };
-    // Written first: over one Redis the command must join the corked write it is issued in (see `corked`).
-    const sent = this.remote.publish(channel, stamped);
+    const sent = this.remote.publish(channel, { ...(payload as object), [PUBLISHED_BY]: this.instance });
     const handlers = this.local.get(channel);
-    if (handlers && handlers.size > 0) {
-      const copy: unknown = JSON.parse(JSON.stringify(stamped), reviveDates);
-      for (const handler of handlers.values()) {
-        try {
-          handler(copy);
-        } catch (error) {
-          logger.error({ err: error, channel }, 'local subscriber failed');
-        }
-      }
+    if (!handlers || handlers.size === 0) return sent;
+    try {
+      const copy: unknown = JSON.parse(JSON.stringify(payload), reviveDates);
+      for (const handler of handlers.values()) handler(copy);
+    } catch (error) {
+      // The Redis publish above stands; what failed here is logged (a publication always settles
+      // through `sent`: publishAll's entries each settle on their own).
+      logger.error({ err: error, channel }, 'local delivery failed');
     }
     return sent;
   }
 
   async subscribe(channel: string, onMessage: Handler): Promise<number> {
+    const remote = await this.remote.subscribe(
+      channel,
+      (payload: unknown) => {
+        const received = payload as Record<string, unknown> | null;
+        // Our own publication back from Redis: the local subscribers have had it.
+        if (received?.[PUBLISHED_BY] === this.instance) return;
+        // Another instance's: one object for every handler of the channel, so the first takes the
+        // key off and the others find it gone.
+        if (received && PUBLISHED_BY in received) delete received[PUBLISHED_BY];
+        onMessage(payload);
+      },
+      {},
+    );
+    // Local deliveries start once the channel is live, as Redis' do: a caller reads what was
+    // committed before that (the log) after this resolves, and nothing piles up for a
+    // subscription still waiting for Redis.
     const id = this.nextId++;
     let handlers = this.local.get(channel);
     if (!handlers) this.local.set(channel, (handlers = new Map()));
     handlers.set(id, onMessage);
-    const entry: { channel: string; remote: number | undefined } = { channel, remote: undefined };
-    this.subscriptions.set(id, entry);
-    try {
-      const remote = await this.remote.subscribe(channel, (payload: unknown) => {
-        // Our own publication back from Redis: the local subscribers have had it.
-        if ((payload as Record<string, unknown> | null)?.[PUBLISHED_BY] === this.instance) return;
-        onMessage(payload);
-      }, {});
-      // Unsubscribed while Redis had not answered yet: let the channel go now.
-      if (!this.subscriptions.has(id)) this.remote.unsubscribe(remote);
-      else entry.remote = remote;
-    } catch (error) {
-      this.forget(id);
-      throw error;
-    }
+    this.subscriptions.set(id, { channel, remote });
     return id;
   }
 
   unsubscribe(id: number): void {
     const entry = this.subscriptions.get(id);
     if (!entry) return;
-    this.forget(id);
-    if (entry.remote !== undefined) this.remote.unsubscribe(entry.remote);
-  }
-
-  private forget(id: number): void {
-    const entry = this.subscriptions.get(id);
-    if (!entry) return;
     this.subscriptions.delete(id);
     const handlers = this.local.get(entry.channel);
     handlers?.delete(id);
     if (handlers?.size === 0) this.local.delete(entry.channel);
+    this.remote.unsubscribe(entry.remote);
   }
 }

@@ -1,9 +1,7 @@
 import { PubSubEngine } from 'graphql-subscriptions';
 import { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { logger } from '../logger.js';
-import { busOverRedis, reviveDates, type EventBus } from './bus.js';
-
-type Handler = (payload: unknown) => void;
+import { busOverRedis, reviveDates, type EventBus, type Handler } from './bus.js';
 
 interface Channel {
   handlers: Map<number, Handler>;
@@ -33,7 +31,7 @@ class ShardedPubSub extends PubSubEngine {
       if (!handlers || handlers.size === 0) return;
       let payload: unknown;
       try {
-        payload = JSON.parse(message, (key, value: unknown) => reviveDates(key, value));
+        payload = JSON.parse(message, reviveDates);
       } catch {
         logger.warn({ channel }, 'unreadable sharded pub/sub message ignored');
         return;
