@@ -69,8 +69,9 @@ describe('a publication reaching the subscribers of its own instance and of the 
       await here.publish(topic, { userId: 'u2b', online: true, lastSeenAt: null });
       expect((await local.next()).value).toMatchObject({ userId: 'u2b' });
       expect((await remote.next()).value).toMatchObject({ userId: 'u2b' });
-      // Redis away: the instance's own subscribers still get what it publishes (the others read
-      // the log once Redis is back), and the publish still reports its failure.
+      // Redis away: the instance's own subscribers still get what it publishes (the other
+      // instances' do not: on event topics they catch up from the log), and the publish still
+      // reports its failure.
       await redis.kill();
       let third: unknown;
       void local.next().then((result) => (third = result.value));
